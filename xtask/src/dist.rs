@@ -1,0 +1,256 @@
+//! Packaging production artifacts into `dist/`: binaries per target, `manifest.json`,
+//! `SHA256SUMS`. Everything is written into a staging folder that replaces `dist/` only once it
+//! is complete, so a failed or interrupted build leaves the previous `dist/` as it was.
+
+use crate::workspace::GitState;
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// A binary cargo built, before packaging.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub name: String,
+    pub version: String,
+    pub target: String,
+    pub path: PathBuf,
+    /// Seconds from the start of the cargo run until this binary was linked.
+    pub build_seconds: f64,
+}
+
+/// What the artifacts were built from.
+pub struct Provenance {
+    pub git: Option<GitState>,
+    pub rustc: String,
+    pub profile: String,
+}
+
+pub const MANIFEST_SCHEMA: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: u32,
+    pub created: String,
+    pub artifacts: Vec<ManifestEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub name: String,
+    pub version: String,
+    pub commit: Option<String>,
+    pub dirty: Option<bool>,
+    pub target: String,
+    pub profile: String,
+    /// Relative to the dist folder.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub build_seconds: f64,
+    pub rustc: String,
+    pub created: String,
+}
+
+pub fn staging_dir(dist: &Path) -> PathBuf {
+    dist.with_file_name(format!("{}.staging", file_name(dist)))
+}
+
+fn previous_dir(dist: &Path) -> PathBuf {
+    dist.with_file_name(format!("{}.previous", file_name(dist)))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dist".into())
+}
+
+pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Copy `artifacts` into `staging`, write the manifest and sums, then swap it in as `dist`.
+pub fn package(
+    artifacts: &[Artifact],
+    staging: &Path,
+    dist: &Path,
+    meta: &Provenance,
+) -> anyhow::Result<Manifest> {
+    if staging.exists() {
+        std::fs::remove_dir_all(staging)
+            .with_context(|| format!("removing stale {}", staging.display()))?;
+    }
+    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut entries = Vec::new();
+    for a in artifacts {
+        let rel = format!("{}/{}", a.target, a.name);
+        let dest = staging.join(&rel);
+        std::fs::create_dir_all(dest.parent().expect("has a parent"))
+            .with_context(|| format!("creating {}", staging.display()))?;
+        std::fs::copy(&a.path, &dest)
+            .with_context(|| format!("copying {} to {}", a.path.display(), dest.display()))?;
+        entries.push(ManifestEntry {
+            name: a.name.clone(),
+            version: a.version.clone(),
+            commit: meta.git.as_ref().map(|g| g.commit.clone()),
+            dirty: meta.git.as_ref().map(|g| g.dirty),
+            target: a.target.clone(),
+            profile: meta.profile.clone(),
+            path: rel,
+            size: std::fs::metadata(&dest)?.len(),
+            sha256: sha256_file(&dest)?,
+            build_seconds: (a.build_seconds * 10.0).round() / 10.0,
+            rustc: meta.rustc.clone(),
+            created: created.clone(),
+        });
+    }
+    let manifest = Manifest {
+        schema: MANIFEST_SCHEMA,
+        created,
+        artifacts: entries,
+    };
+    std::fs::write(
+        staging.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )
+    .context("writing manifest.json")?;
+    // The format `sha256sum -c` reads: run it from inside the dist folder.
+    let sums: String = manifest
+        .artifacts
+        .iter()
+        .map(|e| format!("{}  {}\n", e.sha256, e.path))
+        .collect();
+    std::fs::write(staging.join("SHA256SUMS"), sums).context("writing SHA256SUMS")?;
+    swap_in(staging, dist)?;
+    Ok(manifest)
+}
+
+/// Replace `dist` by `staging` with renames: at every moment one complete folder exists.
+fn swap_in(staging: &Path, dist: &Path) -> anyhow::Result<()> {
+    let previous = previous_dir(dist);
+    if previous.exists() {
+        std::fs::remove_dir_all(&previous)
+            .with_context(|| format!("removing {}", previous.display()))?;
+    }
+    if dist.exists() {
+        std::fs::rename(dist, &previous)
+            .with_context(|| format!("moving {} aside", dist.display()))?;
+    }
+    std::fs::rename(staging, dist)
+        .with_context(|| format!("moving {} to {}", staging.display(), dist.display()))?;
+    if previous.exists() {
+        std::fs::remove_dir_all(&previous)
+            .with_context(|| format!("removing {}", previous.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-dist-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn sha256_of_known_input() {
+        let dir = scratch("sha");
+        let f = dir.join("abc");
+        std::fs::write(&f, "abc").unwrap();
+        assert_eq!(
+            sha256_file(&f).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn package_replaces_dist_whole() {
+        let dir = scratch("pkg");
+        let bin = dir.join("tool");
+        std::fs::write(&bin, "binary").unwrap();
+        let dist = dir.join("dist");
+        std::fs::create_dir_all(dist.join("old-target")).unwrap();
+        let artifacts = [Artifact {
+            name: "tool".into(),
+            version: "1.0.0".into(),
+            target: "x86_64-unknown-linux-gnu".into(),
+            path: bin,
+            build_seconds: 1.26,
+        }];
+        let meta = Provenance {
+            git: None,
+            rustc: "rustc 1.95.0".into(),
+            profile: "production".into(),
+        };
+        let manifest = package(&artifacts, &staging_dir(&dist), &dist, &meta).unwrap();
+        assert_eq!(manifest.artifacts[0].build_seconds, 1.3);
+        assert!(
+            !dist.join("old-target").exists(),
+            "the previous dist is replaced, not merged"
+        );
+        assert!(!staging_dir(&dist).exists() && !previous_dir(&dist).exists());
+        let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+        assert_eq!(
+            sums,
+            format!(
+                "{}  x86_64-unknown-linux-gnu/tool\n",
+                sha256_file(&dist.join("x86_64-unknown-linux-gnu/tool")).unwrap()
+            )
+        );
+        let read: Manifest =
+            serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(read.artifacts[0].size, 6);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_copy_leaves_dist_untouched() {
+        let dir = scratch("fail");
+        let dist = dir.join("dist");
+        std::fs::create_dir_all(&dist).unwrap();
+        std::fs::write(dist.join("keep"), "previous").unwrap();
+        let artifacts = [Artifact {
+            name: "tool".into(),
+            version: "1.0.0".into(),
+            target: "t".into(),
+            path: dir.join("missing"),
+            build_seconds: 0.0,
+        }];
+        let meta = Provenance {
+            git: None,
+            rustc: String::new(),
+            profile: "production".into(),
+        };
+        assert!(package(&artifacts, &staging_dir(&dist), &dist, &meta).is_err());
+        assert_eq!(
+            std::fs::read_to_string(dist.join("keep")).unwrap(),
+            "previous"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

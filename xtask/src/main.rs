@@ -1,0 +1,50 @@
+//! `cargo xtask`: build, package and measure this workspace.
+//!
+//! This file only parses flags, finds the workspace and dispatches; each command lives in its
+//! own module with a `run(self, sh, ws)` entry point. See ARCHITECTURE.md.
+
+mod build;
+mod dist;
+mod toolchain;
+mod workspace;
+
+use clap::{Parser, Subcommand};
+use workspace::Workspace;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Build this workspace fast, for every target, and measure it",
+    long_about = "Build this workspace fast, for every target, and measure it.\n\n\
+        The workspace is read from `cargo metadata` (run from the current directory) and its \
+        `[workspace.metadata.xtask]` table; see README.md for the keys."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the workspace: `--variant dev` (native debug) or `--variant production`
+    /// (optimized, every configured target in parallel, packaged into dist/).
+    Build(build::BuildArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(err) = run(cli) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let sh = xshell::Shell::new()?;
+    let ws = Workspace::load(&sh)?;
+    sh.change_dir(&ws.root);
+    match cli.command {
+        Command::Build(args) => args.run(&sh, &ws),
+    }
+}

@@ -1,0 +1,469 @@
+//! What the machine can build with: the host triple, the rustc release, which target std
+//! libraries and linkers are installed, and the exact command that installs a missing one.
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use xshell::{cmd, Shell};
+
+pub struct Toolchain {
+    /// `rustc -vV`, verbatim (recorded in manifests and baselines).
+    pub verbose_version: String,
+    pub host: String,
+    /// (major, minor) of the rustc release.
+    pub release: (u32, u32),
+}
+
+impl Toolchain {
+    pub fn detect(sh: &Shell) -> anyhow::Result<Toolchain> {
+        let rustc = rustc();
+        let verbose_version = cmd!(sh, "{rustc} -vV")
+            .quiet()
+            .read()
+            .context("running `rustc -vV`")?;
+        Self::parse(&verbose_version)
+    }
+
+    fn parse(verbose_version: &str) -> anyhow::Result<Toolchain> {
+        let field = |key: &str| {
+            verbose_version
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_string())
+                .with_context(|| format!("no `{key}` line in `rustc -vV` output"))
+        };
+        let host = field("host:")?;
+        let release = field("release:")?;
+        let mut parts = release
+            .split(['.', '-'])
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let release = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        Ok(Toolchain {
+            verbose_version: verbose_version.trim().to_string(),
+            host,
+            release,
+        })
+    }
+
+    /// Since Rust 1.90, x86_64 Linux links with the LLD that ships with rustc: already the
+    /// fast linker, so nothing needs to be configured for it.
+    pub fn links_with_bundled_lld(&self) -> bool {
+        self.host == "x86_64-unknown-linux-gnu" && self.release >= (1, 90)
+    }
+}
+
+pub fn rustc() -> String {
+    std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into())
+}
+
+/// Is `program` an executable on `PATH` (or an existing path)?
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Path::new(program).is_file().then(|| PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Something a build needs from the machine, and how to get it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Requirement {
+    /// The standard library of a target (`rustup target add`).
+    TargetStd { target: String },
+    /// A program on PATH.
+    Program { program: String, fix: String },
+}
+
+impl Requirement {
+    pub fn program(program: &str, fix: impl Into<String>) -> Requirement {
+        Requirement::Program {
+            program: program.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// `None` when satisfied, else the problem and its fix.
+    pub fn check(&self, sh: &Shell) -> Option<String> {
+        match self {
+            Requirement::TargetStd { target } => (!target_std_installed(sh, target)).then(|| {
+                format!("the Rust standard library for {target} is not installed; fix: rustup target add {target}")
+            }),
+            Requirement::Program { program, fix } => find_program(program)
+                .is_none()
+                .then(|| format!("`{program}` is not on PATH; fix: {fix}")),
+        }
+    }
+}
+
+/// Check every requirement; one error naming every missing piece and its fix.
+pub fn check_all(sh: &Shell, requirements: &[Requirement]) -> anyhow::Result<()> {
+    let problems: Vec<String> = requirements.iter().filter_map(|r| r.check(sh)).collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "this machine cannot run the build yet:\n  - {}",
+        problems.join("\n  - ")
+    )
+}
+
+fn target_std_installed(sh: &Shell, target: &str) -> bool {
+    let rustc = rustc();
+    let Ok(sysroot) = cmd!(sh, "{rustc} --print sysroot").quiet().read() else {
+        return false;
+    };
+    Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(target)
+        .join("lib")
+        .is_dir()
+}
+
+/// The targets this tool knows how to set up (others may be configured if they need no linker).
+pub const KNOWN_TARGETS: [&str; 4] = [
+    "x86_64-unknown-linux-gnu",
+    "aarch64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+    "aarch64-unknown-linux-musl",
+];
+
+/// How to cross-compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cross {
+    /// cargo with each target's C cross linker (Debian's gcc-<arch>-linux-gnu).
+    Linker,
+    /// cargo-zigbuild: zig as linker and C compiler for every target, musl included.
+    Zigbuild,
+}
+
+/// Environment and requirements to build `target` on `host`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TargetSetup {
+    pub env: Vec<(String, String)>,
+    pub requirements: Vec<Requirement>,
+}
+
+/// `CARGO_TARGET_<TRIPLE>_<KEY>`, as cargo spells it.
+pub fn target_env_key(target: &str, key: &str) -> String {
+    format!(
+        "CARGO_TARGET_{}_{key}",
+        target.to_uppercase().replace(['-', '.'], "_")
+    )
+}
+
+pub fn target_setup(
+    target: &str,
+    host: &str,
+    cross: Cross,
+    configured_linker: Option<&str>,
+) -> anyhow::Result<TargetSetup> {
+    let mut setup = TargetSetup {
+        requirements: vec![Requirement::TargetStd {
+            target: target.into(),
+        }],
+        ..TargetSetup::default()
+    };
+    if cross == Cross::Zigbuild {
+        // zig is both linker and C compiler; cargo-zigbuild sets the env vars itself.
+        return Ok(setup);
+    }
+    if let Some(linker) = configured_linker {
+        setup
+            .env
+            .push((target_env_key(target, "LINKER"), linker.into()));
+        setup.requirements.push(Requirement::program(
+            linker,
+            format!("install `{linker}` (set in [workspace.metadata.xtask.linkers])"),
+        ));
+        return Ok(setup);
+    }
+    let arch = target.split('-').next().unwrap_or(target);
+    let host_arch = host.split('-').next().unwrap_or(host);
+    if target.ends_with("-linux-gnu") && target != host {
+        let linker = format!("{arch}-linux-gnu-gcc");
+        let package = format!("gcc-{}-linux-gnu", arch.replace('_', "-"));
+        setup
+            .env
+            .push((target_env_key(target, "LINKER"), linker.clone()));
+        setup.requirements.push(Requirement::program(
+            &linker,
+            format!("sudo apt-get install {package} (Debian/Ubuntu), or use --cross zigbuild"),
+        ));
+    } else if target.ends_with("-linux-musl") && arch == host_arch {
+        // Same arch: rustc links musl itself (self-contained); C code needs a musl compiler.
+        setup.env.push((
+            format!("CC_{}", target.replace('-', "_")),
+            "musl-gcc".into(),
+        ));
+        setup.requirements.push(Requirement::program(
+            "musl-gcc",
+            "sudo apt-get install musl-tools (Debian/Ubuntu), or use --cross zigbuild",
+        ));
+    } else if target.ends_with("-linux-musl") {
+        bail!(
+            "{target}: no Debian package provides a {arch} musl C toolchain to cross-link with; \
+             build it with `--cross zigbuild` (pip install cargo-zigbuild ziglang)"
+        );
+    }
+    Ok(setup)
+}
+
+/// Requirements of the `--cross zigbuild` mode itself.
+pub fn zigbuild_requirements() -> Vec<Requirement> {
+    vec![
+        Requirement::program(
+            "cargo-zigbuild",
+            "pip install cargo-zigbuild ziglang (then put its bin dir on PATH)",
+        ),
+        Requirement::program(
+            "zig",
+            "pip install ziglang (then put its bin dir on PATH), or install zig",
+        ),
+    ]
+}
+
+/// Which linker a dev build uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkerChoice {
+    /// The fastest one installed: the toolchain's own when it is already LLD, else mold, else lld.
+    Auto,
+    /// Whatever rustc uses by default; no flags added.
+    Default,
+    Mold,
+    Lld,
+}
+
+/// The dev build's linker: a description and the rustflags that select it (none = default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostLinker {
+    pub description: String,
+    pub rustflags: Option<String>,
+}
+
+pub fn host_linker(
+    choice: LinkerChoice,
+    toolchain: &Toolchain,
+    has_program: &dyn Fn(&str) -> bool,
+) -> anyhow::Result<HostLinker> {
+    let default = || HostLinker {
+        description: if toolchain.links_with_bundled_lld() {
+            "rust-lld (the toolchain's default)".into()
+        } else {
+            "the toolchain's default".into()
+        },
+        rustflags: None,
+    };
+    let with = |name: &str, flag: &str| HostLinker {
+        description: name.into(),
+        rustflags: Some(format!("-C link-arg=-fuse-ld={flag}")),
+    };
+    Ok(match choice {
+        LinkerChoice::Default => default(),
+        // Keeping rustc's bundled LLD also keeps RUSTFLAGS empty, so `cargo build` and
+        // `cargo xtask build` share one cache instead of invalidating each other's.
+        LinkerChoice::Auto if toolchain.links_with_bundled_lld() => default(),
+        LinkerChoice::Auto if has_program("mold") => with("mold", "mold"),
+        LinkerChoice::Auto if has_program("ld.lld") => with("lld", "lld"),
+        LinkerChoice::Auto => default(),
+        LinkerChoice::Mold if has_program("mold") => with("mold", "mold"),
+        LinkerChoice::Mold => {
+            bail!("--linker mold: `mold` is not on PATH; fix: sudo apt-get install mold")
+        }
+        LinkerChoice::Lld if has_program("ld.lld") || toolchain.links_with_bundled_lld() => {
+            with("lld", "lld")
+        }
+        LinkerChoice::Lld => {
+            bail!("--linker lld: `ld.lld` is not on PATH; fix: sudo apt-get install lld")
+        }
+    })
+}
+
+#[cfg(test)]
+pub mod tests_support {
+    use super::Toolchain;
+
+    pub fn toolchain(host: &str, release: &str) -> Toolchain {
+        Toolchain::parse(&format!(
+            "rustc {release}\nhost: {host}\nrelease: {release}\n"
+        ))
+        .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::toolchain;
+    use super::*;
+
+    #[test]
+    fn parses_rustc_vv() {
+        let t = toolchain("x86_64-unknown-linux-gnu", "1.95.0");
+        assert_eq!(t.release, (1, 95));
+        assert!(t.links_with_bundled_lld());
+        assert!(!toolchain("x86_64-unknown-linux-gnu", "1.89.0").links_with_bundled_lld());
+        assert!(!toolchain("aarch64-unknown-linux-gnu", "1.95.0").links_with_bundled_lld());
+        assert_eq!(
+            toolchain("x86_64-unknown-linux-gnu", "1.96.0-nightly").release,
+            (1, 96)
+        );
+    }
+
+    #[test]
+    fn cross_gnu_target_uses_the_debian_cross_gcc() {
+        let s = target_setup(
+            "aarch64-unknown-linux-gnu",
+            "x86_64-unknown-linux-gnu",
+            Cross::Linker,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            s.env,
+            [(
+                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER".to_string(),
+                "aarch64-linux-gnu-gcc".to_string()
+            )]
+        );
+        let Requirement::Program { program, fix } = &s.requirements[1] else {
+            panic!()
+        };
+        assert_eq!(program, "aarch64-linux-gnu-gcc");
+        assert!(
+            fix.contains("apt-get install gcc-aarch64-linux-gnu"),
+            "{fix}"
+        );
+        // The other way round, x86_64 from an arm64 host.
+        let s = target_setup(
+            "x86_64-unknown-linux-gnu",
+            "aarch64-unknown-linux-gnu",
+            Cross::Linker,
+            None,
+        )
+        .unwrap();
+        let Requirement::Program { fix, .. } = &s.requirements[1] else {
+            panic!()
+        };
+        assert!(fix.contains("gcc-x86-64-linux-gnu"), "{fix}");
+    }
+
+    #[test]
+    fn host_target_needs_only_its_std() {
+        let s = target_setup(
+            "x86_64-unknown-linux-gnu",
+            "x86_64-unknown-linux-gnu",
+            Cross::Linker,
+            None,
+        )
+        .unwrap();
+        assert!(s.env.is_empty());
+        assert_eq!(
+            s.requirements,
+            [Requirement::TargetStd {
+                target: "x86_64-unknown-linux-gnu".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn musl_targets() {
+        let s = target_setup(
+            "x86_64-unknown-linux-musl",
+            "x86_64-unknown-linux-gnu",
+            Cross::Linker,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            s.env,
+            [(
+                "CC_x86_64_unknown_linux_musl".to_string(),
+                "musl-gcc".to_string()
+            )]
+        );
+        let err = target_setup(
+            "aarch64-unknown-linux-musl",
+            "x86_64-unknown-linux-gnu",
+            Cross::Linker,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--cross zigbuild"), "{err}");
+        let s = target_setup(
+            "aarch64-unknown-linux-musl",
+            "x86_64-unknown-linux-gnu",
+            Cross::Zigbuild,
+            None,
+        )
+        .unwrap();
+        assert!(s.env.is_empty());
+    }
+
+    #[test]
+    fn configured_linker_wins() {
+        let s = target_setup(
+            "aarch64-unknown-linux-gnu",
+            "x86_64-unknown-linux-gnu",
+            Cross::Linker,
+            Some("clang"),
+        )
+        .unwrap();
+        assert_eq!(s.env[0].1, "clang");
+    }
+
+    #[test]
+    fn auto_linker_keeps_bundled_lld_and_otherwise_prefers_mold() {
+        let new = toolchain("x86_64-unknown-linux-gnu", "1.95.0");
+        let old = toolchain("x86_64-unknown-linux-gnu", "1.85.0");
+        let all = |_: &str| true;
+        let none = |_: &str| false;
+        assert_eq!(
+            host_linker(LinkerChoice::Auto, &new, &all)
+                .unwrap()
+                .rustflags,
+            None
+        );
+        assert_eq!(
+            host_linker(LinkerChoice::Auto, &old, &all)
+                .unwrap()
+                .rustflags
+                .as_deref(),
+            Some("-C link-arg=-fuse-ld=mold")
+        );
+        assert_eq!(
+            host_linker(LinkerChoice::Auto, &old, &|p| p == "ld.lld")
+                .unwrap()
+                .rustflags
+                .as_deref(),
+            Some("-C link-arg=-fuse-ld=lld")
+        );
+        assert_eq!(
+            host_linker(LinkerChoice::Auto, &old, &none)
+                .unwrap()
+                .rustflags,
+            None
+        );
+        assert_eq!(
+            host_linker(LinkerChoice::Default, &old, &all)
+                .unwrap()
+                .rustflags,
+            None
+        );
+        let err = host_linker(LinkerChoice::Mold, &new, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("apt-get install mold"), "{err}");
+    }
+}
