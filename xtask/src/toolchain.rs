@@ -191,8 +191,13 @@ pub fn target_setup(
     let arch = target.split('-').next().unwrap_or(target);
     let host_arch = host.split('-').next().unwrap_or(host);
     if target.ends_with("-linux-gnu") && target != host {
-        let linker = format!("{arch}-linux-gnu-gcc");
-        let package = format!("gcc-{}-linux-gnu", arch.replace('_', "-"));
+        // Debian names the cross compilers after the GNU arch, not the Rust one.
+        let gnu_arch = match arch {
+            "riscv64gc" => "riscv64",
+            other => other,
+        };
+        let linker = format!("{gnu_arch}-linux-gnu-gcc");
+        let package = format!("gcc-{}-linux-gnu", gnu_arch.replace('_', "-"));
         setup
             .env
             .push((target_env_key(target, "LINKER"), linker.clone()));

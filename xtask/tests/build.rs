@@ -1,0 +1,227 @@
+//! `cargo xtask build` on this workspace, for real: the dev server answers, the production
+//! binaries are the right architecture and run (aarch64 under qemu), sums verify, and
+//! `--dry-run` writes nothing.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+fn artifacts(summary: &serde_json::Value) -> Vec<(String, String, PathBuf)> {
+    summary["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["target"].as_str().unwrap().to_string(),
+                PathBuf::from(a["path"].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn dev_build_serves_healthz_and_version_on_loopback() {
+    let _guard = heavy();
+    let root = workspace_root();
+    let summary: serde_json::Value =
+        serde_json::from_str(&xtask_ok(&root, &["build", "--variant", "dev", "--json"])).unwrap();
+    assert_eq!(summary["profile"], "dev");
+    let service = service_config(&root);
+    let bin = service["bin"].as_str().unwrap();
+    let (_, _, path) = artifacts(&summary)
+        .into_iter()
+        .find(|(name, _, _)| name == bin)
+        .expect("service binary built");
+    assert!(
+        path.starts_with(root.join("target/debug")),
+        "{}",
+        path.display()
+    );
+
+    let listen: Vec<String> = service["listen-args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let server = start_service(&path, &listen);
+    assert!(server.addr.starts_with("127.0.0.1:"), "{}", server.addr);
+    let (status, body) = http_get(&server.addr, service["health-path"].as_str().unwrap());
+    assert_eq!((status, body.trim()), (200, "ok"));
+
+    let (status, body) = http_get(&server.addr, service["version-path"].as_str().unwrap());
+    assert_eq!(status, 200);
+    let version: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(version["variant"], "dev");
+    assert_eq!(version["target"], "x86_64-unknown-linux-gnu");
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    if head.status.success() {
+        assert_eq!(
+            version["commit"],
+            String::from_utf8_lossy(&head.stdout).trim()
+        );
+    }
+}
+
+#[test]
+fn production_build_packages_both_architectures() {
+    if !available("aarch64 cross build", missing_cross_aarch64()) {
+        return;
+    }
+    let _guard = heavy();
+    let root = workspace_root();
+    let summary: serde_json::Value = serde_json::from_str(&xtask_ok(
+        &root,
+        &["build", "--variant", "production", "--json"],
+    ))
+    .unwrap();
+    let dist = PathBuf::from(summary["dist_dir"].as_str().unwrap());
+
+    // The sums verify with the standard tool, from inside dist/.
+    let check = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&dist)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "sha256sum -c: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap())
+            .unwrap();
+    let entries = manifest["artifacts"].as_array().unwrap();
+    let targets: std::collections::BTreeSet<_> = entries
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets.into_iter().collect::<Vec<_>>(),
+        ["aarch64-unknown-linux-gnu", "x86_64-unknown-linux-gnu"]
+    );
+    for e in entries {
+        assert_eq!(e["profile"], "production");
+        assert_eq!(e["sha256"].as_str().unwrap().len(), 64);
+        assert!(e["size"].as_u64().unwrap() > 0);
+        assert!(e["rustc"].as_str().unwrap().starts_with("rustc "));
+        for key in [
+            "name",
+            "version",
+            "commit",
+            "dirty",
+            "build_seconds",
+            "created",
+        ] {
+            assert!(e.get(key).is_some(), "manifest entry lacks {key}: {e}");
+        }
+    }
+
+    for (name, target, path) in artifacts(&summary) {
+        let (machine, mut cmd) = if target.starts_with("aarch64") {
+            let mut cmd = Command::new("qemu-aarch64-static");
+            cmd.args(["-L", "/usr/aarch64-linux-gnu"]).arg(&path);
+            (EM_AARCH64, cmd)
+        } else {
+            (EM_X86_64, Command::new(&path))
+        };
+        assert_eq!(elf_machine(&path), machine, "{name} for {target}");
+        let out = cmd.arg("--version").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name} ({target}) --version failed");
+        assert!(
+            text.contains(&name) && text.contains(&target) && text.contains("production"),
+            "{text}"
+        );
+    }
+}
+
+/// Every file under `root` (but .git) with its modification time.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Option<SystemTime>> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".git")
+        .filter_map(Result::ok)
+        .map(|e| {
+            (
+                e.path().to_path_buf(),
+                e.metadata().ok().and_then(|m| m.modified().ok()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let _guard = heavy();
+    let root = workspace_root();
+    let before = snapshot(&root);
+    for variant in ["dev", "production"] {
+        let out = xtask(
+            &root,
+            &["build", "--variant", variant, "--dry-run", "--json"],
+        );
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(plan["variant"], variant);
+        assert!(plan["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "build"));
+    }
+    let out = xtask_ok(
+        &root,
+        &[
+            "build",
+            "--variant",
+            "production",
+            "--dry-run",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ],
+    );
+    assert!(
+        out.contains("command:") && out.contains("--profile production"),
+        "{out}"
+    );
+    assert_eq!(snapshot(&root), before, "a dry run changed files");
+}
+
+#[test]
+fn bad_input_is_refused_with_the_valid_values() {
+    let root = workspace_root();
+    let out = xtask(&root, &["build", "--variant", "fast"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("dev") && err.contains("production"), "{err}");
+
+    let out = xtask(
+        &root,
+        &[
+            "build",
+            "--variant",
+            "production",
+            "--target",
+            "mips-unknown-linux-gnu",
+            "--dry-run",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("valid targets are: x86_64-unknown-linux-gnu"));
+
+    let out = xtask(&root, &["build", "--bin", "nope", "--dry-run"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown binary `nope`"));
+}

@@ -1,0 +1,200 @@
+//! Helpers shared by the integration tests: run the xtask binary, find tools, skip (or, in CI,
+//! fail) when the machine lacks something, talk HTTP to a server on 127.0.0.1.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Builds in one test binary share a target dir and two cores: one at a time.
+pub static HEAVY: Mutex<()> = Mutex::new(());
+
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The workspace this xtask belongs to.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// `cargo xtask ARGS` in `dir`, with the binary cargo built for this test.
+pub fn xtask(dir: &Path, args: &[&str]) -> Output {
+    eprintln!("$ cargo xtask {} (in {})", args.join(" "), dir.display());
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(dir)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("running xtask");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Like [`xtask`], but the command must succeed; returns its stdout.
+pub fn xtask_ok(dir: &Path, args: &[&str]) -> String {
+    let out = xtask(dir, args);
+    assert!(
+        out.status.success(),
+        "cargo xtask {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// `true` when `problem` is `None`. Otherwise the test is skipped with the reason on a user's
+/// machine, and fails in CI, where `.ci/run` installs everything.
+pub fn available(what: &str, problem: Option<String>) -> bool {
+    let Some(problem) = problem else { return true };
+    if in_ci() {
+        panic!("{what} is required in CI but missing: {problem}");
+    }
+    eprintln!("SKIPPED ({what}): {problem}");
+    println!("SKIPPED ({what}): {problem}");
+    false
+}
+
+pub fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+pub fn missing_program(program: &str, fix: &str) -> Option<String> {
+    on_path(program)
+        .is_none()
+        .then(|| format!("`{program}` not on PATH ({fix})"))
+}
+
+pub fn missing_target(target: &str) -> Option<String> {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()?;
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
+    let dir = Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(target)
+        .join("lib");
+    (!dir.is_dir()).then(|| format!("no Rust std for {target} (rustup target add {target})"))
+}
+
+/// What the machine needs to build and run the aarch64 production target.
+pub fn missing_cross_aarch64() -> Option<String> {
+    let fix = "run ../shared/tools/cross-env up, or apt-get install gcc-aarch64-linux-gnu qemu-user-static";
+    missing_target("aarch64-unknown-linux-gnu")
+        .or_else(|| missing_program("aarch64-linux-gnu-gcc", fix))
+        .or_else(|| missing_program("qemu-aarch64-static", fix))
+}
+
+/// ELF machine of a binary: 62 = x86_64, 183 = aarch64 (e_machine, little-endian, offset 18).
+pub fn elf_machine(path: &Path) -> u16 {
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .unwrap()
+        .read_exact(&mut header)
+        .unwrap();
+    assert_eq!(
+        &header[..4],
+        b"\x7fELF",
+        "{} is not an ELF file",
+        path.display()
+    );
+    assert_eq!(header[4], 2, "{} is not a 64-bit ELF", path.display());
+    u16::from_le_bytes([header[18], header[19]])
+}
+
+pub const EM_X86_64: u16 = 62;
+pub const EM_AARCH64: u16 = 183;
+
+/// The `[workspace.metadata.xtask.service]` table of the workspace at `root`.
+pub fn service_config(root: &Path) -> toml::Table {
+    let manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    manifest["workspace"]["metadata"]["xtask"]["service"]
+        .as_table()
+        .expect("a service table")
+        .clone()
+}
+
+/// A running server, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `binary` with the service's listen args on 127.0.0.1:0 and wait for its
+/// `listening on ADDR` line.
+pub fn start_service(binary: &Path, listen_args: &[String]) -> Server {
+    let args: Vec<String> = listen_args
+        .iter()
+        .map(|a| a.replace("{addr}", "127.0.0.1:0"))
+        .collect();
+    let mut child = Command::new(binary)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    Server {
+        addr: addr.to_string(),
+        child,
+    }
+}
+
+/// `GET path` over HTTP/1.0 on loopback: (status, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stream = loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("connect {addr}: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("connect {addr}: {e}"),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}

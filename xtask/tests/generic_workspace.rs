@@ -1,0 +1,176 @@
+//! The xtask knows no crate of this repo: pointed at a generated workspace with other names,
+//! it builds, packages and reports that one.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A throwaway workspace: a library, two binaries in two packages, and a member without bins.
+fn generate(name: &str, extra_metadata: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    let write = |rel: &str, text: &str| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        &format!(
+            r#"[workspace]
+resolver = "2"
+members = ["libs/zebra", "apps/yak-tool", "apps/xeno-daemon"]
+
+[profile.production]
+inherits = "release"
+strip = true
+
+[workspace.metadata.xtask]
+bins = ["yak", "xenod"]
+targets = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
+dist-dir = "out"
+{extra_metadata}
+"#
+        ),
+    );
+    write(
+        "libs/zebra/Cargo.toml",
+        "[package]\nname = \"zebra\"\nversion = \"3.1.4\"\nedition = \"2021\"\n",
+    );
+    write("libs/zebra/src/lib.rs", "pub fn stripes() -> u32 { 42 }\n");
+    for (pkg, bin, version) in [
+        ("yak-tool", "yak", "0.7.0"),
+        ("xeno-daemon", "xenod", "2.0.0"),
+    ] {
+        write(
+            &format!("apps/{pkg}/Cargo.toml"),
+            &format!(
+                "[package]\nname = \"{pkg}\"\nversion = \"{version}\"\nedition = \"2021\"\n\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n\n[dependencies]\nzebra = {{ path = \"../../libs/zebra\" }}\n"
+            ),
+        );
+        write(
+            &format!("apps/{pkg}/src/main.rs"),
+            &format!("fn main() {{ println!(\"{bin} {version} {{}} {{}}\", zebra::stripes(), option_env!(\"APP_BUILD_VARIANT\").unwrap_or(\"?\")); }}\n"),
+        );
+    }
+    root
+}
+
+#[test]
+fn builds_a_workspace_it_has_never_seen() {
+    let root = generate("generic-ws", "");
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&xtask_ok(&root, &["build", "--variant", "dev", "--json"])).unwrap();
+    let mut names: Vec<_> = summary["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["xenod", "yak"]);
+    let yak = root.join("target/debug/yak");
+    let out = Command::new(&yak).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "yak 0.7.0 42 dev"
+    );
+
+    let out = xtask(&root, &["build", "--bin", "zebra", "--dry-run"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown binary `zebra`") && err.contains("xenod, yak"),
+        "{err}"
+    );
+
+    let mut targets = vec!["x86_64-unknown-linux-gnu"];
+    if available("aarch64 cross build", missing_cross_aarch64()) {
+        targets.push("aarch64-unknown-linux-gnu");
+    }
+    let mut args = vec!["build", "--variant", "production", "--json"];
+    for t in &targets {
+        args.extend(["--target", t]);
+    }
+    xtask_ok(&root, &args);
+    let dist = root.join("out");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap())
+            .unwrap();
+    let entries = manifest["artifacts"].as_array().unwrap();
+    assert_eq!(entries.len(), 2 * targets.len());
+    let xenod = entries.iter().find(|e| e["name"] == "xenod").unwrap();
+    assert_eq!(xenod["version"], "2.0.0");
+    assert!(Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&dist)
+        .status()
+        .unwrap()
+        .success());
+    let out = Command::new(dist.join("x86_64-unknown-linux-gnu/yak"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "yak 0.7.0 42 production"
+    );
+    if targets.len() == 2 {
+        assert_eq!(
+            elf_machine(&dist.join("aarch64-unknown-linux-gnu/xenod")),
+            EM_AARCH64
+        );
+    }
+    assert!(!root.join("out.staging").exists());
+}
+
+#[test]
+fn missing_tools_are_named_with_their_install_command() {
+    let root = generate(
+        "generic-ws-missing",
+        "[workspace.metadata.xtask.linkers]\n\"aarch64-unknown-linux-gnu\" = \"no-such-gcc\"\n",
+    );
+    let out = xtask(
+        &root,
+        &[
+            "build",
+            "--variant",
+            "production",
+            "--target",
+            "aarch64-unknown-linux-gnu",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`no-such-gcc` is not on PATH"), "{err}");
+    assert!(
+        !root.join("out").exists(),
+        "nothing is packaged when the machine is not ready"
+    );
+
+    // A triple this tool has no std for here: both the std and the linker are named.
+    let root = generate("generic-ws-riscv", "");
+    std::fs::write(
+        root.join("Cargo.toml"),
+        std::fs::read_to_string(root.join("Cargo.toml"))
+            .unwrap()
+            .replace(
+                "targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]",
+                "targets = [\"riscv64gc-unknown-linux-gnu\"]",
+            ),
+    )
+    .unwrap();
+    let out = xtask(&root, &["build", "--variant", "production"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rustup target add riscv64gc-unknown-linux-gnu"),
+        "{err}"
+    );
+    assert!(
+        err.contains("apt-get install gcc-riscv64-linux-gnu"),
+        "{err}"
+    );
+}
