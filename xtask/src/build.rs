@@ -63,7 +63,7 @@ pub struct BuildArgs {
 }
 
 /// Everything a build will do, decided before anything runs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BuildPlan {
     pub variant: Variant,
     pub profile: &'static str,
@@ -98,16 +98,37 @@ pub struct Facts<'a> {
     pub inherited_env: &'a dyn Fn(&str) -> Option<String>,
 }
 
-impl BuildArgs {
-    pub fn run(self, sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
-        let toolchain = Toolchain::detect(sh)?;
-        let facts = Facts {
-            toolchain: &toolchain,
+impl<'a> Facts<'a> {
+    /// The facts of this machine, this process's environment and the workspace's git state.
+    pub fn from_machine(sh: &Shell, ws: &Workspace, toolchain: &'a Toolchain) -> Facts<'a> {
+        Facts {
+            toolchain,
             ci: std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false"),
             git: git_state(sh, &ws.root),
             has_program: &|p| toolchain::find_program(p).is_some(),
             inherited_env: &|k| std::env::var(k).ok(),
-        };
+        }
+    }
+}
+
+impl BuildArgs {
+    /// The defaults of `cargo xtask build --variant V [--target T]...`, for other commands.
+    pub fn for_variant(variant: Variant, targets: Vec<String>) -> BuildArgs {
+        BuildArgs {
+            variant,
+            targets,
+            bins: Vec::new(),
+            cross: Cross::Linker,
+            linker: LinkerChoice::Auto,
+            dry_run: false,
+            json: false,
+            locked: false,
+        }
+    }
+
+    pub fn run(self, sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
+        let toolchain = Toolchain::detect(sh)?;
+        let facts = Facts::from_machine(sh, ws, &toolchain);
         let plan = self.plan(ws, &facts)?;
         if self.dry_run {
             if self.json {
@@ -121,6 +142,20 @@ impl BuildArgs {
         }
         toolchain::check_all(sh, &plan.requirements)?;
         let outcome = execute(&plan, ws)?;
+        for target in &plan.targets {
+            for bin in &plan.bins {
+                if !outcome
+                    .artifacts
+                    .iter()
+                    .any(|a| &a.target == target && a.name == bin.name)
+                {
+                    bail!(
+                        "cargo succeeded but reported no `{}` binary for {target}",
+                        bin.name
+                    );
+                }
+            }
+        }
         let summary = match (&plan.dist_dir, &plan.staging_dir) {
             (Some(dist_dir), Some(staging)) => {
                 let meta = dist::Provenance {
@@ -350,6 +385,31 @@ impl BuildPlan {
         out
     }
 
+    /// The same build (profile, targets, env) of `packages` instead of the binaries.
+    pub fn for_packages(&self, packages: &[&str]) -> BuildPlan {
+        let mut args = Vec::new();
+        let mut rest = self.args.iter();
+        while let Some(arg) = rest.next() {
+            if arg == "--bin" {
+                rest.next();
+            } else {
+                args.push(arg.clone());
+            }
+        }
+        let last = args.pop().expect("--message-format stays last");
+        for package in packages {
+            args.extend(["-p".to_string(), package.to_string()]);
+        }
+        args.push(last);
+        BuildPlan {
+            bins: Vec::new(),
+            args,
+            staging_dir: None,
+            dist_dir: None,
+            ..self.clone()
+        }
+    }
+
     pub fn command_line(&self) -> String {
         std::iter::once(self.program.as_str())
             .chain(self.args.iter().map(String::as_str))
@@ -362,14 +422,49 @@ impl BuildPlan {
 pub struct Outcome {
     pub seconds: f64,
     pub artifacts: Vec<Artifact>,
-    /// Compilation units cargo compiled (not fresh), and those it found fresh.
-    pub compiled: usize,
-    pub fresh: usize,
+    /// Every compilation unit cargo reported, compiled or fresh.
+    pub units: Vec<Unit>,
+}
+
+impl Outcome {
+    pub fn compiled(&self) -> usize {
+        self.units.iter().filter(|u| !u.fresh).count()
+    }
+
+    pub fn fresh(&self) -> usize {
+        self.units.iter().filter(|u| u.fresh).count()
+    }
+}
+
+/// One compilation unit (a crate target for one platform), from cargo's JSON messages.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unit {
+    pub package_id: String,
+    pub target: String,
+    pub kind: Vec<String>,
+    pub fresh: bool,
+    /// From a registry or git, not a path in the workspace.
+    pub third_party: bool,
+}
+
+impl Unit {
+    /// `name@version (kind `target`)`, from a package id such as
+    /// `registry+https://github.com/rust-lang/crates.io-index#tokio@1.54.1`.
+    pub fn describe(&self) -> String {
+        let pkg = self
+            .package_id
+            .rsplit('#')
+            .next()
+            .unwrap_or(&self.package_id);
+        format!("{pkg} ({} `{}`)", self.kind.join(","), self.target)
+    }
 }
 
 #[derive(Deserialize)]
 struct Message {
     reason: String,
+    #[serde(default)]
+    package_id: Option<String>,
     #[serde(default)]
     target: Option<MessageTarget>,
     #[serde(default)]
@@ -396,7 +491,7 @@ pub fn execute(plan: &BuildPlan, ws: &Workspace) -> anyhow::Result<Outcome> {
         .spawn()
         .with_context(|| format!("starting `{}`", plan.program))?;
     let stdout = child.stdout.take().expect("stdout is piped");
-    let (mut compiled, mut fresh) = (0, 0);
+    let mut units = Vec::new();
     let mut artifacts = Vec::new();
     for line in std::io::BufReader::new(stdout).lines() {
         let line = line.context("reading cargo's output")?;
@@ -408,14 +503,16 @@ pub fn execute(plan: &BuildPlan, ws: &Workspace) -> anyhow::Result<Outcome> {
         if msg.reason != "compiler-artifact" {
             continue;
         }
-        if msg.fresh {
-            fresh += 1;
-        } else {
-            compiled += 1;
-        }
-        let (Some(target), Some(exe)) = (msg.target, msg.executable) else {
-            continue;
-        };
+        let Some(target) = msg.target else { continue };
+        let package_id = msg.package_id.unwrap_or_default();
+        units.push(Unit {
+            third_party: !package_id.starts_with("path+"),
+            package_id,
+            target: target.name.clone(),
+            kind: target.kind.clone(),
+            fresh: msg.fresh,
+        });
+        let Some(exe) = msg.executable else { continue };
         if !target.kind.iter().any(|k| k == "bin") {
             continue;
         }
@@ -450,25 +547,11 @@ pub fn execute(plan: &BuildPlan, ws: &Workspace) -> anyhow::Result<Outcome> {
             plan.command_line()
         );
     }
-    for target in &plan.targets {
-        for bin in &plan.bins {
-            if !artifacts
-                .iter()
-                .any(|a| &a.target == target && a.name == bin.name)
-            {
-                bail!(
-                    "cargo succeeded but reported no `{}` binary for {target}",
-                    bin.name
-                );
-            }
-        }
-    }
     artifacts.sort_by(|a, b| (&a.target, &a.name).cmp(&(&b.target, &b.name)));
     Ok(Outcome {
         seconds,
         artifacts,
-        compiled,
-        fresh,
+        units,
     })
 }
 
@@ -509,8 +592,8 @@ impl Summary {
             targets: plan.targets.clone(),
             linker: plan.linker.clone(),
             seconds: outcome.seconds,
-            units_compiled: outcome.compiled,
-            units_fresh: outcome.fresh,
+            units_compiled: outcome.compiled(),
+            units_fresh: outcome.fresh(),
             dist_dir: dist.map(Path::to_path_buf),
             artifacts,
         }

@@ -4,6 +4,7 @@
 //! own module with a `run(self, sh, ws)` entry point. See ARCHITECTURE.md.
 
 mod build;
+mod ci_optims;
 mod dist;
 mod toolchain;
 mod workspace;
@@ -30,6 +31,9 @@ enum Command {
     /// Build the workspace: `--variant dev` (native debug) or `--variant production`
     /// (optimized, every configured target in parallel, packaged into dist/).
     Build(build::BuildArgs),
+    /// Generate (`sync`), verify (`check`) and measure (`coverage`) ci_optims/, the crate that
+    /// precompiles every third-party dependency in one step.
+    CiOptims(ci_optims::CiOptimsArgs),
 }
 
 fn main() {
@@ -46,5 +50,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     sh.change_dir(&ws.root);
     match cli.command {
         Command::Build(args) => args.run(&sh, &ws),
+        Command::CiOptims(args) => args.run(&sh, &ws),
     }
 }
