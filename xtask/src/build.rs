@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::Instant;
 use xshell::Shell;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Variant {
     /// Native debug build: host target, `dev` profile, incremental, fastest linker.
@@ -385,6 +385,17 @@ impl BuildPlan {
         out
     }
 
+    /// `cargo test --no-run` with the same profile, targets and env (the test harnesses of the
+    /// default members instead of the shipped binaries).
+    pub fn as_test_build(&self) -> BuildPlan {
+        let mut plan = self.for_packages(&[]);
+        plan.args[0] = "test".into();
+        let last = plan.args.pop().expect("--message-format stays last");
+        plan.args.push("--no-run".into());
+        plan.args.push(last);
+        plan
+    }
+
     /// The same build (profile, targets, env) of `packages` instead of the binaries.
     pub fn for_packages(&self, packages: &[&str]) -> BuildPlan {
         let mut args = Vec::new();
@@ -481,16 +492,39 @@ struct MessageTarget {
 
 /// Run the plan's cargo command, streaming its JSON messages to note when each binary is done.
 pub fn execute(plan: &BuildPlan, ws: &Workspace) -> anyhow::Result<Outcome> {
-    eprintln!("$ {}", plan.command_line());
+    run_cargo(plan, ws, false)
+}
+
+/// Like [`execute`], but cargo's progress is kept, and shown only if the build fails.
+pub fn execute_quiet(plan: &BuildPlan, ws: &Workspace) -> anyhow::Result<Outcome> {
+    run_cargo(plan, ws, true)
+}
+
+fn run_cargo(plan: &BuildPlan, ws: &Workspace, quiet: bool) -> anyhow::Result<Outcome> {
+    if !quiet {
+        eprintln!("$ {}", plan.command_line());
+    }
     let start = Instant::now();
     let mut child = std::process::Command::new(&plan.program)
         .args(&plan.args)
         .envs(plan.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&ws.root)
         .stdout(Stdio::piped())
+        .stderr(if quiet {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .spawn()
         .with_context(|| format!("starting `{}`", plan.program))?;
     let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().map(|stderr| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut text);
+            text
+        })
+    });
     let mut units = Vec::new();
     let mut artifacts = Vec::new();
     for line in std::io::BufReader::new(stdout).lines() {
@@ -538,6 +572,10 @@ pub fn execute(plan: &BuildPlan, ws: &Workspace) -> anyhow::Result<Outcome> {
     let status = child.wait().context("waiting for cargo")?;
     let seconds = start.elapsed().as_secs_f64();
     if !status.success() {
+        if let Some(text) = stderr.and_then(|h| h.join().ok()) {
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
         let kept = match &plan.dist_dir {
             Some(dist) => format!("; {} was left as it was", dist.display()),
             None => String::new(),
@@ -694,6 +732,7 @@ mod tests {
             target_dir: "/ws/target".into(),
             cargo: "cargo".into(),
             bins: vec![bin("svc", "svc-pkg"), bin("tool", "tool-pkg")],
+            members: vec![],
             config,
         }
     }

@@ -140,7 +140,7 @@ impl Generated {
     }
 }
 
-fn check(sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
+pub fn check(sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
     let files = generate(sh, ws)?;
     let mut stale = files.stale(&ws.root);
     let cargo = &ws.cargo;

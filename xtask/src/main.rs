@@ -3,9 +3,11 @@
 //! This file only parses flags, finds the workspace and dispatches; each command lives in its
 //! own module with a `run(self, sh, ws)` entry point. See ARCHITECTURE.md.
 
+mod bench;
 mod build;
 mod ci_optims;
 mod dist;
+mod docker;
 mod toolchain;
 mod workspace;
 
@@ -34,13 +36,18 @@ enum Command {
     /// Generate (`sync`), verify (`check`) and measure (`coverage`) ci_optims/, the crate that
     /// precompiles every third-party dependency in one step.
     CiOptims(ci_optims::CiOptimsArgs),
+    /// Time build scenarios: save a baseline (`--baseline`), or compare with one (`--compare`).
+    Bench(bench::BenchArgs),
+    /// Container images of the service: `docker build` per platform in phases, push, manifest.
+    Docker(docker::DockerArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
         eprintln!("error: {err:#}");
-        std::process::exit(1);
+        // 1 is kept for "bench found a regression".
+        std::process::exit(2);
     }
 }
 
@@ -51,5 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Build(args) => args.run(&sh, &ws),
         Command::CiOptims(args) => args.run(&sh, &ws),
+        Command::Docker(args) => args.run(&sh, &ws),
+        Command::Bench(args) => args.run(&sh, &ws),
     }
 }

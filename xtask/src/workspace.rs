@@ -25,6 +25,22 @@ pub struct Config {
     pub linkers: BTreeMap<String, String>,
     /// The long-running service binary, for containers and smoke tests.
     pub service: Option<Service>,
+    /// `cargo xtask docker`: image name, source URL and labels.
+    pub docker: Option<DockerConfig>,
+    /// `cargo xtask bench`: scenarios, variants, runs, edited files.
+    pub bench: Option<crate::bench::BenchConfig>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DockerConfig {
+    /// Image name (default: the service binary's name).
+    pub image: Option<String>,
+    /// `org.opencontainers.image.source` label.
+    pub source: Option<String>,
+    /// Extra labels on every image.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -48,6 +64,17 @@ fn default_version_path() -> String {
     "/version".into()
 }
 
+/// A workspace member: its sources and which other members it depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub default: bool,
+    pub lib_src: Option<PathBuf>,
+    pub bin_srcs: Vec<(String, PathBuf)>,
+    /// Names of the members it depends on (any kind).
+    pub depends_on: Vec<String>,
+}
+
 /// A binary target of a default member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bin {
@@ -63,6 +90,8 @@ pub struct Workspace {
     pub cargo: String,
     /// Binary targets of the default members.
     pub bins: Vec<Bin>,
+    /// Every workspace member but this tool's own package.
+    pub members: Vec<Member>,
     pub config: Config,
 }
 
@@ -84,12 +113,23 @@ struct Package {
     name: String,
     version: String,
     targets: Vec<Target>,
+    #[serde(default)]
+    dependencies: Vec<Dependency>,
 }
 
 #[derive(Deserialize)]
 struct Target {
     name: String,
     kind: Vec<String>,
+    #[serde(default)]
+    src_path: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct Dependency {
+    name: String,
+    #[serde(default)]
+    path: Option<PathBuf>,
 }
 
 impl Workspace {
@@ -117,7 +157,8 @@ impl Workspace {
         let xtask_package = env!("CARGO_PKG_NAME");
         let default_members = meta
             .workspace_default_members
-            .unwrap_or(meta.workspace_members);
+            .clone()
+            .unwrap_or_else(|| meta.workspace_members.clone());
         let mut bins = Vec::new();
         for pkg in meta
             .packages
@@ -140,11 +181,44 @@ impl Workspace {
             }
         }
         bins.sort_by(|a, b| a.name.cmp(&b.name));
+        let member_names: Vec<&str> = meta
+            .packages
+            .iter()
+            .filter(|p| meta.workspace_members.contains(&p.id))
+            .map(|p| p.name.as_str())
+            .collect();
+        let members = meta
+            .packages
+            .iter()
+            .filter(|p| meta.workspace_members.contains(&p.id) && p.name != xtask_package)
+            .map(|p| {
+                let src = |kind: &'static str| {
+                    p.targets
+                        .iter()
+                        .filter(move |t| t.kind.iter().any(|k| k == kind))
+                };
+                Member {
+                    name: p.name.clone(),
+                    default: default_members.contains(&p.id),
+                    lib_src: src("lib").next().map(|t| t.src_path.clone()),
+                    bin_srcs: src("bin")
+                        .map(|t| (t.name.clone(), t.src_path.clone()))
+                        .collect(),
+                    depends_on: p
+                        .dependencies
+                        .iter()
+                        .filter(|d| d.path.is_some() && member_names.contains(&d.name.as_str()))
+                        .map(|d| d.name.clone())
+                        .collect(),
+                }
+            })
+            .collect();
         let ws = Workspace {
             root: meta.workspace_root,
             target_dir: meta.target_directory,
             cargo,
             bins,
+            members,
             config,
         };
         ws.validate()?;
@@ -209,7 +283,7 @@ impl Workspace {
 }
 
 /// The commit the tree is at and whether it has uncommitted changes; `None` outside git.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 pub struct GitState {
     pub commit: String,
     pub dirty: bool,
@@ -231,6 +305,36 @@ pub fn git_state(sh: &Shell, root: &Path) -> Option<GitState> {
         commit,
         dirty: !status.is_empty(),
     })
+}
+
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    /// A workspace with binaries `svc` (the service) and `tool`, without running cargo.
+    pub fn workspace_with_service() -> Workspace {
+        let bin = |name: &str| Bin {
+            name: name.into(),
+            package: format!("{name}-pkg"),
+            version: "1.2.3".into(),
+        };
+        Workspace {
+            root: "/ws".into(),
+            target_dir: "/ws/target".into(),
+            cargo: "cargo".into(),
+            bins: vec![bin("svc"), bin("tool")],
+            members: vec![],
+            config: Config {
+                service: Some(Service {
+                    bin: "svc".into(),
+                    health_path: default_health_path(),
+                    version_path: default_version_path(),
+                    listen_args: vec![],
+                }),
+                ..Config::default()
+            },
+        }
+    }
 }
 
 #[cfg(test)]

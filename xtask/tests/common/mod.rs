@@ -198,3 +198,88 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .unwrap_or(0);
     (status, body.to_string())
 }
+
+/// Copy the workspace's sources (no target/, dist/, .git/) to a scratch folder, so a test can
+/// edit files without touching the real tree.
+pub fn copy_workspace(name: &str) -> PathBuf {
+    let src = workspace_root();
+    let dest = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dest);
+    for entry in walkdir::WalkDir::new(&src).into_iter().filter_entry(|e| {
+        let name = e.file_name().to_string_lossy();
+        !(e.depth() == 1 && (name == "target" || name.starts_with("dist") || name == ".git"))
+    }) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(&src).unwrap();
+        let to = dest.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    dest
+}
+
+/// The source file of binary `bin` in the workspace at `root` (from `cargo metadata`).
+pub fn bin_source(root: &Path, bin: &str) -> PathBuf {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .find(|t| t["name"] == bin)
+        .map(|t| PathBuf::from(t["src_path"].as_str().unwrap()))
+        .unwrap_or_else(|| panic!("no binary {bin}"))
+}
+
+/// The docker client to use: `$DOCKER` (set by `container-engine env`), else `docker`.
+pub fn docker() -> String {
+    std::env::var("DOCKER").unwrap_or_else(|_| "docker".into())
+}
+
+/// Why Docker tests cannot run here, if they cannot.
+pub fn missing_docker() -> Option<String> {
+    let fix = "start an engine (in this repo's CI: ../shared/tools/container-engine up --registry, then eval \"$(../shared/tools/container-engine env)\")";
+    match Command::new(docker())
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+    {
+        Ok(out) if out.status.success() => None,
+        Ok(_) => Some(format!("no Docker engine answers; {fix}")),
+        Err(e) => Some(format!("no docker client ({e}); {fix}")),
+    }
+}
+
+pub fn missing_registry() -> Option<String> {
+    TcpStream::connect("127.0.0.1:5000")
+        .err()
+        .map(|e| format!("no registry on 127.0.0.1:5000 ({e}); run ../shared/tools/container-engine up --registry"))
+}
+
+/// `docker ARGS`, which must succeed; returns stdout.
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = Command::new(docker()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,282 @@
+//! Baselines on disk: every raw time, the scenario definitions, and the machine, toolchain and
+//! commit they came from. Written atomically; read with schema and content checks.
+
+use super::scenario::Scenario;
+use super::stats::Stats;
+use crate::workspace::GitState;
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Baseline {
+    pub schema: u32,
+    pub name: String,
+    pub created: String,
+    pub git: Option<GitState>,
+    pub machine: Machine,
+    pub results: Vec<ScenarioResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub host: String,
+    /// `rustc -vV`, verbatim.
+    pub rustc: String,
+    pub cpu_model: String,
+    pub cpus: usize,
+    pub memory_bytes: u64,
+    pub os: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    pub scenario: Scenario,
+    /// Seconds of each measured run, in order.
+    pub samples: Vec<f64>,
+    /// Units cargo compiled in each measured run.
+    pub units_compiled: Vec<usize>,
+}
+
+impl ScenarioResult {
+    pub fn stats(&self) -> Stats {
+        Stats::of(&self.samples).expect("results always have samples")
+    }
+}
+
+impl Machine {
+    /// This machine, read from /proc and `rustc -vV` (fields it cannot read say "unknown").
+    pub fn detect(rustc_vv: &str, host: &str) -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .and_then(|r| r.split(':').nth(1))
+            })
+            .map(|m| m.trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+            })
+            .map(|kb| kb * 1024)
+            .unwrap_or(0);
+        let os = std::fs::read_to_string("/etc/os-release")
+            .ok()
+            .and_then(|r| {
+                r.lines()
+                    .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+            .unwrap_or_else(|| std::env::consts::OS.to_string());
+        Machine {
+            host: host.into(),
+            rustc: rustc_vv.trim().into(),
+            cpu_model,
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            memory_bytes,
+            os,
+        }
+    }
+
+    /// One line for READMEs and reports.
+    pub fn describe(&self) -> String {
+        let rustc = self.rustc.lines().next().unwrap_or("rustc ?");
+        format!(
+            "{} ({} CPUs, {:.0} GiB), {}, {}",
+            self.cpu_model,
+            self.cpus,
+            self.memory_bytes as f64 / (1u64 << 30) as f64,
+            self.os,
+            rustc
+        )
+    }
+}
+
+/// Read and check a baseline; every failure names the file and the fix.
+pub fn load(path: &Path) -> anyhow::Result<Baseline> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "no baseline at {}; make one first: cargo xtask bench --baseline{}",
+            path.display(),
+            name_hint(path)
+        ),
+        Err(e) => return Err(e).with_context(|| format!("reading baseline {}", path.display())),
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "baseline {} is not valid JSON (corrupt?); re-create it: cargo xtask bench --baseline{}",
+            path.display(),
+            name_hint(path)
+        )
+    })?;
+    let schema = value.get("schema").and_then(|s| s.as_u64()).unwrap_or(0);
+    if schema != u64::from(SCHEMA) {
+        bail!(
+            "baseline {} has schema {schema}, this xtask reads schema {SCHEMA}; re-create it: cargo xtask bench --baseline{}",
+            path.display(),
+            name_hint(path)
+        );
+    }
+    let baseline: Baseline = serde_json::from_value(value).with_context(|| {
+        format!(
+            "baseline {} does not have the expected fields (corrupt?)",
+            path.display()
+        )
+    })?;
+    if let Some(bad) = baseline
+        .results
+        .iter()
+        .find(|r| r.samples.is_empty() || r.samples.iter().any(|s| !s.is_finite() || *s < 0.0))
+    {
+        bail!(
+            "baseline {} has no valid samples for {}; re-create it",
+            path.display(),
+            bad.scenario.id
+        );
+    }
+    Ok(baseline)
+}
+
+fn name_hint(path: &Path) -> String {
+    match path.file_stem().and_then(|s| s.to_str()) {
+        Some("main") | None => String::new(),
+        Some(name) => format!(" {name}"),
+    }
+}
+
+/// Fail now, before measuring for minutes, if `path` cannot be written.
+pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create {} for the baseline", dir.display()))?;
+    let probe = dir.join(format!(".xtask-write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("cannot write the baseline into {}", dir.display()))?;
+    std::fs::remove_file(&probe)?;
+    if path.is_dir() {
+        bail!(
+            "{} is a directory; give a file path to --file",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Write atomically: a temporary file beside it, then a rename. The previous file stays
+/// whole until the rename.
+pub fn save(path: &Path, baseline: &Baseline) -> anyhow::Result<()> {
+    check_writable(path)?;
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let json = serde_json::to_string_pretty(baseline)? + "\n";
+    std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("moving {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::scenario::Kind;
+    use crate::build::Variant;
+
+    pub fn sample_baseline() -> Baseline {
+        Baseline {
+            schema: SCHEMA,
+            name: "main".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            git: None,
+            machine: Machine::detect("rustc 1.95.0\nhost: x", "x"),
+            results: vec![ScenarioResult {
+                scenario: Scenario {
+                    id: "noop/dev".into(),
+                    kind: Kind::Noop,
+                    variant: Variant::Dev,
+                    warmup: 1,
+                    runs: 2,
+                    edit_file: None,
+                    command: "cargo build".into(),
+                },
+                samples: vec![0.1, 0.2],
+                units_compiled: vec![0, 0],
+            }],
+        }
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("xtask-baseline-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = scratch("rt");
+        let path = dir.join("main.json");
+        save(&path, &sample_baseline()).unwrap();
+        let read = load(&path).unwrap();
+        assert_eq!(read.results[0].samples, [0.1, 0.2]);
+        assert_eq!(read.results[0].stats().median, 0.15000000000000002);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn missing_corrupt_and_old_baselines_are_refused_with_the_fix() {
+        let dir = scratch("bad");
+        let err = load(&dir.join("main.json")).unwrap_err().to_string();
+        assert!(err.contains("cargo xtask bench --baseline"), "{err}");
+        let err = load(&dir.join("pr.json")).unwrap_err().to_string();
+        assert!(err.contains("--baseline pr"), "{err}");
+
+        std::fs::write(dir.join("corrupt.json"), "{\"schema\": 1, \"resul").unwrap();
+        let err = format!("{:#}", load(&dir.join("corrupt.json")).unwrap_err());
+        assert!(err.contains("not valid JSON"), "{err}");
+
+        let mut old = serde_json::to_value(sample_baseline()).unwrap();
+        old["schema"] = 0.into();
+        std::fs::write(dir.join("old.json"), old.to_string()).unwrap();
+        let err = load(&dir.join("old.json")).unwrap_err().to_string();
+        assert!(
+            err.contains("schema 0") && err.contains("schema 1"),
+            "{err}"
+        );
+
+        let mut empty = serde_json::to_value(sample_baseline()).unwrap();
+        empty["results"][0]["samples"] = serde_json::json!([]);
+        std::fs::write(dir.join("holes.json"), empty.to_string()).unwrap();
+        assert!(load(&dir.join("holes.json"))
+            .unwrap_err()
+            .to_string()
+            .contains("no valid samples"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_unwritable_place_fails_before_anything_is_measured() {
+        let dir = scratch("ro");
+        let blocker = dir.join("file");
+        std::fs::write(&blocker, "x").unwrap();
+        // A path under a regular file can never be created, even as root.
+        assert!(check_writable(&blocker.join("sub/main.json")).is_err());
+        assert!(
+            check_writable(&dir).is_err(),
+            "a directory is not a baseline file"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

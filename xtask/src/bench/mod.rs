@@ -1,0 +1,367 @@
+//! `cargo xtask bench`: time the builds that matter, save a baseline with the machine and
+//! toolchain it came from, and compare later with a noise-aware verdict CI can gate on.
+//!
+//! Scenarios build in their own target dir (`target/xtask/bench/target/<variant>`), so a cold
+//! scenario never wipes the user's build. Edits are undone in every case (see `edit`).
+
+mod baseline;
+mod edit;
+mod report;
+mod scenario;
+mod stats;
+
+use crate::build::Facts;
+use crate::toolchain::Toolchain;
+use crate::workspace::{git_state, Workspace};
+use anyhow::{bail, Context};
+use baseline::{Baseline, Machine, ScenarioResult};
+use scenario::{Runner, Scenario};
+use std::path::PathBuf;
+use xshell::Shell;
+
+pub use report::markdown_table;
+pub use scenario::BenchConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 ok, 1 a scenario regressed (--compare), 2 an error.\n\
+    Baselines live in target/xtask/bench/<NAME>.json unless --file is given."
+)]
+pub struct BenchArgs {
+    /// Measure and save a baseline called NAME (default `main`).
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "main", conflicts_with_all = ["compare", "list"])]
+    pub baseline: Option<String>,
+    /// Measure again and compare with the baseline called NAME (default `main`).
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "main", conflicts_with = "list")]
+    pub compare: Option<String>,
+    /// List the scenarios (with their commands and edited files) and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Only this scenario, by id (`incr-core/dev`) or kind (`incr-core`); repeatable.
+    #[arg(long = "scenario", value_name = "ID")]
+    pub scenarios: Vec<String>,
+    /// Measured runs per scenario (default: per scenario, see --list).
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Baseline file, instead of target/xtask/bench/<NAME>.json.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// A change counts only beyond this many percent (and beyond the runs' spread).
+    #[arg(long, default_value_t = 10.0, value_name = "PERCENT")]
+    pub threshold: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Also write an HTML page with a bar chart (baseline vs current) to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+impl BenchArgs {
+    pub fn run(self, sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
+        if !(0.0..1000.0).contains(&self.threshold) {
+            bail!(
+                "--threshold {} is not a percentage between 0 and 1000",
+                self.threshold
+            );
+        }
+        if self.runs == Some(0) {
+            bail!("--runs must be at least 1");
+        }
+        let bench_dir = ws.target_dir.join("xtask/bench");
+        let editor = edit::Editor::new(bench_dir.join("pending-edits"))?;
+        for file in editor.recover()? {
+            eprintln!(
+                "restored {} (left edited by an interrupted bench run)",
+                file.display()
+            );
+        }
+        let config = ws.config.bench.clone().unwrap_or_default();
+        let configured = scenario::configured(ws, &config, self.runs)?;
+
+        if self.list {
+            return self.list(ws, &configured);
+        }
+        let (name, comparing) = match (&self.baseline, &self.compare) {
+            (Some(name), None) => (name.clone(), false),
+            (None, Some(name)) => (name.clone(), true),
+            _ => bail!("say what to do: --baseline [NAME], --compare [NAME] or --list"),
+        };
+        if name.is_empty() || name.contains(['/', '\\']) {
+            bail!("baseline name `{name}` must be a plain name (use --file for a path)");
+        }
+        let path = self
+            .file
+            .clone()
+            .unwrap_or_else(|| bench_dir.join(format!("{name}.json")));
+
+        // Everything that can fail fast does, before minutes of measuring.
+        let previous = if comparing {
+            Some(baseline::load(&path)?)
+        } else {
+            None
+        };
+        if !comparing {
+            baseline::check_writable(&path)?;
+        }
+        if let Some(report) = &self.report {
+            baseline::check_writable(report).context("--report")?;
+        }
+        let scenarios = match &previous {
+            // Compare what the baseline measured, the way it measured it.
+            Some(base) => {
+                let mut defs: Vec<Scenario> =
+                    base.results.iter().map(|r| r.scenario.clone()).collect();
+                if let Some(runs) = self.runs {
+                    defs.iter_mut().for_each(|s| s.runs = runs);
+                }
+                scenario::filter(defs, &self.scenarios)?
+            }
+            None => scenario::filter(configured.clone(), &self.scenarios)?,
+        };
+
+        let toolchain = Toolchain::detect(sh)?;
+        let machine = Machine::detect(&toolchain.verbose_version, &toolchain.host);
+        let runner = Runner {
+            ws,
+            editor: editor.clone(),
+            scratch: bench_dir.clone(),
+            facts: Facts::from_machine(sh, ws, &toolchain),
+            docker_flags: std::env::var("DOCKER_BUILD_FLAGS").ok(),
+        };
+        edit::restore_on_signals(&editor)?;
+        let measured = measure(&runner, &scenarios)?;
+
+        match previous {
+            None => {
+                let results: Vec<ScenarioResult> = measured
+                    .into_iter()
+                    .filter_map(|(s, r)| match r {
+                        Ok(r) => Some(r),
+                        Err(reason) => {
+                            eprintln!("skipped {}: {reason}", s.id);
+                            None
+                        }
+                    })
+                    .collect();
+                if results.is_empty() {
+                    bail!("no scenario could run; nothing saved");
+                }
+                let baseline = Baseline {
+                    schema: baseline::SCHEMA,
+                    name: name.clone(),
+                    created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    git: git_state(sh, &ws.root),
+                    machine,
+                    results,
+                };
+                baseline::save(&path, &baseline)?;
+                self.print_results(&baseline)?;
+                eprintln!("saved baseline `{name}` to {}", path.display());
+                if let Some(report_path) = &self.report {
+                    let bars: Vec<_> = baseline
+                        .results
+                        .iter()
+                        .map(|r| (r.scenario.id.clone(), r.stats(), None, None))
+                        .collect();
+                    let page = report::html(
+                        &format!("Build times: baseline `{name}`"),
+                        &baseline.machine.describe(),
+                        &bars,
+                        &report::results_table(&baseline.results, true),
+                    );
+                    std::fs::write(report_path, page)
+                        .with_context(|| format!("writing {}", report_path.display()))?;
+                }
+                Ok(())
+            }
+            Some(base) => {
+                let warnings = differences(&base, &machine, &configured);
+                let pairs: Vec<(&ScenarioResult, Result<&ScenarioResult, String>)> = base
+                    .results
+                    .iter()
+                    .filter_map(|b| {
+                        let (_, current) = measured.iter().find(|(s, _)| s.id == b.scenario.id)?;
+                        Some((b, current.as_ref().map_err(Clone::clone)))
+                    })
+                    .collect();
+                let comparison =
+                    report::Comparison::new(&name, self.threshold / 100.0, warnings, pairs);
+                match self.format {
+                    Format::Table => println!("{}", comparison.table()),
+                    Format::Markdown => print!("{}", comparison.markdown()),
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&comparison)?),
+                }
+                if let Some(report_path) = &self.report {
+                    let bars: Vec<_> = comparison
+                        .rows
+                        .iter()
+                        .map(|r| (r.scenario.clone(), r.baseline, r.current, r.verdict))
+                        .collect();
+                    let page = report::html(
+                        &format!("Build times vs baseline `{name}`"),
+                        &format!("{} — {}", machine.describe(), comparison.rule),
+                        &bars,
+                        &comparison.markdown(),
+                    );
+                    std::fs::write(report_path, page)
+                        .with_context(|| format!("writing {}", report_path.display()))?;
+                }
+                let regressed = comparison.regressed();
+                if !regressed.is_empty() {
+                    eprintln!("regressed: {}", regressed.join(", "));
+                    std::process::exit(1);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn list(&self, ws: &Workspace, scenarios: &[Scenario]) -> anyhow::Result<()> {
+        let scenarios = scenario::filter(scenarios.to_vec(), &self.scenarios)?;
+        if self.format == Format::Json {
+            println!("{}", serde_json::to_string_pretty(&scenarios)?);
+            return Ok(());
+        }
+        let header = ["scenario", "warm-up", "runs", "edits", "timed command"];
+        let rows = scenarios.iter().map(|s| {
+            vec![
+                s.id.clone(),
+                s.warmup.to_string(),
+                s.runs.to_string(),
+                s.edit_file.clone().unwrap_or_else(|| "-".into()),
+                s.command.clone(),
+            ]
+        });
+        if self.format == Format::Markdown {
+            print!("{}", report::markdown_table(&header, rows));
+        } else {
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+            table.set_header(header);
+            rows.for_each(|r| {
+                table.add_row(r);
+            });
+            println!(
+                "{table}\nbench target dir: {}",
+                ws.target_dir.join("xtask/bench/target").display()
+            );
+        }
+        Ok(())
+    }
+
+    fn print_results(&self, baseline: &Baseline) -> anyhow::Result<()> {
+        match self.format {
+            Format::Json => println!("{}", serde_json::to_string_pretty(baseline)?),
+            Format::Markdown => print!(
+                "{}\n_Machine: {}; commit {}._\n",
+                report::results_table(&baseline.results, true),
+                baseline.machine.describe(),
+                baseline
+                    .git
+                    .as_ref()
+                    .map(|g| format!(
+                        "{}{}",
+                        &g.commit[..g.commit.len().min(12)],
+                        if g.dirty { " (dirty)" } else { "" }
+                    ))
+                    .unwrap_or_else(|| "unknown".into())
+            ),
+            Format::Table => println!(
+                "{}\nmachine: {}",
+                report::results_table(&baseline.results, false),
+                baseline.machine.describe()
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Run every scenario: warm-ups, then measured runs, with progress. A scenario that cannot run
+/// here (no engine) is `Err(reason)`; a build that fails stops everything (no holes).
+fn measure(
+    runner: &Runner,
+    scenarios: &[Scenario],
+) -> anyhow::Result<Vec<(Scenario, Result<ScenarioResult, String>)>> {
+    let total = scenarios.len();
+    let mut out = Vec::new();
+    for (i, s) in scenarios.iter().enumerate() {
+        if let Some(reason) = runner.skip_reason(s) {
+            eprintln!("[{}/{total}] {}: skipped ({reason})", i + 1, s.id);
+            out.push((s.clone(), Err(reason)));
+            continue;
+        }
+        for w in 0..s.warmup {
+            eprintln!(
+                "[{}/{total}] {}, warm-up {}/{}",
+                i + 1,
+                s.id,
+                w + 1,
+                s.warmup
+            );
+            runner.run(s, s.runs + w)?;
+        }
+        let mut samples = Vec::new();
+        let mut units = Vec::new();
+        for r in 0..s.runs {
+            let result = runner.run(s, r)?;
+            eprintln!(
+                "[{}/{total}] {}, run {}/{}: {:.2} s, {} units compiled",
+                i + 1,
+                s.id,
+                r + 1,
+                s.runs,
+                result.seconds,
+                result.compiled
+            );
+            samples.push(result.seconds);
+            units.push(result.compiled);
+        }
+        out.push((
+            s.clone(),
+            Ok(ScenarioResult {
+                scenario: s.clone(),
+                samples,
+                units_compiled: units,
+            }),
+        ));
+    }
+    Ok(out)
+}
+
+/// Warnings when the baseline cannot be compared like for like.
+fn differences(base: &Baseline, machine: &Machine, configured: &[Scenario]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if base.machine.host != machine.host
+        || base.machine.cpu_model != machine.cpu_model
+        || base.machine.cpus != machine.cpus
+    {
+        warnings.push(format!(
+            "the baseline came from another machine ({}; this is {})",
+            base.machine.describe(),
+            machine.describe()
+        ));
+    }
+    if base.machine.rustc != machine.rustc {
+        warnings.push(format!(
+            "the baseline came from another toolchain ({}; this is {})",
+            base.machine.rustc.lines().next().unwrap_or_default(),
+            machine.rustc.lines().next().unwrap_or_default()
+        ));
+    }
+    let saved: Vec<&Scenario> = base.results.iter().map(|r| &r.scenario).collect();
+    let same = saved.len() == configured.len() && configured.iter().all(|c| saved.contains(&c));
+    if !same {
+        warnings.push(
+            "the baseline's scenario set differs from the configured one (compared: the baseline's scenarios, as it ran them)".into(),
+        );
+    }
+    warnings
+}

@@ -1,0 +1,370 @@
+//! How bench results are shown: a terminal table, markdown (PR comments, step summaries),
+//! JSON, and a self-contained HTML page with an SVG bar chart.
+
+use super::baseline::ScenarioResult;
+use super::stats::{rule_text, verdict, Stats, Verdict};
+use serde::Serialize;
+use std::fmt::Write;
+
+/// One row of a comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub scenario: String,
+    pub baseline: Stats,
+    /// `None`: the scenario was skipped now (the reason is in `note`).
+    pub current: Option<Stats>,
+    pub units_compiled: Option<usize>,
+    pub verdict: Option<Verdict>,
+    pub note: Option<String>,
+}
+
+impl Row {
+    pub fn delta(&self) -> Option<f64> {
+        self.current.map(|c| c.median - self.baseline.median)
+    }
+
+    pub fn delta_percent(&self) -> Option<f64> {
+        let delta = self.delta()?;
+        (self.baseline.median > 0.0).then(|| 100.0 * delta / self.baseline.median)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    pub baseline_name: String,
+    pub threshold: f64,
+    pub rule: String,
+    pub warnings: Vec<String>,
+    pub rows: Vec<Row>,
+}
+
+impl Comparison {
+    pub fn new(
+        baseline_name: &str,
+        threshold: f64,
+        warnings: Vec<String>,
+        pairs: Vec<(&ScenarioResult, Result<&ScenarioResult, String>)>,
+    ) -> Comparison {
+        let rows = pairs
+            .into_iter()
+            .map(|(base, current)| {
+                let baseline = base.stats();
+                match current {
+                    Ok(cur) => {
+                        let stats = cur.stats();
+                        Row {
+                            scenario: base.scenario.id.clone(),
+                            baseline,
+                            current: Some(stats),
+                            units_compiled: cur.units_compiled.iter().max().copied(),
+                            verdict: Some(verdict(&baseline, &stats, threshold)),
+                            note: None,
+                        }
+                    }
+                    Err(reason) => Row {
+                        scenario: base.scenario.id.clone(),
+                        baseline,
+                        current: None,
+                        units_compiled: None,
+                        verdict: None,
+                        note: Some(format!("skipped: {reason}")),
+                    },
+                }
+            })
+            .collect();
+        Comparison {
+            baseline_name: baseline_name.into(),
+            threshold,
+            rule: rule_text(threshold),
+            warnings,
+            rows,
+        }
+    }
+
+    pub fn regressed(&self) -> Vec<&str> {
+        self.rows
+            .iter()
+            .filter(|r| r.verdict == Some(Verdict::Slower))
+            .map(|r| r.scenario.as_str())
+            .collect()
+    }
+
+    fn cells(&self, row: &Row) -> [String; 7] {
+        let median = |s: &Stats| format!("{:.2} s ±{:.0}%", s.median, s.spread_percent() / 2.0);
+        [
+            row.scenario.clone(),
+            median(&row.baseline),
+            row.current
+                .as_ref()
+                .map(median)
+                .unwrap_or_else(|| "-".into()),
+            row.delta()
+                .map(|d| format!("{d:+.2} s"))
+                .unwrap_or_else(|| "-".into()),
+            row.delta_percent()
+                .map(|d| format!("{d:+.1}%"))
+                .unwrap_or_else(|| "-".into()),
+            row.units_compiled
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "-".into()),
+            match (&row.verdict, &row.note) {
+                (Some(v), _) => v.as_str().into(),
+                (None, Some(note)) => note.clone(),
+                (None, None) => "-".into(),
+            },
+        ]
+    }
+
+    const HEADER: [&'static str; 7] = [
+        "scenario",
+        "baseline median",
+        "current median",
+        "Δ",
+        "Δ%",
+        "units compiled",
+        "verdict",
+    ];
+
+    pub fn table(&self) -> String {
+        let mut table = comfy_table::Table::new();
+        table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+        table.set_header(Self::HEADER);
+        for row in &self.rows {
+            table.add_row(self.cells(row));
+        }
+        let mut out = format!(
+            "compared with baseline `{}`\n{table}\n{}",
+            self.baseline_name, self.rule
+        );
+        for w in &self.warnings {
+            let _ = write!(out, "\nwarning: {w}");
+        }
+        out
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = format!("### Build times vs baseline `{}`\n\n", self.baseline_name);
+        out.push_str(&markdown_table(
+            &Self::HEADER,
+            self.rows.iter().map(|r| self.cells(r).to_vec()),
+        ));
+        let _ = write!(out, "\n_{}; ± is half the range of the runs._\n", self.rule);
+        for w in &self.warnings {
+            let _ = write!(out, "\n> **warning:** {w}\n");
+        }
+        out
+    }
+}
+
+pub fn markdown_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut out = format!(
+        "| {} |\n|{}\n",
+        header.join(" | "),
+        " --- |".repeat(header.len())
+    );
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out
+}
+
+/// Summary of a fresh measurement (no comparison): one row per scenario.
+pub fn results_table(results: &[ScenarioResult], markdown: bool) -> String {
+    let header = [
+        "scenario",
+        "median",
+        "min",
+        "max",
+        "runs",
+        "units compiled",
+        "edit",
+    ];
+    let rows = results.iter().map(|r| {
+        let s = r.stats();
+        vec![
+            r.scenario.id.clone(),
+            format!("{:.2} s", s.median),
+            format!("{:.2} s", s.min),
+            format!("{:.2} s", s.max),
+            s.runs.to_string(),
+            r.units_compiled
+                .iter()
+                .max()
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            r.scenario.edit_file.clone().unwrap_or_else(|| "-".into()),
+        ]
+    });
+    if markdown {
+        return markdown_table(&header, rows);
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(header);
+    for row in rows {
+        table.add_row(row);
+    }
+    table.to_string()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A self-contained HTML page: an SVG chart of baseline vs current medians per scenario, with
+/// min–max whiskers, then the table. `current` is empty for a baseline-only report.
+pub fn html(
+    title: &str,
+    subtitle: &str,
+    bars: &[(String, Stats, Option<Stats>, Option<Verdict>)],
+    table_markdown: &str,
+) -> String {
+    let row_height = 46.0;
+    let (label_w, chart_w, pad) = (190.0, 560.0, 20.0);
+    let height = pad * 2.0 + row_height * bars.len() as f64 + 30.0;
+    let max = bars
+        .iter()
+        .flat_map(|(_, b, c, _)| std::iter::once(b.max).chain(c.map(|c| c.max)))
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
+    let x = |v: f64| label_w + chart_w * v / max;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n",
+        label_w + chart_w + 120.0
+    );
+    for (i, (name, base, current, verdict)) in bars.iter().enumerate() {
+        let y = pad + row_height * i as f64;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            label_w - 8.0,
+            y + 20.0,
+            escape(name)
+        );
+        let mut bar = |y: f64, s: &Stats, color: &str, label: &str| {
+            let _ = writeln!(
+                svg,
+                "<rect x=\"{label_w}\" y=\"{y}\" width=\"{:.1}\" height=\"16\" fill=\"{color}\"><title>{label}: median {:.3} s, min {:.3} s, max {:.3} s</title></rect>\
+                 <line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{}\" y2=\"{}\" stroke=\"#333\"/>\
+                 <text x=\"{:.1}\" y=\"{}\">{:.2} s</text>",
+                x(s.median) - label_w,
+                s.median,
+                s.min,
+                s.max,
+                x(s.min),
+                x(s.max),
+                y + 8.0,
+                y + 8.0,
+                x(s.max) + 6.0,
+                y + 12.0,
+                s.median
+            );
+        };
+        bar(y + 2.0, base, "#9aa5b1", "baseline");
+        if let Some(cur) = current {
+            let color = match verdict {
+                Some(Verdict::Slower) => "#d64545",
+                Some(Verdict::Faster) => "#3f9142",
+                _ => "#2f6fbd",
+            };
+            bar(y + 20.0, cur, color, "current");
+        }
+    }
+    let legend_y = height - 14.0;
+    let _ = writeln!(
+        svg,
+        "<rect x=\"{label_w}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"#9aa5b1\"/><text x=\"{}\" y=\"{legend_y}\">baseline</text>\
+         <rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"#2f6fbd\"/><text x=\"{}\" y=\"{legend_y}\">current (red: slower, green: faster)</text>",
+        legend_y - 10.0,
+        label_w + 16.0,
+        label_w + 90.0,
+        legend_y - 10.0,
+        label_w + 106.0
+    );
+    svg.push_str("</svg>\n");
+    let table_html: String = table_markdown
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.contains("---"))
+        .enumerate()
+        .map(|(i, l)| {
+            let tag = if i == 0 { "th" } else { "td" };
+            let cells: String = l
+                .trim_matches('|')
+                .split('|')
+                .map(|c| format!("<{tag}>{}</{tag}>", escape(c.trim())))
+                .collect();
+            format!("<tr>{cells}</tr>\n")
+        })
+        .collect();
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\n\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style>\n\
+         </head><body>\n<h1>{t}</h1>\n<p>{s}</p>\n{svg}<table>\n{table_html}</table>\n</body></html>\n",
+        t = escape(title),
+        s = escape(subtitle)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(v: &[f64]) -> Stats {
+        Stats::of(v).unwrap()
+    }
+
+    #[test]
+    fn markdown_has_a_row_per_scenario_and_states_the_rule() {
+        let cmp = Comparison {
+            baseline_name: "main".into(),
+            threshold: 0.1,
+            rule: rule_text(0.1),
+            warnings: vec!["baseline from another machine".into()],
+            rows: vec![Row {
+                scenario: "noop/dev".into(),
+                baseline: stats(&[1.0, 1.0]),
+                current: Some(stats(&[2.0, 2.0])),
+                units_compiled: Some(0),
+                verdict: Some(Verdict::Slower),
+                note: None,
+            }],
+        };
+        let md = cmp.markdown();
+        assert!(
+            md.contains("| noop/dev | 1.00 s ±0% | 2.00 s ±0% | +1.00 s | +100.0% | 0 | slower |"),
+            "{md}"
+        );
+        assert!(md.contains("10%") && md.contains("**warning:** baseline from another machine"));
+        assert_eq!(cmp.regressed(), ["noop/dev"]);
+        assert!(cmp.table().contains("slower"));
+    }
+
+    #[test]
+    fn html_report_is_self_contained_with_one_bar_pair_per_scenario() {
+        let bars = vec![
+            (
+                "cold/dev".to_string(),
+                stats(&[10.0, 12.0]),
+                Some(stats(&[11.0, 13.0])),
+                Some(Verdict::NoChange),
+            ),
+            ("noop/<dev>".to_string(), stats(&[0.1]), None, None),
+        ];
+        let page = html("t", "s", &bars, "| a | b |\n| --- | --- |\n| 1 | 2 |\n");
+        assert!(page.starts_with("<!doctype html>") && page.contains("<svg"));
+        assert_eq!(
+            page.matches("<rect").count(),
+            3 + 2,
+            "3 bars and 2 legend swatches"
+        );
+        assert!(page.contains("noop/&lt;dev&gt;"), "labels are escaped");
+        assert!(
+            !page.contains("http://") || page.matches("http://").count() == 1,
+            "no external resources"
+        );
+        assert!(page.contains("<td>1</td>"));
+    }
+}

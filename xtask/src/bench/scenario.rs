@@ -1,0 +1,466 @@
+//! The build scenarios a bench measures, and how one run of each is done.
+
+use super::edit::Editor;
+use crate::build::{self, BuildArgs, BuildPlan, Variant};
+use crate::docker::{DockerBuildArgs, DockerVariant, Platform};
+use crate::workspace::Workspace;
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Clean target dir, full build.
+    Cold,
+    /// Nothing changed.
+    Noop,
+    /// One-line edit in a leaf binary crate.
+    IncrLeaf,
+    /// One-line edit in a library other members depend on.
+    IncrCore,
+    /// `cargo test --no-run` after a one-line edit in the core library.
+    TestBuild,
+    /// One-line edit in the leaf crate, then the development image rebuilt (needs an engine).
+    DockerRebuild,
+}
+
+pub const ALL_KINDS: [Kind; 6] = [
+    Kind::Cold,
+    Kind::Noop,
+    Kind::IncrLeaf,
+    Kind::IncrCore,
+    Kind::TestBuild,
+    Kind::DockerRebuild,
+];
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Cold => "cold",
+            Kind::Noop => "noop",
+            Kind::IncrLeaf => "incr-leaf",
+            Kind::IncrCore => "incr-core",
+            Kind::TestBuild => "test-build",
+            Kind::DockerRebuild => "docker-rebuild",
+        }
+    }
+
+    /// (warm-up runs, measured runs) unless configured.
+    pub fn default_runs(self) -> (usize, usize) {
+        match self {
+            Kind::Cold => (0, 2),
+            Kind::Noop => (1, 5),
+            Kind::IncrLeaf | Kind::IncrCore => (1, 5),
+            Kind::TestBuild => (1, 3),
+            Kind::DockerRebuild => (1, 3),
+        }
+    }
+
+    fn edits(self) -> Option<EditTarget> {
+        match self {
+            Kind::IncrLeaf | Kind::DockerRebuild => Some(EditTarget::Leaf),
+            Kind::IncrCore | Kind::TestBuild => Some(EditTarget::Core),
+            Kind::Cold | Kind::Noop => None,
+        }
+    }
+}
+
+enum EditTarget {
+    Leaf,
+    Core,
+}
+
+/// A scenario as saved in a baseline: enough to run it again the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// `<kind>/<variant>`, e.g. `incr-core/dev`.
+    pub id: String,
+    pub kind: Kind,
+    pub variant: Variant,
+    pub warmup: usize,
+    pub runs: usize,
+    /// Relative to the workspace root.
+    pub edit_file: Option<String>,
+    /// What is timed, for people.
+    pub command: String,
+}
+
+/// `[workspace.metadata.xtask.bench]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BenchConfig {
+    /// Scenario kinds to run (default: all).
+    pub scenarios: Option<Vec<Kind>>,
+    /// Variants to run them for (default: dev and production).
+    pub variants: Option<Vec<Variant>>,
+    /// Measured runs per kind, e.g. `{ cold = 3 }`.
+    #[serde(default)]
+    pub runs: std::collections::BTreeMap<String, usize>,
+    /// File of the leaf-crate edit (default: the service binary's, else a binary no member uses).
+    pub leaf_file: Option<String>,
+    /// File of the core-library edit (default: the library most members depend on).
+    pub core_file: Option<String>,
+}
+
+/// The file a one-line edit goes to, found from the workspace unless configured.
+fn edit_file(ws: &Workspace, config: &BenchConfig, target: &EditTarget) -> anyhow::Result<PathBuf> {
+    let apps: Vec<_> = ws.members.iter().filter(|m| m.default).collect();
+    let used_by = |name: &str| {
+        apps.iter()
+            .filter(|m| m.depends_on.iter().any(|d| d == name))
+            .count()
+    };
+    let found = match target {
+        EditTarget::Leaf => {
+            if let Some(file) = &config.leaf_file {
+                return Ok(ws.root.join(file));
+            }
+            let service = ws.config.service.as_ref().map(|s| s.bin.as_str());
+            let mut bins: Vec<(bool, &str, &PathBuf)> = apps
+                .iter()
+                .filter(|m| used_by(&m.name) == 0)
+                .flat_map(|m| {
+                    m.bin_srcs
+                        .iter()
+                        .map(|(bin, src)| (Some(bin.as_str()) != service, bin.as_str(), src))
+                })
+                .collect();
+            bins.sort();
+            bins.first().map(|(_, _, src)| (*src).clone())
+        }
+        EditTarget::Core => {
+            if let Some(file) = &config.core_file {
+                return Ok(ws.root.join(file));
+            }
+            let mut libs: Vec<(usize, &str, &PathBuf)> = apps
+                .iter()
+                .filter_map(|m| {
+                    m.lib_src
+                        .as_ref()
+                        .map(|src| (used_by(&m.name), m.name.as_str(), src))
+                })
+                .filter(|(n, _, _)| *n > 0)
+                .collect();
+            libs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+            libs.first().map(|(_, _, src)| (*src).clone())
+        }
+    };
+    found.with_context(|| match target {
+        EditTarget::Leaf => "no leaf binary crate to edit; set [workspace.metadata.xtask.bench] leaf-file",
+        EditTarget::Core => "no library that other members depend on; set [workspace.metadata.xtask.bench] core-file",
+    })
+}
+
+/// The scenarios of the configuration, with `runs` overriding every measured-run count.
+pub fn configured(
+    ws: &Workspace,
+    config: &BenchConfig,
+    runs: Option<usize>,
+) -> anyhow::Result<Vec<Scenario>> {
+    let kinds = config
+        .scenarios
+        .clone()
+        .unwrap_or_else(|| ALL_KINDS.to_vec());
+    let variants = config
+        .variants
+        .clone()
+        .unwrap_or_else(|| vec![Variant::Dev, Variant::Production]);
+    let mut out = Vec::new();
+    for kind in kinds {
+        // The Docker rebuild is one scenario: the development image, amd64.
+        let kind_variants = if kind == Kind::DockerRebuild {
+            vec![Variant::Dev]
+        } else {
+            variants.clone()
+        };
+        for variant in kind_variants {
+            let (warmup, default_runs) = kind.default_runs();
+            let edit_file = match kind.edits() {
+                Some(target) => {
+                    let path = edit_file(ws, config, &target)?;
+                    Some(
+                        path.strip_prefix(&ws.root)
+                            .unwrap_or(&path)
+                            .display()
+                            .to_string(),
+                    )
+                }
+                None => None,
+            };
+            out.push(Scenario {
+                id: format!("{}/{}", kind.name(), variant.profile()),
+                kind,
+                variant,
+                warmup,
+                runs: runs
+                    .or_else(|| config.runs.get(kind.name()).copied())
+                    .unwrap_or(default_runs)
+                    .max(1),
+                edit_file,
+                command: describe_command(kind, variant),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn describe_command(kind: Kind, variant: Variant) -> String {
+    let build = format!("cargo xtask build --variant {}", variant.profile());
+    match kind {
+        Kind::Cold => format!("rm -rf <bench target dir>; {build}"),
+        Kind::Noop => build,
+        Kind::IncrLeaf | Kind::IncrCore => format!("<append a line to the edit file>; {build}"),
+        Kind::TestBuild => format!(
+            "<append a line to the edit file>; cargo test --no-run (profile {})",
+            variant.profile()
+        ),
+        Kind::DockerRebuild => {
+            "<append a line to the edit file>; cargo xtask docker build --variant development"
+                .into()
+        }
+    }
+}
+
+/// Keep the scenarios whose id or kind matches a filter; unknown filters list the valid ids.
+pub fn filter(scenarios: Vec<Scenario>, filters: &[String]) -> anyhow::Result<Vec<Scenario>> {
+    if filters.is_empty() {
+        return Ok(scenarios);
+    }
+    for f in filters {
+        if !scenarios.iter().any(|s| &s.id == f || s.kind.name() == f) {
+            bail!(
+                "unknown scenario `{f}`; valid: {}",
+                scenarios
+                    .iter()
+                    .map(|s| s.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(scenarios
+        .into_iter()
+        .filter(|s| filters.iter().any(|f| &s.id == f || s.kind.name() == f))
+        .collect())
+}
+
+/// One measured (or warm-up) run: seconds, and how many units cargo compiled.
+pub struct RunResult {
+    pub seconds: f64,
+    pub compiled: usize,
+}
+
+/// Runs scenarios in a bench target dir of their own, so the user's target dir is untouched.
+pub struct Runner<'a> {
+    pub ws: &'a Workspace,
+    pub editor: Editor,
+    pub scratch: PathBuf,
+    pub facts: build::Facts<'a>,
+    /// Extra flags of `docker build` (DOCKER_BUILD_FLAGS).
+    pub docker_flags: Option<String>,
+}
+
+impl Runner<'_> {
+    fn target_dir(&self, variant: Variant) -> PathBuf {
+        self.scratch.join("target").join(variant.profile())
+    }
+
+    fn plan(&self, variant: Variant) -> anyhow::Result<BuildPlan> {
+        let mut plan = BuildArgs::for_variant(variant, Vec::new()).plan(self.ws, &self.facts)?;
+        plan.env.push((
+            "CARGO_TARGET_DIR".into(),
+            self.target_dir(variant).display().to_string(),
+        ));
+        Ok(plan)
+    }
+
+    /// Check what the scenario needs; `Some(reason)` when it must be skipped.
+    pub fn skip_reason(&self, scenario: &Scenario) -> Option<String> {
+        if scenario.kind == Kind::DockerRebuild {
+            if let Err(e) = crate::docker::check_engine(&self.docker_client()) {
+                return Some(format!("{e:#}"));
+            }
+        }
+        None
+    }
+
+    fn docker_client(&self) -> String {
+        std::env::var("DOCKER").unwrap_or_else(|_| "docker".into())
+    }
+
+    /// Do one run of `scenario` (`index` varies the edit, so every run compiles).
+    pub fn run(&self, scenario: &Scenario, index: usize) -> anyhow::Result<RunResult> {
+        let plan = self.plan(scenario.variant)?;
+        crate::toolchain::check_all(&xshell::Shell::new()?, &plan.requirements)?;
+        let guard = match &scenario.edit_file {
+            Some(file) => {
+                let guard = self.editor.edit(&self.ws.root.join(file))?;
+                guard.append(&format!(
+                    "#[doc(hidden)] #[allow(dead_code)] pub fn __xtask_bench_edit() -> u64 {{ {} }}",
+                    index + 1
+                ))?;
+                Some(guard)
+            }
+            None => None,
+        };
+        let result = match scenario.kind {
+            Kind::Cold => {
+                let dir = self.target_dir(scenario.variant);
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)
+                        .with_context(|| format!("cleaning {}", dir.display()))?;
+                }
+                self.time_cargo(&plan)
+            }
+            Kind::Noop | Kind::IncrLeaf | Kind::IncrCore => self.time_cargo(&plan),
+            Kind::TestBuild => self.time_cargo(&plan.as_test_build()),
+            Kind::DockerRebuild => self.time_docker(),
+        };
+        drop(guard);
+        result.with_context(|| format!("scenario {} failed", scenario.id))
+    }
+
+    fn time_cargo(&self, plan: &BuildPlan) -> anyhow::Result<RunResult> {
+        let outcome = build::execute_quiet(plan, self.ws)?;
+        Ok(RunResult {
+            seconds: outcome.seconds,
+            compiled: outcome.compiled(),
+        })
+    }
+
+    fn time_docker(&self) -> anyhow::Result<RunResult> {
+        let args = DockerBuildArgs {
+            variant: DockerVariant::Development,
+            platforms: vec![Platform::LinuxAmd64],
+            image: Some("xtask-bench".into()),
+            tag: Some("rebuild".into()),
+            version: None,
+            commit: Some("bench".into()),
+            registry: None,
+            labels: Vec::new(),
+            secrets: Vec::new(),
+            sccache: false,
+            docker: self.docker_client(),
+            docker_flags: self.docker_flags.clone(),
+            dry_run: false,
+            manifest_only: false,
+            json: false,
+        };
+        // A fixed creation time keeps the runtime stage's label (and so its cache) stable.
+        let plan = args.plan(self.ws, "bench", "1970-01-01T00:00:00Z")?;
+        let start = Instant::now();
+        let report = crate::docker::execute_quiet(&plan, self.ws)?;
+        Ok(RunResult {
+            seconds: start.elapsed().as_secs_f64(),
+            compiled: report.phases.iter().map(|p| p.crates_compiled).sum(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::{Member, Workspace};
+    use std::path::Path;
+
+    fn ws() -> Workspace {
+        let mut ws = crate::workspace::tests_support::workspace_with_service();
+        let member = |name: &str, lib: bool, bins: &[&str], deps: &[&str]| Member {
+            name: name.into(),
+            default: true,
+            lib_src: lib.then(|| PathBuf::from(format!("/ws/{name}/src/lib.rs"))),
+            bin_srcs: bins
+                .iter()
+                .map(|b| {
+                    (
+                        b.to_string(),
+                        PathBuf::from(format!("/ws/{name}/src/{b}.rs")),
+                    )
+                })
+                .collect(),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+        };
+        ws.members = vec![
+            member("core", true, &[], &[]),
+            member("util", true, &[], &["core"]),
+            member("svc-pkg", false, &["svc"], &["core", "util"]),
+            member("tool-pkg", false, &["tool"], &["core"]),
+        ];
+        ws
+    }
+
+    #[test]
+    fn edit_files_are_found_from_the_workspace() {
+        let ws = ws();
+        let config = BenchConfig::default();
+        assert_eq!(
+            edit_file(&ws, &config, &EditTarget::Core).unwrap(),
+            Path::new("/ws/core/src/lib.rs")
+        );
+        // The service binary is preferred among leaves.
+        assert_eq!(
+            edit_file(&ws, &config, &EditTarget::Leaf).unwrap(),
+            Path::new("/ws/svc-pkg/src/svc.rs")
+        );
+        let config = BenchConfig {
+            core_file: Some("x/lib.rs".into()),
+            ..BenchConfig::default()
+        };
+        assert_eq!(
+            edit_file(&ws, &config, &EditTarget::Core).unwrap(),
+            Path::new("/ws/x/lib.rs")
+        );
+    }
+
+    #[test]
+    fn default_scenarios_cover_both_variants_and_one_docker_rebuild() {
+        let scenarios = configured(&ws(), &BenchConfig::default(), None).unwrap();
+        let ids: Vec<_> = scenarios.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "cold/dev",
+                "cold/production",
+                "noop/dev",
+                "noop/production",
+                "incr-leaf/dev",
+                "incr-leaf/production",
+                "incr-core/dev",
+                "incr-core/production",
+                "test-build/dev",
+                "test-build/production",
+                "docker-rebuild/dev"
+            ]
+        );
+        let leaf = scenarios.iter().find(|s| s.id == "incr-leaf/dev").unwrap();
+        assert_eq!(leaf.edit_file.as_deref(), Some("svc-pkg/src/svc.rs"));
+        assert_eq!((leaf.warmup, leaf.runs), (1, 5));
+        assert_eq!(scenarios[0].edit_file, None);
+    }
+
+    #[test]
+    fn runs_come_from_flag_then_config_then_default() {
+        let mut config = BenchConfig::default();
+        config.runs.insert("cold".into(), 4);
+        let s = configured(&ws(), &config, None).unwrap();
+        assert_eq!(s[0].runs, 4);
+        assert_eq!(s[2].runs, 5);
+        let s = configured(&ws(), &config, Some(2)).unwrap();
+        assert!(s.iter().all(|s| s.runs == 2));
+    }
+
+    #[test]
+    fn filters_by_id_or_kind_and_names_the_valid_ones() {
+        let all = configured(&ws(), &BenchConfig::default(), None).unwrap();
+        let some = filter(all.clone(), &["noop".into(), "cold/dev".into()]).unwrap();
+        let ids: Vec<_> = some.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["cold/dev", "noop/dev", "noop/production"]);
+        let err = filter(all, &["warm".into()]).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown scenario `warm`") && err.contains("incr-core/dev"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,296 @@
+//! `cargo xtask docker build` against a real engine: the dev image serves /healthz and the
+//! build's VERSION / COMMIT_SHA, a source edit rebuilds no dependency, arm64 is cross-compiled
+//! and joined with amd64 in one manifest list, the image runs as non-root, and a build secret
+//! lands in no layer. Skipped (with the reason) without an engine; required in CI.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const FLAGS: &str = "--docker-flags=--network host";
+
+fn docker_build(root: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["docker", "build", "--json", FLAGS];
+    all.extend_from_slice(args);
+    serde_json::from_str(&xtask_ok(root, &all)).unwrap()
+}
+
+fn phase<'a>(report: &'a serde_json::Value, platform: &str, phase: &str) -> &'a serde_json::Value {
+    report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["platform"] == platform && p["phase"] == phase)
+        .unwrap_or_else(|| panic!("no {phase} phase for {platform} in {report}"))
+}
+
+fn append_edit(root: &Path, service_bin: &str, tag: &str) {
+    let file = bin_source(root, service_bin);
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&format!("\nconst _DOCKER_TEST_EDIT: &str = \"{tag}\";\n"));
+    std::fs::write(file, text).unwrap();
+}
+
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new(docker()).args(["rm", "-f", &self.0]).output();
+    }
+}
+
+#[test]
+fn dev_image_serves_its_version_and_a_source_edit_rebuilds_no_dependency() {
+    if !available("docker engine", missing_docker()) {
+        return;
+    }
+    let _guard = heavy();
+    let root = copy_workspace("docker-dev");
+    let service = service_config(&root);
+    let bin = service["bin"].as_str().unwrap().to_string();
+    let common = [
+        "--variant",
+        "development",
+        "--image",
+        "xtask-test",
+        "--tag",
+        "dev",
+        "--version",
+        "9.9.9-test",
+        "--commit",
+        "cafebabe",
+    ];
+
+    docker_build(&root, &common);
+    let image = "xtask-test:dev";
+    assert_eq!(
+        docker_ok(&["image", "inspect", "--format", "{{.Config.User}}", image]).trim(),
+        "10001:10001"
+    );
+    let labels = docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        image,
+    ]);
+    let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
+    assert_eq!(labels["org.opencontainers.image.version"], "9.9.9-test");
+    assert_eq!(labels["org.opencontainers.image.revision"], "cafebabe");
+    assert_eq!(labels["org.opencontainers.image.title"], bin.as_str());
+
+    // Run it on loopback and ask it what it is.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut run = vec!["run", "-d", "--network", "host", image];
+    let listen: Vec<String> = service["listen-args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().replace("{addr}", &addr))
+        .collect();
+    run.extend(listen.iter().map(String::as_str));
+    let container = Container(docker_ok(&run).trim().to_string());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the container never listened on {addr}: {}",
+            docker_ok(&["logs", &container.0])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, body) = http_get(&addr, service["health-path"].as_str().unwrap());
+    assert_eq!((status, body.trim()), (200, "ok"));
+    let (_, body) = http_get(&addr, service["version-path"].as_str().unwrap());
+    let version: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(version["version"], "9.9.9-test");
+    assert_eq!(version["commit"], "cafebabe");
+    assert_eq!(version["variant"], "dev");
+    let ps = docker_ok(&["top", &container.0, "-o", "uid"]);
+    assert!(
+        ps.lines().skip(1).all(|uid| uid.trim() == "10001"),
+        "processes not all uid 10001: {ps}"
+    );
+    drop(container);
+
+    // One-line source change: deps stage from cache, no third-party crate compiled.
+    append_edit(&root, &bin, "one");
+    let report = docker_build(&root, &common);
+    let deps = phase(&report, "linux/amd64", "deps");
+    assert_eq!(deps["cached"], true, "deps stage was not cached: {deps}");
+    let build = phase(&report, "linux/amd64", "build");
+    assert!(
+        build["crates_compiled"].as_u64().unwrap() >= 1,
+        "the edited crate was not rebuilt: {build}"
+    );
+    assert_eq!(
+        build["third_party_compiled"],
+        serde_json::json!([]),
+        "{build}"
+    );
+}
+
+#[test]
+fn arm64_is_cross_compiled_and_joined_with_amd64_in_one_manifest_list() {
+    if !available("docker engine", missing_docker())
+        || !available("local registry", missing_registry())
+    {
+        return;
+    }
+    let _guard = heavy();
+    let root = copy_workspace("docker-multi");
+    let bin = service_config(&root)["bin"].as_str().unwrap().to_string();
+    let report = docker_build(
+        &root,
+        &[
+            "--variant",
+            "development",
+            "--platforms",
+            "linux/amd64,linux/arm64",
+            "--registry",
+            "127.0.0.1:5000",
+            "--image",
+            "xtask-test",
+            "--tag",
+            "multi",
+        ],
+    );
+    let arm_build = phase(&report, "linux/arm64", "build");
+    let runs: Vec<&str> = arm_build["cargo_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        !runs.is_empty()
+            && runs
+                .iter()
+                .all(|r| *r == "aarch64-unknown-linux-gnu on x86_64"),
+        "not a cross build: {runs:?}"
+    );
+
+    let list = docker_ok(&[
+        "manifest",
+        "inspect",
+        "--insecure",
+        "127.0.0.1:5000/xtask-test:multi",
+    ]);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let mut arches: Vec<&str> = list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    arches.sort();
+    assert_eq!(arches, ["amd64", "arm64"]);
+
+    // The arm64 image's own root file system runs its binary under qemu: aarch64, complete.
+    let id = docker_ok(&[
+        "create",
+        "--platform",
+        "linux/arm64",
+        "127.0.0.1:5000/xtask-test:multi-arm64",
+    ])
+    .trim()
+    .to_string();
+    let rootfs = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docker-multi-rootfs");
+    let _ = std::fs::remove_dir_all(&rootfs);
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let export = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "\"$DOCKER_CLIENT\" export {id} | tar -x -C {}",
+            rootfs.display()
+        ))
+        .env("DOCKER_CLIENT", docker())
+        .status()
+        .unwrap();
+    docker_ok(&["rm", &id]);
+    assert!(export.success());
+    let exe = rootfs.join("usr/local/bin").join(&bin);
+    assert_eq!(elf_machine(&exe), EM_AARCH64);
+    if available(
+        "qemu",
+        missing_program("qemu-aarch64-static", "apt-get install qemu-user-static"),
+    ) {
+        let out = Command::new("qemu-aarch64-static")
+            .arg("-L")
+            .arg(&rootfs)
+            .arg(&exe)
+            .arg("--version")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("aarch64-unknown-linux-gnu"),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_build_secret_appears_in_no_layer_and_no_history() {
+    if !available("docker engine", missing_docker()) {
+        return;
+    }
+    let _guard = heavy();
+    let root = copy_workspace("docker-secret");
+    let bin = service_config(&root)["bin"].as_str().unwrap().to_string();
+    let secret = format!(
+        "xtask-secret-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
+    let secret_file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docker-secret.txt");
+    std::fs::write(&secret_file, &secret).unwrap();
+    // An edit forces the build stage to run, with the secret mounted.
+    append_edit(&root, &bin, &secret[..8]);
+    let spec = format!("id=git_token,src={}", secret_file.display());
+    let report = docker_build(
+        &root,
+        &[
+            "--variant",
+            "development",
+            "--image",
+            "xtask-test",
+            "--tag",
+            "secret",
+            "--secret",
+            &spec,
+        ],
+    );
+    assert_eq!(
+        phase(&report, "linux/amd64", "build")["cached"],
+        false,
+        "the build stage must have run with the secret"
+    );
+
+    for image in ["xtask-test:secret", "xtask-test:deps-development-amd64"] {
+        let history = docker_ok(&["history", "--no-trunc", image]);
+        assert!(
+            !history.contains(&secret),
+            "secret in `docker history {image}`"
+        );
+        let inspect = docker_ok(&["image", "inspect", image]);
+        assert!(
+            !inspect.contains(&secret),
+            "secret in the config of {image}"
+        );
+        let saved = Command::new(docker())
+            .args(["save", image])
+            .output()
+            .unwrap();
+        assert!(saved.status.success());
+        let needle = secret.as_bytes();
+        assert!(
+            !saved.stdout.windows(needle.len()).any(|w| w == needle),
+            "secret inside a layer of {image}"
+        );
+    }
+}
