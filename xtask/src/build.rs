@@ -39,7 +39,8 @@ pub struct BuildArgs {
     /// What to build.
     #[arg(long, value_enum, default_value_t = Variant::Dev)]
     pub variant: Variant,
-    /// Production target triple (repeatable). Default: `[workspace.metadata.xtask] targets`.
+    /// Target triple (repeatable). Production default: `[workspace.metadata.xtask] targets`;
+    /// dev default: this machine.
     #[arg(long = "target", value_name = "TRIPLE")]
     pub targets: Vec<String>,
     /// Build and ship only this binary (repeatable).
@@ -206,17 +207,17 @@ impl BuildArgs {
         }
         let mut requirements = Vec::new();
         let mut args = vec!["build".to_string(), "--profile".into(), profile.into()];
-        let (targets, linker, program) = match self.variant {
-            Variant::Dev => {
-                if !self.targets.is_empty() {
-                    bail!("--target applies to `--variant production`; a dev build is for this machine ({host})");
-                }
+        // Production always names its targets; a dev build does only when asked to (a dev build
+        // for another architecture, e.g. a development container image).
+        let explicit_target = self.variant == Variant::Production || !self.targets.is_empty();
+        let (targets, linker, program) = match explicit_target {
+            false => {
                 let linker =
                     toolchain::host_linker(self.linker, facts.toolchain, facts.has_program)?;
                 add_rustflags(&mut env, &host, &linker, facts);
                 (vec![host.clone()], linker.description, ws.cargo.clone())
             }
-            Variant::Production => {
+            true => {
                 let targets = self.production_targets(ws)?;
                 for target in &targets {
                     let configured = ws.config.linkers.get(target).map(String::as_str);
@@ -254,7 +255,6 @@ impl BuildArgs {
         }
         args.push("--message-format=json-render-diagnostics".into());
 
-        let explicit_target = self.variant == Variant::Production;
         let output_dirs = targets
             .iter()
             .map(|t| {
@@ -893,10 +893,9 @@ mod tests {
 
         let mut a = args(Variant::Dev);
         a.targets = vec!["aarch64-unknown-linux-gnu".into()];
-        assert!(plan(&a, &ws)
-            .unwrap_err()
-            .to_string()
-            .contains("--variant production"));
+        let p = plan(&a, &ws).unwrap();
+        assert!(p.command_line().contains("--profile dev --target aarch64-unknown-linux-gnu"), "a dev cross build");
+        assert_eq!(p.output_dirs["aarch64-unknown-linux-gnu"], Path::new("/ws/target/aarch64-unknown-linux-gnu/debug"));
     }
 
     #[test]

@@ -40,7 +40,7 @@ enum CiOptimsCommand {
     Coverage {
         #[arg(long, value_enum, default_value_t = Variant::Dev)]
         variant: Variant,
-        /// Target triple (repeatable; production only). Default: the configured targets.
+        /// Target triple (repeatable). Default: the host for dev, the configured targets for production.
         #[arg(long = "target", value_name = "TRIPLE")]
         targets: Vec<String>,
         /// Print the report as JSON.

@@ -493,8 +493,9 @@ struct OutputFacts {
     compiled: Vec<String>,
     /// What build-env reported: "cargo for <triple> on <machine>".
     cargo_runs: Vec<String>,
-    run_steps: usize,
-    cached_steps: usize,
+    /// BuildKit step ids (`#7`) of RUN instructions, and of steps reported CACHED.
+    run_steps: BTreeSet<String>,
+    cached_steps: BTreeSet<String>,
 }
 
 impl OutputFacts {
@@ -517,10 +518,10 @@ impl OutputFacts {
         let mut words = line.split_whitespace();
         if let (Some(step), Some(second)) = (words.next(), words.next()) {
             if step.starts_with('#') && second.starts_with('[') && line.contains("] RUN ") {
-                self.run_steps += 1;
+                self.run_steps.insert(step.to_string());
             }
             if step.starts_with('#') && second == "CACHED" {
-                self.cached_steps += 1;
+                self.cached_steps.insert(step.to_string());
             }
         }
     }
@@ -606,7 +607,7 @@ fn report(
         seconds,
         crates_compiled: facts.compiled.len(),
         third_party_compiled: third_party,
-        cached: facts.run_steps > 0 && facts.cached_steps >= facts.run_steps,
+        cached: !facts.run_steps.is_empty() && facts.run_steps.is_subset(&facts.cached_steps),
         cargo_runs: facts.cargo_runs,
     }
 }
@@ -712,7 +713,6 @@ impl DockerReport {
             "third-party compiled",
             "cached",
         ]);
-        // Sum pushes per platform into one row, like the other phases.
         for p in &self.phases {
             table.add_row([
                 p.platform
@@ -721,14 +721,10 @@ impl DockerReport {
                 format!("{:?}", p.phase).to_lowercase(),
                 format!("{:.1}", p.seconds),
                 p.crates_compiled.to_string(),
-                if p.third_party_compiled.is_empty() {
-                    "0".into()
-                } else {
-                    format!(
-                        "{} ({})",
-                        p.third_party_compiled.len(),
-                        p.third_party_compiled.join(", ")
-                    )
+                match p.third_party_compiled.len() {
+                    0 => "0".into(),
+                    n if n <= 4 => format!("{n} ({})", p.third_party_compiled.join(", ")),
+                    n => format!("{n} ({}, ...)", p.third_party_compiled[..4].join(", ")),
                 },
                 if p.cached { "yes" } else { "" }.into(),
             ]);
@@ -877,6 +873,8 @@ mod tests {
         for line in [
             "#9 [deps 4/4] RUN --mount=type=cache build-env cargo build --locked -p ci_optims",
             "#9 CACHED",
+            "#10 [build 1/2] COPY . .",
+            "#10 CACHED",
             "#12 [build 2/2] RUN --mount=type=cache build-env cargo build",
             "#12 41.2    Compiling serde v1.0.229",
             "#12 43.0    Compiling my-app v0.1.0 (/app/crates/my-app)",
@@ -886,7 +884,8 @@ mod tests {
             facts.read_line(line);
         }
         assert_eq!(facts.compiled, ["serde", "my-app"]);
-        assert_eq!((facts.run_steps, facts.cached_steps), (2, 1));
+        assert_eq!(facts.run_steps.len(), 2);
+        assert!(!facts.run_steps.is_subset(&facts.cached_steps), "#12 ran");
         assert_eq!(facts.cargo_runs, ["aarch64-unknown-linux-gnu on x86_64"]);
     }
 }
