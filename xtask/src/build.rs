@@ -894,8 +894,15 @@ mod tests {
         let mut a = args(Variant::Dev);
         a.targets = vec!["aarch64-unknown-linux-gnu".into()];
         let p = plan(&a, &ws).unwrap();
-        assert!(p.command_line().contains("--profile dev --target aarch64-unknown-linux-gnu"), "a dev cross build");
-        assert_eq!(p.output_dirs["aarch64-unknown-linux-gnu"], Path::new("/ws/target/aarch64-unknown-linux-gnu/debug"));
+        assert!(
+            p.command_line()
+                .contains("--profile dev --target aarch64-unknown-linux-gnu"),
+            "a dev cross build"
+        );
+        assert_eq!(
+            p.output_dirs["aarch64-unknown-linux-gnu"],
+            Path::new("/ws/target/aarch64-unknown-linux-gnu/debug")
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod bench;
 mod build;
+mod changes;
 mod ci_optims;
 mod dist;
 mod docker;
@@ -40,6 +41,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Container images of the service: `docker build` per platform in phases, push, manifest.
     Docker(docker::DockerArgs),
+    /// What a change between two commits touches (deps, code, docs, ci): `key=value` lines for
+    /// $GITHUB_OUTPUT, or the Cargo.lock changes as markdown for a pull-request comment.
+    Changes(changes::ChangesArgs),
 }
 
 fn main() {
@@ -60,5 +64,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CiOptims(args) => args.run(&sh, &ws),
         Command::Docker(args) => args.run(&sh, &ws),
         Command::Bench(args) => args.run(&sh, &ws),
+        Command::Changes(args) => args.run(&sh, &ws),
     }
 }

@@ -110,8 +110,15 @@ fn dev_image_serves_its_version_and_a_source_edit_rebuilds_no_dependency() {
     assert_eq!(version["commit"], "cafebabe");
     assert_eq!(version["variant"], "dev");
     let ps = docker_ok(&["top", &container.0, "-o", "pid,uid"]);
-    let uids: Vec<&str> = ps.lines().skip(1).filter_map(|l| l.split_whitespace().nth(1)).collect();
-    assert!(!uids.is_empty() && uids.iter().all(|uid| *uid == "10001"), "processes not all uid 10001: {ps}");
+    let uids: Vec<&str> = ps
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert!(
+        !uids.is_empty() && uids.iter().all(|uid| *uid == "10001"),
+        "processes not all uid 10001: {ps}"
+    );
     drop(container);
 
     // One-line source change: deps stage from cache, no third-party crate compiled.

@@ -55,6 +55,7 @@ dist-dir = "out"
             &format!("fn main() {{ println!(\"{bin} {version} {{}} {{}}\", zebra::stripes(), option_env!(\"APP_BUILD_VARIANT\").unwrap_or(\"?\")); }}\n"),
         );
     }
+    generate_lockfile(&root);
     root
 }
 

@@ -356,12 +356,22 @@ fn differences(base: &Baseline, machine: &Machine, configured: &[Scenario]) -> V
             machine.rustc.lines().next().unwrap_or_default()
         ));
     }
-    let saved: Vec<&Scenario> = base.results.iter().map(|r| &r.scenario).collect();
-    let same = saved.len() == configured.len() && configured.iter().all(|c| saved.contains(&c));
-    if !same {
-        warnings.push(
-            "the baseline's scenario set differs from the configured one (compared: the baseline's scenarios, as it ran them)".into(),
-        );
+    // The baseline's scenarios are re-run as it defined them; say where today's configuration
+    // would define them differently (another edited file, say), since the numbers then differ.
+    for saved in base.results.iter().map(|r| &r.scenario) {
+        match configured.iter().find(|c| c.id == saved.id) {
+            None => warnings.push(format!("scenario {} is no longer configured", saved.id)),
+            Some(now)
+                if (&now.edit_file, &now.command, now.warmup)
+                    != (&saved.edit_file, &saved.command, saved.warmup) =>
+            {
+                warnings.push(format!(
+                    "scenario {} is configured differently now than in the baseline",
+                    saved.id
+                ))
+            }
+            Some(_) => {}
+        }
     }
     warnings
 }

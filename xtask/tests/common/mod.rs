@@ -283,3 +283,18 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Write the lockfile of a generated workspace (it has no registry dependencies, so this needs
+/// no network), as `--locked` builds in CI require one.
+pub fn generate_lockfile(root: &Path) {
+    let status = Command::new(env!("CARGO"))
+        .args(["generate-lockfile", "--offline"])
+        .current_dir(root)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cargo generate-lockfile in {}",
+        root.display()
+    );
+}

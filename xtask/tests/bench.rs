@@ -1,0 +1,304 @@
+//! `cargo xtask bench` on a generated throwaway workspace: baseline then compare is "no
+//! change", an injected slowdown is "slower" with exit 1, bad baselines are refused and left
+//! as they were, a failing build saves nothing, and SIGINT during an edit restores the file.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A workspace whose library's build script sleeps XTASK_TEST_SLEEP_MS (the injected
+/// slowdown) and fails when XTASK_TEST_FAIL is set.
+fn generate(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    let write = |rel: &str, text: &str| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        r#"[workspace]
+resolver = "2"
+members = ["corelib", "app"]
+
+[profile.production]
+inherits = "release"
+
+[workspace.metadata.xtask]
+targets = ["x86_64-unknown-linux-gnu"]
+
+[workspace.metadata.xtask.bench]
+scenarios = ["cold", "noop", "incr-leaf", "incr-core"]
+variants = ["dev"]
+"#,
+    );
+    write(
+        "corelib/Cargo.toml",
+        "[package]\nname = \"corelib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
+    write(
+        "corelib/build.rs",
+        r#"fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=XTASK_TEST_SLEEP_MS");
+    println!("cargo:rerun-if-env-changed=XTASK_TEST_FAIL");
+    if std::env::var_os("XTASK_TEST_FAIL").is_some() {
+        panic!("injected build failure");
+    }
+    let ms: u64 = std::env::var("XTASK_TEST_SLEEP_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+}
+"#,
+    );
+    write("corelib/src/lib.rs", "pub fn answer() -> u32 { 42 }\n");
+    write(
+        "app/Cargo.toml",
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ncorelib = { path = \"../corelib\" }\n",
+    );
+    write(
+        "app/src/main.rs",
+        "fn main() { println!(\"{}\", corelib::answer()); }\n",
+    );
+    generate_lockfile(&root);
+    root
+}
+
+fn bench(root: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    eprintln!("$ cargo xtask {} {env:?}", all.join(" "));
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(&all)
+        .envs(env.iter().copied())
+        .current_dir(root)
+        .output()
+        .unwrap();
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn verdicts(out: &Output) -> Vec<String> {
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("JSON comparison on stdout");
+    json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["verdict"].as_str().unwrap_or("-").to_string())
+        .collect()
+}
+
+#[test]
+fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
+    let root = generate("bench-gate");
+    let base_env = [("XTASK_TEST_SLEEP_MS", "1500")];
+    let out = bench(
+        &root,
+        &base_env,
+        &["--baseline", "--scenario", "cold/dev", "--runs", "3"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let saved = root.join("target/xtask/bench/main.json");
+    let before = std::fs::read(&saved).unwrap();
+    let baseline: serde_json::Value = serde_json::from_slice(&before).unwrap();
+    assert_eq!(baseline["schema"], 1);
+    assert_eq!(
+        baseline["results"][0]["samples"].as_array().unwrap().len(),
+        3
+    );
+    for key in ["cpu_model", "cpus", "memory_bytes", "os", "rustc", "host"] {
+        assert!(
+            baseline["machine"].get(key).is_some(),
+            "machine.{key} missing"
+        );
+    }
+
+    let out = bench(
+        &root,
+        &base_env,
+        &["--compare", "--runs", "3", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "A/A must pass");
+    assert_eq!(verdicts(&out), ["no-change"]);
+
+    let out = bench(
+        &root,
+        &[("XTASK_TEST_SLEEP_MS", "3000")],
+        &["--compare", "--runs", "3", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "a regression exits 1");
+    assert_eq!(verdicts(&out), ["slower"]);
+
+    let out = bench(
+        &root,
+        &base_env,
+        &["--compare", "--runs", "1", "--format", "markdown"],
+    );
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        md.contains("| cold/dev |") && md.contains("verdict"),
+        "{md}"
+    );
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        before,
+        "comparing never rewrites the baseline"
+    );
+}
+
+#[test]
+fn bad_baselines_and_failing_builds_change_nothing() {
+    let root = generate("bench-bad");
+    let dir = root.join("target/xtask/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // Missing.
+    let out = bench(&root, &[], &["--compare", "nightly"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cargo xtask bench --baseline nightly"));
+
+    // Corrupt: refused, and left byte for byte.
+    let corrupt = dir.join("main.json");
+    std::fs::write(&corrupt, b"{\"schema\": 1, \"results\": [tr").unwrap();
+    let out = bench(&root, &[], &["--compare"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON"));
+    assert_eq!(
+        std::fs::read(&corrupt).unwrap(),
+        b"{\"schema\": 1, \"results\": [tr"
+    );
+
+    // Unknown scenario: the valid ones are listed.
+    let out = bench(&root, &[], &["--baseline", "x", "--scenario", "warm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("incr-core/dev"));
+
+    // A build that fails: reported, and the existing baseline stays as it was.
+    let good = bench(
+        &root,
+        &[],
+        &[
+            "--baseline",
+            "keep",
+            "--scenario",
+            "noop/dev",
+            "--runs",
+            "1",
+        ],
+    );
+    assert_eq!(good.status.code(), Some(0));
+    let kept = dir.join("keep.json");
+    let before = std::fs::read(&kept).unwrap();
+    let out = bench(
+        &root,
+        &[("XTASK_TEST_FAIL", "1")],
+        &[
+            "--baseline",
+            "keep",
+            "--scenario",
+            "noop/dev",
+            "--runs",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scenario noop/dev failed"));
+    assert_eq!(std::fs::read(&kept).unwrap(), before);
+
+    // A place that cannot be written: refused before measuring.
+    let blocker = root.join("a-file");
+    std::fs::write(&blocker, "x").unwrap();
+    let target = blocker.join("sub/base.json");
+    let out = bench(
+        &root,
+        &[],
+        &[
+            "--baseline",
+            "--file",
+            target.to_str().unwrap(),
+            "--scenario",
+            "noop/dev",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot create"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn list_shows_scenarios_and_the_files_they_edit() {
+    let root = generate("bench-list");
+    let out = bench(&root, &[], &["--list", "--format", "json"]);
+    assert!(out.status.success());
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_id = |id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_id("incr-leaf/dev")["edit_file"], "app/src/main.rs");
+    assert_eq!(by_id("incr-core/dev")["edit_file"], "corelib/src/lib.rs");
+    assert_eq!(by_id("cold/dev")["edit_file"], serde_json::Value::Null);
+}
+
+#[test]
+fn sigint_during_an_edit_leaves_the_file_byte_identical() {
+    let root = generate("bench-sigint");
+    let leaf = root.join("app/src/main.rs");
+    let original = std::fs::read(&leaf).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "bench",
+            "--baseline",
+            "--scenario",
+            "incr-leaf/dev",
+            "--runs",
+            "50",
+        ])
+        .current_dir(&root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the edit is in place (a build is running on it), then interrupt.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::read(&leaf).unwrap() == original {
+        assert!(
+            Instant::now() < deadline,
+            "the bench never edited {}",
+            leaf.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "exit code after SIGINT");
+    assert_eq!(
+        std::fs::read(&leaf).unwrap(),
+        original,
+        "the edited file was not restored"
+    );
+    assert!(
+        !root.join("target/xtask/bench/main.json").exists(),
+        "no baseline from an interrupted run"
+    );
+}
