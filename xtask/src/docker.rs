@@ -1,18 +1,18 @@
 //! `cargo xtask docker build`: the image of the service binary, per platform, in phases.
 //!
-//! Each platform is built by three `docker build` runs of the same Dockerfile (`--target deps`,
-//! `--target build`, then the runtime stage), so each phase is timed on its own and the
-//! output of each is read: how many crates cargo compiled there, and which were third-party
-//! (the proof that a source change never rebuilds a dependency). Platforms build in parallel,
-//! each cross-compiled on the build platform. With a registry, every image (and the deps
-//! stage, as a cache for other machines) is pushed and the platforms are joined into one
-//! manifest list.
+//! Each platform is one `docker build` (platforms in parallel, each cross-compiled on the build
+//! platform). Its BuildKit log is read step by step: each step's stage gives its phase (deps,
+//! build, runtime), its `DONE` line the time, its `CACHED` line the cache hit, and cargo's
+//! `Compiling` lines which crates it compiled, and which of them were third-party: the proof
+//! that a source change never rebuilds a dependency. With a registry, the deps stage is tagged
+//! too (a cached run) and pushed as the cache other machines start from, each platform's image
+//! is pushed, and the platforms are joined into one manifest list.
 
 use crate::ci_optims;
 use crate::workspace::{git_state, Workspace};
 use anyhow::{bail, Context};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -139,9 +139,12 @@ pub struct Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
+    /// The toolchain and deps stages: every third-party crate.
     Deps,
     Build,
     Runtime,
+    /// Tagging the deps stage for the registry (a fully cached run).
+    Cache,
     Push,
     Manifest,
 }
@@ -310,16 +313,9 @@ impl DockerBuildArgs {
                     args,
                 }
             };
-            let mut deps = base(Phase::Deps, "deps");
-            deps.args.extend([
-                "--build-arg".into(),
-                "BUILDKIT_INLINE_CACHE=1".into(),
-                "-t".into(),
-                deps_ref.clone(),
-            ]);
-            let build = base(Phase::Build, "build");
-            let mut runtime = base(Phase::Runtime, "runtime");
-            runtime.args.extend([
+            // One run builds every stage: its log gives the deps, build and runtime phases.
+            let mut image = base(Phase::Build, "runtime");
+            image.args.extend([
                 "--build-arg".into(),
                 format!("CREATED={created}"),
                 "--build-arg".into(),
@@ -334,13 +330,25 @@ impl DockerBuildArgs {
                 .map(|(k, v)| format!("{k}={v}"))
                 .chain(self.labels.iter().cloned())
             {
-                runtime.args.extend(["--label".into(), label]);
+                image.args.extend(["--label".into(), label]);
             }
-            runtime.args.extend(["-t".into(), image_ref.clone()]);
+            image.args.extend(["-t".into(), image_ref.clone()]);
             if single {
-                runtime.args.extend(["-t".into(), format!("{repo}:{tag}")]);
+                image.args.extend(["-t".into(), format!("{repo}:{tag}")]);
             }
-            let mut steps = vec![deps, build, runtime];
+            let mut steps = vec![image];
+            if self.registry.is_some() {
+                // The deps stage as an image of its own, with inline cache metadata: pushed,
+                // it is what `--cache-from` gives another machine. Fully cached here.
+                let mut cache = base(Phase::Cache, "deps");
+                cache.args.extend([
+                    "--build-arg".into(),
+                    "BUILDKIT_INLINE_CACHE=1".into(),
+                    "-t".into(),
+                    deps_ref.clone(),
+                ]);
+                steps.push(cache);
+            }
             for step in &mut steps {
                 step.args.push(".".into());
             }
@@ -487,41 +495,116 @@ pub struct DockerReport {
     pub seconds: f64,
 }
 
-/// What one docker run printed, reduced to the facts the report needs.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct OutputFacts {
+/// One BuildKit step (`#7`) of a run's plain-progress log.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct BuildStep {
+    /// The Dockerfile stage (`deps`, `build`, ...), `export` for the image export, `internal`.
+    stage: String,
+    is_run: bool,
+    cached: bool,
+    seconds: f64,
+    /// Crates cargo printed `Compiling` for.
     compiled: Vec<String>,
     /// What build-env reported: "cargo for <triple> on <machine>".
     cargo_runs: Vec<String>,
-    /// BuildKit step ids (`#7`) of RUN instructions, and of steps reported CACHED.
-    run_steps: BTreeSet<String>,
-    cached_steps: BTreeSet<String>,
 }
 
-impl OutputFacts {
+/// What one docker run printed, step by step.
+#[derive(Debug, Default, PartialEq)]
+struct BuildkitLog {
+    steps: BTreeMap<u32, BuildStep>,
+}
+
+impl BuildkitLog {
+    /// Read one line of `--progress=plain` output: `#7 [build 2/2] RUN ...` (a step's header),
+    /// `#7 CACHED`, `#7 DONE 11.2s`, `#7 12.30    Compiling serde v1.0.229` (its output).
     fn read_line(&mut self, line: &str) {
-        if let Some(run) = line.split("build-env: ").nth(1) {
-            if run.starts_with("cargo for ") {
-                self.cargo_runs
-                    .push(run.trim_start_matches("cargo for ").trim().to_string());
-            }
-        }
-        if let Some(rest) = line.split("Compiling ").nth(1) {
-            let mut words = rest.split_whitespace();
+        let Some(rest) = line.strip_prefix('#') else {
+            return;
+        };
+        let (id, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        let Ok(id) = id.parse::<u32>() else { return };
+        let step = self.steps.entry(id).or_default();
+        if let Some(header) = rest.strip_prefix('[') {
+            let name = header.split([' ', ']']).next().unwrap_or_default();
+            step.stage = name.to_string();
+            step.is_run |= rest.contains("] RUN ");
+        } else if rest.starts_with("exporting to image") {
+            step.stage = "export".into();
+        } else if rest == "CACHED" {
+            step.cached = true;
+        } else if let Some(done) = rest.strip_prefix("DONE ") {
+            step.seconds = done.trim_end_matches('s').parse().unwrap_or(0.0);
+        } else if let Some(run) = rest.split("build-env: cargo for ").nth(1) {
+            step.cargo_runs.push(run.trim().to_string());
+        } else if let Some(compiling) = rest.split("Compiling ").nth(1) {
+            let mut words = compiling.split_whitespace();
             if let (Some(name), Some(version)) = (words.next(), words.next()) {
                 if version.starts_with('v') {
-                    self.compiled.push(name.to_string());
+                    step.compiled.push(name.to_string());
                 }
             }
         }
-        // BuildKit plain progress: "#7 [build 3/4] RUN ..." then "#7 CACHED" or "#7 DONE".
-        let mut words = line.split_whitespace();
-        if let (Some(step), Some(second)) = (words.next(), words.next()) {
-            if step.starts_with('#') && second.starts_with('[') && line.contains("] RUN ") {
-                self.run_steps.insert(step.to_string());
-            }
-            if step.starts_with('#') && second == "CACHED" {
-                self.cached_steps.insert(step.to_string());
+    }
+
+    /// The steps of these stages, summed into one phase.
+    fn phase(
+        &self,
+        phase: Phase,
+        stages: &[&str],
+        platform: Option<Platform>,
+        members: &BTreeSet<String>,
+    ) -> PhaseReport {
+        let steps: Vec<&BuildStep> = self
+            .steps
+            .values()
+            .filter(|s| stages.contains(&s.stage.as_str()))
+            .collect();
+        let compiled: Vec<String> = steps
+            .iter()
+            .flat_map(|s| s.compiled.iter().cloned())
+            .collect();
+        let runs: Vec<&&BuildStep> = steps.iter().filter(|s| s.is_run).collect();
+        PhaseReport {
+            phase,
+            platform,
+            seconds: steps.iter().map(|s| s.seconds).sum(),
+            crates_compiled: compiled.len(),
+            third_party_compiled: compiled
+                .iter()
+                .filter(|c| !members.contains(*c))
+                .cloned()
+                .collect(),
+            cached: !runs.is_empty() && runs.iter().all(|s| s.cached),
+            cargo_runs: steps
+                .iter()
+                .flat_map(|s| s.cargo_runs.iter().cloned())
+                .collect(),
+        }
+    }
+
+    /// Phase reports of a step: an image build splits into deps, build and runtime.
+    fn reports(&self, step: &Step, wall: f64, members: &BTreeSet<String>) -> Vec<PhaseReport> {
+        match step.phase {
+            Phase::Build => vec![
+                self.phase(Phase::Deps, &["toolchain", "deps"], step.platform, members),
+                self.phase(Phase::Build, &["build"], step.platform, members),
+                self.phase(
+                    Phase::Runtime,
+                    &["runtime", "export"],
+                    step.platform,
+                    members,
+                ),
+            ],
+            phase => {
+                let mut report = self.phase(
+                    phase,
+                    &["toolchain", "deps", "build", "runtime", "export"],
+                    step.platform,
+                    members,
+                );
+                report.seconds = wall;
+                vec![report]
             }
         }
     }
@@ -532,7 +615,7 @@ fn run_step(
     step: &Step,
     root: &std::path::Path,
     quiet: bool,
-) -> anyhow::Result<(f64, OutputFacts)> {
+) -> anyhow::Result<(f64, BuildkitLog)> {
     let prefix = match step.platform {
         Some(p) => format!("[{} {:?}]", p.arch(), step.phase).to_lowercase(),
         None => format!("[{:?}]", step.phase).to_lowercase(),
@@ -562,7 +645,7 @@ fn run_step(
             }
         }
     });
-    let mut facts = OutputFacts::default();
+    let mut facts = BuildkitLog::default();
     let mut kept = std::collections::VecDeque::new();
     for line in std::io::BufReader::new(stderr)
         .lines()
@@ -589,29 +672,6 @@ fn run_step(
     Ok((start.elapsed().as_secs_f64(), facts))
 }
 
-fn report(
-    step: &Step,
-    seconds: f64,
-    facts: OutputFacts,
-    members: &BTreeSet<String>,
-) -> PhaseReport {
-    let third_party: Vec<String> = facts
-        .compiled
-        .iter()
-        .filter(|c| !members.contains(*c))
-        .cloned()
-        .collect();
-    PhaseReport {
-        phase: step.phase,
-        platform: step.platform,
-        seconds,
-        crates_compiled: facts.compiled.len(),
-        third_party_compiled: third_party,
-        cached: !facts.run_steps.is_empty() && facts.run_steps.is_subset(&facts.cached_steps),
-        cargo_runs: facts.cargo_runs,
-    }
-}
-
 /// Run the plan without echoing docker's output (shown only on failure).
 pub fn execute_quiet(plan: &DockerPlan, ws: &Workspace) -> anyhow::Result<DockerReport> {
     execute(plan, ws, &workspace_crates(ws), true)
@@ -633,7 +693,7 @@ fn execute(
                     let mut reports = Vec::new();
                     for step in steps {
                         let (seconds, facts) = run_step(plan, step, &ws.root, quiet)?;
-                        reports.push(report(step, seconds, facts, members));
+                        reports.extend(facts.reports(step, seconds, members));
                     }
                     Ok(reports)
                 })
@@ -650,7 +710,7 @@ fn execute(
     }
     for step in &plan.publish {
         let (seconds, facts) = run_step(plan, step, &ws.root, quiet)?;
-        phases.push(report(step, seconds, facts, members));
+        phases.extend(facts.reports(step, seconds, members));
     }
     Ok(DockerReport {
         image: plan.image.clone(),
@@ -769,7 +829,7 @@ mod tests {
     }
 
     #[test]
-    fn development_is_amd64_only_in_three_phases() {
+    fn development_is_one_amd64_build_without_a_registry() {
         let ws = workspace_with_service();
         let plan = args(DockerVariant::Development)
             .plan(&ws, "abc", "2026-01-01T00:00:00Z")
@@ -778,22 +838,26 @@ mod tests {
         let (platform, image, steps) = &plan.platforms[0];
         assert_eq!(*platform, Platform::LinuxAmd64);
         assert_eq!(image, "svc:development-amd64");
-        let phases: Vec<_> = steps.iter().map(|s| s.phase).collect();
-        assert_eq!(phases, [Phase::Deps, Phase::Build, Phase::Runtime]);
-        let deps = plan.command_line(&steps[0]);
+        assert_eq!(steps.len(), 1, "one docker build; the log gives the phases");
+        let line = plan.command_line(&steps[0]);
         assert!(
-            deps.starts_with("docker build --progress=plain --platform linux/amd64 --target deps"),
-            "{deps}"
+            line.starts_with(
+                "docker build --progress=plain --platform linux/amd64 --target runtime"
+            ),
+            "{line}"
         );
         assert!(
-            deps.contains("BUILD_VARIANT=development")
-                && deps.contains("BIN=svc")
-                && deps.contains("COMMIT_SHA=abc")
+            line.contains("BUILD_VARIANT=development")
+                && line.contains("BIN=svc")
+                && line.contains("COMMIT_SHA=abc")
         );
-        let runtime = plan.command_line(&steps[2]);
         assert!(
-            runtime.contains("-t svc:development-amd64 -t svc:development"),
-            "{runtime}"
+            line.contains("-t svc:development-amd64 -t svc:development"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("--cache-from"),
+            "no registry, no remote cache"
         );
         assert!(plan.publish.is_empty());
     }
@@ -835,9 +899,16 @@ mod tests {
             publish[publish.len() - 1],
             "docker manifest push --insecure 127.0.0.1:5000/svc:v1"
         );
-        assert!(plan
-            .command_line(&plan.platforms[0].2[2])
-            .contains("--label team=core"));
+        let steps = &plan.platforms[0].2;
+        assert!(plan.command_line(&steps[0]).contains("--label team=core"));
+        let cache = plan.command_line(&steps[1]);
+        assert!(
+            cache.contains("--target deps")
+                && cache.contains(
+                    "BUILDKIT_INLINE_CACHE=1 -t 127.0.0.1:5000/svc:deps-production-amd64"
+                ),
+            "the deps stage is tagged for the registry cache: {cache}"
+        );
     }
 
     #[test]
@@ -868,24 +939,47 @@ mod tests {
     }
 
     #[test]
-    fn reads_compiled_crates_and_cache_hits_from_buildkit_output() {
-        let mut facts = OutputFacts::default();
+    fn reads_phases_compiled_crates_and_cache_hits_from_buildkit_output() {
+        let mut log = BuildkitLog::default();
         for line in [
+            "#5 [toolchain 3/3] RUN build-env setup",
+            "#5 CACHED",
             "#9 [deps 4/4] RUN --mount=type=cache build-env cargo build --locked -p ci_optims",
             "#9 CACHED",
             "#10 [build 1/2] COPY . .",
-            "#10 CACHED",
+            "#10 DONE 0.4s",
             "#12 [build 2/2] RUN --mount=type=cache build-env cargo build",
-            "#12 41.2    Compiling serde v1.0.229",
-            "#12 43.0    Compiling my-app v0.1.0 (/app/crates/my-app)",
-            "#12 44.0 warning: Compiling is a word",
             "#12 40.1 build-env: cargo for aarch64-unknown-linux-gnu on x86_64",
+            "#12 41.2    Compiling serde v1.0.229",
+            "#12 43.0    Compiling my_app v0.1.0 (/app/crates/my-app)",
+            "#12 44.0 warning: Compiling is a word",
+            "#12 DONE 11.5s",
+            "#14 [runtime 1/1] COPY --from=build /runtime/ /",
+            "#14 DONE 0.1s",
+            "#15 exporting to image",
+            "#15 DONE 0.3s",
         ] {
-            facts.read_line(line);
+            log.read_line(line);
         }
-        assert_eq!(facts.compiled, ["serde", "my-app"]);
-        assert_eq!(facts.run_steps.len(), 2);
-        assert!(!facts.run_steps.is_subset(&facts.cached_steps), "#12 ran");
-        assert_eq!(facts.cargo_runs, ["aarch64-unknown-linux-gnu on x86_64"]);
+        let members: BTreeSet<String> = ["my_app".to_string()].into();
+        let step = Step {
+            phase: Phase::Build,
+            platform: Some(Platform::LinuxArm64),
+            args: vec![],
+        };
+        let reports = log.reports(&step, 13.0, &members);
+        let phases: Vec<_> = reports.iter().map(|r| r.phase).collect();
+        assert_eq!(phases, [Phase::Deps, Phase::Build, Phase::Runtime]);
+        let (deps, build, runtime) = (&reports[0], &reports[1], &reports[2]);
+        assert!(deps.cached && deps.crates_compiled == 0);
+        assert!(!build.cached);
+        assert_eq!(build.seconds, 11.9);
+        assert_eq!(build.crates_compiled, 2);
+        assert_eq!(build.third_party_compiled, ["serde"]);
+        assert_eq!(build.cargo_runs, ["aarch64-unknown-linux-gnu on x86_64"]);
+        assert!(
+            (runtime.seconds - 0.4).abs() < 1e-9,
+            "runtime stage + export"
+        );
     }
 }

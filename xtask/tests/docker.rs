@@ -257,26 +257,36 @@ fn a_build_secret_appears_in_no_layer_and_no_history() {
     // An edit forces the build stage to run, with the secret mounted.
     append_edit(&root, &bin, &secret[..8]);
     let spec = format!("id=git_token,src={}", secret_file.display());
-    let report = docker_build(
-        &root,
-        &[
-            "--variant",
-            "development",
-            "--image",
-            "xtask-test",
-            "--tag",
-            "secret",
-            "--secret",
-            &spec,
-        ],
-    );
+    let mut args = vec![
+        "--variant",
+        "development",
+        "--image",
+        "xtask-test",
+        "--tag",
+        "secret",
+        "--secret",
+        &spec,
+    ];
+    // With a registry, the deps stage becomes an image too (the cache others pull): check it as well.
+    let registry = missing_registry().is_none();
+    if registry {
+        args.extend(["--registry", "127.0.0.1:5000"]);
+    }
+    let report = docker_build(&root, &args);
     assert_eq!(
         phase(&report, "linux/amd64", "build")["cached"],
         false,
         "the build stage must have run with the secret"
     );
 
-    for image in ["xtask-test:secret", "xtask-test:deps-development-amd64"] {
+    let mut images = vec![
+        "127.0.0.1:5000/xtask-test:secret-amd64",
+        "127.0.0.1:5000/xtask-test:deps-development-amd64",
+    ];
+    if !registry {
+        images = vec!["xtask-test:secret-amd64"];
+    }
+    for image in images {
         let history = docker_ok(&["history", "--no-trunc", image]);
         assert!(
             !history.contains(&secret),

@@ -375,3 +375,85 @@ fn differences(base: &Baseline, machine: &Machine, configured: &[Scenario]) -> V
     }
     warnings
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::scenario::Kind;
+    use crate::build::Variant;
+
+    fn scenario(id: &str, edit: Option<&str>) -> Scenario {
+        Scenario {
+            id: id.into(),
+            kind: Kind::IncrCore,
+            variant: Variant::Dev,
+            warmup: 1,
+            runs: 5,
+            edit_file: edit.map(String::from),
+            command: "c".into(),
+        }
+    }
+
+    fn baseline(machine: Machine, scenarios: Vec<Scenario>) -> Baseline {
+        Baseline {
+            schema: baseline::SCHEMA,
+            name: "main".into(),
+            created: String::new(),
+            git: None,
+            machine,
+            results: scenarios
+                .into_iter()
+                .map(|scenario| ScenarioResult {
+                    scenario,
+                    samples: vec![1.0],
+                    units_compiled: vec![1],
+                })
+                .collect(),
+        }
+    }
+
+    fn machine(cpu: &str, rustc: &str) -> Machine {
+        Machine {
+            host: "x86_64-unknown-linux-gnu".into(),
+            rustc: rustc.into(),
+            cpu_model: cpu.into(),
+            cpus: 2,
+            memory_bytes: 1,
+            os: "linux".into(),
+        }
+    }
+
+    #[test]
+    fn like_for_like_has_no_warning() {
+        let m = machine("cpu", "rustc 1.95.0");
+        let s = vec![scenario("incr-core/dev", Some("a.rs"))];
+        assert!(differences(&baseline(m.clone(), s.clone()), &m, &s).is_empty());
+        // A baseline of a subset of the configured scenarios is fine too.
+        let more = vec![s[0].clone(), scenario("noop/dev", None)];
+        assert!(differences(&baseline(m.clone(), s), &m, &more).is_empty());
+    }
+
+    #[test]
+    fn other_machine_toolchain_or_scenario_definition_is_warned() {
+        let base = baseline(
+            machine("cpu A", "rustc 1.94.0"),
+            vec![
+                scenario("incr-core/dev", Some("a.rs")),
+                scenario("gone/dev", None),
+            ],
+        );
+        let warnings = differences(
+            &base,
+            &machine("cpu B", "rustc 1.95.0"),
+            &[scenario("incr-core/dev", Some("b.rs"))],
+        );
+        let text = warnings.join("\n");
+        assert!(text.contains("another machine"), "{text}");
+        assert!(text.contains("another toolchain"), "{text}");
+        assert!(
+            text.contains("incr-core/dev is configured differently"),
+            "{text}"
+        );
+        assert!(text.contains("gone/dev is no longer configured"), "{text}");
+    }
+}

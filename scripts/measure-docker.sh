@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Reproduces the Docker figures of the README. Needs an engine ($DOCKER / DOCKER_HOST; on this
+# project's machines: eval "$(../shared/tools/container-engine env)") and, for fresh-engine, a
+# registry on 127.0.0.1:5000 and root (it starts a second dockerd).
+#
+#   scripts/measure-docker.sh rebuild [N]   one-line edit, then: our image rebuild vs the naive
+#                                           Dockerfile (docker/naive.Dockerfile) vs the native build
+#   scripts/measure-docker.sh cold          cold production images, amd64 + arm64: phases, sizes
+#   scripts/measure-docker.sh fresh-engine  a second, empty engine building with --cache-from the
+#                                           registry: is the deps stage reused, is anything compiled?
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DOCKER=${DOCKER:-docker}
+FLAGS=${DOCKER_BUILD_FLAGS:---network host}
+now() { date +%s.%N; }
+elapsed() { echo "$(now) - $1" | bc; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+
+EDIT_FILE=crates/pulse-server/src/main.rs
+restore_edit() { [[ -f $EDIT_FILE.measure-orig ]] && mv -f "$EDIT_FILE.measure-orig" "$EDIT_FILE"; true; }
+
+ours() { cargo xtask docker build --variant production --platforms linux/amd64 --docker-flags="$FLAGS" "$@"; }
+# shellcheck disable=SC2086 # FLAGS is a list of flags
+naive() { DOCKER_BUILDKIT=1 "$DOCKER" build $FLAGS -q -f docker/naive.Dockerfile -t pulse-naive . ; }
+native() { cargo build --profile production --target x86_64-unknown-linux-gnu --bin pulse-server; }
+
+rebuild() {
+  local n=${1:-3} a=() b=() c=()
+  ours >/dev/null 2>&1; naive >/dev/null 2>&1; native >/dev/null 2>&1   # warm
+  cp "$EDIT_FILE" "$EDIT_FILE.measure-orig"
+  trap restore_edit EXIT INT TERM
+  for i in $(seq "$n"); do
+    sed -i "0,/\"ok\\\\n\"/s//\"ok $i\\\\n\"/" "$EDIT_FILE"
+    local t
+    t=$(now); ours >/dev/null 2>&1; a+=("$(elapsed "$t")")
+    t=$(now); naive >/dev/null 2>&1; b+=("$(elapsed "$t")")
+    t=$(now); native >/dev/null 2>&1; c+=("$(elapsed "$t")")
+    echo "run $i: ours ${a[-1]} s, naive ${b[-1]} s, native ${c[-1]} s"
+    cp "$EDIT_FILE.measure-orig" "$EDIT_FILE"
+  done
+  restore_edit
+  local o v x
+  o=$(printf '%s\n' "${a[@]}" | median); v=$(printf '%s\n' "${b[@]}" | median); x=$(printf '%s\n' "${c[@]}" | median)
+  echo "rebuild after a one-line edit (median of $n, production, amd64): ours $o s, naive $v s, native $x s;" \
+       "ours/native $(ratio "$o" "$x"), naive/ours $(ratio "$v" "$o")"
+}
+
+cold() {
+  "$DOCKER" builder prune -af >/dev/null
+  "$DOCKER" image rm -f pulse-server:production-amd64 pulse-server:production-arm64 \
+    pulse-server:deps-production-amd64 pulse-server:deps-production-arm64 >/dev/null 2>&1 || true
+  cargo xtask docker build --variant production --docker-flags="$FLAGS" 2>/dev/null
+  for arch in amd64 arm64; do
+    echo "pulse-server:production-$arch: $("$DOCKER" image inspect --format '{{.Size}}' "pulse-server:production-$arch") bytes"
+  done
+}
+
+fresh_engine() {
+  local dir=/tmp/xtask-engine2 pid
+  local sock=unix://$dir/docker.sock
+  mkdir -p "$dir"
+  echo "pushing the deps cache from the first engine"
+  ours --registry 127.0.0.1:5000 --tag cache-demo >/dev/null 2>&1
+  echo "starting a second engine with an empty data root ($dir)"
+  dockerd --data-root "$dir/data" --exec-root "$dir/exec" -H "$sock" --pidfile "$dir/dockerd.pid" \
+    --bridge=none --iptables=false --ip-forward=false --ip-masq=false >"$dir/dockerd.log" 2>&1 &
+  pid=$!
+  trap 'kill "$pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 60); do DOCKER_HOST=$sock "$DOCKER" info >/dev/null 2>&1 && break; sleep 1; done
+  # The base image only (no compiled code): this machine cannot pull it.
+  "$DOCKER" save rust:1.95.0-slim-bookworm | DOCKER_HOST=$sock "$DOCKER" load -q
+  echo "images in the new engine: $(DOCKER_HOST=$sock "$DOCKER" images --format '{{.Repository}}:{{.Tag}}' | tr '\n' ' ')"
+  DOCKER_HOST=$sock ours --registry 127.0.0.1:5000 --tag cache-demo 2>/dev/null
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+
+case ${1:-} in
+  rebuild) rebuild "${2:-3}" ;;
+  cold) cold ;;
+  fresh-engine) fresh_engine ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
