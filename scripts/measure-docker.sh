@@ -4,7 +4,8 @@
 # registry on 127.0.0.1:5000 and root (it starts a second dockerd).
 #
 #   scripts/measure-docker.sh rebuild [N]   one-line edit, then: our image rebuild vs the naive
-#                                           Dockerfile (docker/naive.Dockerfile) vs the native build
+#                                           Dockerfile (docker/naive.Dockerfile; NAIVE_PROFILE=
+#                                           production for our profile) vs the native build
 #   scripts/measure-docker.sh cold          cold production images, amd64 + arm64: phases, sizes
 #   scripts/measure-docker.sh fresh-engine  a second, empty engine building with --cache-from the
 #                                           registry: is the deps stage reused, is anything compiled?
@@ -22,8 +23,12 @@ EDIT_FILE=crates/pulse-server/src/main.rs
 restore_edit() { [[ -f $EDIT_FILE.measure-orig ]] && mv -f "$EDIT_FILE.measure-orig" "$EDIT_FILE"; true; }
 
 ours() { cargo xtask docker build --variant production --platforms linux/amd64 --docker-flags="$FLAGS" "$@"; }
+# NAIVE_PROFILE=production builds the naive image with this repo's profile instead of --release.
 # shellcheck disable=SC2086 # FLAGS is a list of flags
-naive() { DOCKER_BUILDKIT=1 "$DOCKER" build $FLAGS -q -f docker/naive.Dockerfile -t pulse-naive . ; }
+naive() {
+  DOCKER_BUILDKIT=1 "$DOCKER" build $FLAGS -q -f docker/naive.Dockerfile \
+    --build-arg "PROFILE=${NAIVE_PROFILE:-release}" -t pulse-naive .
+}
 native() { cargo build --profile production --target x86_64-unknown-linux-gnu --bin pulse-server; }
 
 rebuild() {
@@ -43,7 +48,8 @@ rebuild() {
   restore_edit
   local o v x
   o=$(printf '%s\n' "${a[@]}" | median); v=$(printf '%s\n' "${b[@]}" | median); x=$(printf '%s\n' "${c[@]}" | median)
-  echo "rebuild after a one-line edit (median of $n, production, amd64): ours $o s, naive $v s, native $x s;" \
+  echo "rebuild after a one-line edit (median of $n, production, amd64): ours $o s," \
+       "naive (${NAIVE_PROFILE:-release} profile) $v s, native $x s;" \
        "ours/native $(ratio "$o" "$x"), naive/ours $(ratio "$v" "$o")"
 }
 
@@ -57,8 +63,9 @@ cold() {
   done
 }
 
+engine_pid=
 fresh_engine() {
-  local dir=/tmp/xtask-engine2 pid
+  local dir=/tmp/xtask-engine2
   local sock=unix://$dir/docker.sock
   mkdir -p "$dir"
   echo "pushing the deps cache from the first engine"
@@ -66,14 +73,15 @@ fresh_engine() {
   echo "starting a second engine with an empty data root ($dir)"
   dockerd --data-root "$dir/data" --exec-root "$dir/exec" -H "$sock" --pidfile "$dir/dockerd.pid" \
     --bridge=none --iptables=false --ip-forward=false --ip-masq=false >"$dir/dockerd.log" 2>&1 &
-  pid=$!
-  trap 'kill "$pid" 2>/dev/null || true' EXIT
+  engine_pid=$!
+  trap '[[ -z $engine_pid ]] || kill "$engine_pid" 2>/dev/null || true' EXIT
   for _ in $(seq 60); do DOCKER_HOST=$sock "$DOCKER" info >/dev/null 2>&1 && break; sleep 1; done
   # The base image only (no compiled code): this machine cannot pull it.
   "$DOCKER" save rust:1.95.0-slim-bookworm | DOCKER_HOST=$sock "$DOCKER" load -q
   echo "images in the new engine: $(DOCKER_HOST=$sock "$DOCKER" images --format '{{.Repository}}:{{.Tag}}' | tr '\n' ' ')"
   DOCKER_HOST=$sock ours --registry 127.0.0.1:5000 --tag cache-demo 2>/dev/null
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  kill "$engine_pid"; wait "$engine_pid" 2>/dev/null || true
+  engine_pid=
   rm -rf "$dir"
 }
 

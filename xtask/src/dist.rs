@@ -168,11 +168,8 @@ fn swap_in(staging: &Path, dist: &Path) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("xtask-dist-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    fn scratch(name: &str) -> std::path::PathBuf {
+        crate::test_support::scratch(&format!("dist-{name}"))
     }
 
     #[test]

@@ -12,6 +12,9 @@ mod docker;
 mod toolchain;
 mod workspace;
 
+#[cfg(test)]
+mod test_support;
+
 use clap::{Parser, Subcommand};
 use workspace::Workspace;
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::workspace_root;
+use common::{workspace_root, write_file};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -53,11 +53,7 @@ checksum = "0000000000000000000000000000000000000000000000000000000000000004"
 
 /// A minimal Cargo workspace (`cargo metadata --no-deps` reads it without resolving anything).
 fn write_workspace(root: &Path) {
-    let write = |rel: &str, text: &str| {
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| write_file(root, rel, text);
     write(
         "Cargo.toml",
         "[workspace]\nresolver = \"2\"\nmembers = [\"app\"]\n",

@@ -167,11 +167,8 @@ pub fn restore_on_signals(editor: &Editor) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("xtask-edit-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    fn scratch(name: &str) -> std::path::PathBuf {
+        crate::test_support::scratch(&format!("edit-{name}"))
     }
 
     #[test]

@@ -298,3 +298,10 @@ pub fn generate_lockfile(root: &Path) {
         root.display()
     );
 }
+
+/// Write `text` to `root/rel`, creating folders (for generated workspaces).
+pub fn write_file(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
