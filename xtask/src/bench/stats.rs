@@ -1,12 +1,14 @@
 //! Statistics of repeated timings and the verdict of a comparison.
 //!
 //! The verdict rule (printed with every comparison): a scenario changed only when
-//!   1. the median moved by more than `threshold` (default 10%), and
-//!   2. the move is larger than the noise of both runs: half the baseline's range plus half the
-//!      current range (max - min of each).
+//!   1. the median moved by more than `threshold` (default 10%),
+//!   2. by more than 50 ms (the resolution of a process start and a timer on a busy machine),
+//!   3. and the runs do not overlap: every current run is slower than every baseline run (or
+//!      faster than every one).
 //!
-//! Rule 2 keeps noisy scenarios from being flagged by chance; rule 1 keeps tiny-but-stable
-//! shifts (a 2% change with zero spread) from failing a CI gate.
+//! Rule 3 is what keeps noise out: for two sets of 5 runs of the same build, all 5 land above
+//! all 5 others by chance once in 252 times. Rule 1 keeps a tiny-but-consistent shift from
+//! failing a CI gate; rule 2 keeps sub-second scenarios from flagging jitter.
 
 use serde::Serialize;
 
@@ -73,35 +75,42 @@ impl Verdict {
     }
 }
 
+/// Smallest change of the median that can count, in seconds.
+pub const MIN_DELTA_SECONDS: f64 = 0.05;
+
 /// One sentence saying how verdicts are decided, for tables and reports.
 pub fn rule_text(threshold: f64) -> String {
     format!(
-        "verdict: a change counts only if the median moved by more than {:.0}% and by more than \
-         half the baseline's range plus half the current range (max - min of each)",
-        threshold * 100.0
+        "verdict: a change counts only if the median moved by more than {:.0}% and more than \
+         {:.0} ms, and no current run overlaps the baseline's runs (all slower, or all faster)",
+        threshold * 100.0,
+        MIN_DELTA_SECONDS * 1000.0
     )
 }
 
 /// Compare `current` with `baseline` under the rule above; `threshold` is a fraction (0.10).
 pub fn verdict(baseline: &Stats, current: &Stats, threshold: f64) -> Verdict {
     let delta = current.median - baseline.median;
-    let noise = baseline.range() / 2.0 + current.range() / 2.0;
-    if delta.abs() <= noise {
+    if delta.abs() <= MIN_DELTA_SECONDS {
         return Verdict::NoChange;
     }
-    if baseline.median <= 0.0 {
-        // No relative change can be computed from a zero baseline; a real move beyond the
-        // noise still counts.
-        return if delta > 0.0 {
-            Verdict::Slower
+    let separated_slower = current.min > baseline.max;
+    let separated_faster = current.max < baseline.min;
+    let beyond_threshold = |slower: bool| {
+        if baseline.median <= 0.0 {
+            // No relative change from a zero baseline: the absolute move decides.
+            return true;
+        }
+        let ratio = current.median / baseline.median;
+        if slower {
+            ratio > 1.0 + threshold
         } else {
-            Verdict::Faster
-        };
-    }
-    let ratio = current.median / baseline.median;
-    if ratio > 1.0 + threshold {
+            ratio < 1.0 - threshold
+        }
+    };
+    if delta > 0.0 && separated_slower && beyond_threshold(true) {
         Verdict::Slower
-    } else if ratio < 1.0 - threshold {
+    } else if delta < 0.0 && separated_faster && beyond_threshold(false) {
         Verdict::Faster
     } else {
         Verdict::NoChange
@@ -152,7 +161,7 @@ mod tests {
 
     #[test]
     fn a_move_inside_the_noise_is_no_change() {
-        // +30% median, but the runs range over 0.8 s each: noise 0.8 > delta 0.3.
+        // +30% median, but the runs overlap.
         let base = s(&[0.6, 1.0, 1.4]);
         let cur = s(&[0.9, 1.3, 1.7]);
         assert_eq!(verdict(&base, &cur, 0.10), Verdict::NoChange);
@@ -177,7 +186,22 @@ mod tests {
     }
 
     #[test]
+    fn one_overlapping_run_is_enough_to_say_no_change() {
+        let base = s(&[1.0, 1.0, 1.0, 1.0, 1.3]);
+        assert_eq!(verdict(&base, &s(&[1.25, 1.3, 1.3, 1.3, 1.3]), 0.10), Verdict::NoChange);
+        assert_eq!(verdict(&base, &s(&[1.31, 1.4, 1.4, 1.4, 1.4]), 0.10), Verdict::Slower);
+    }
+
+    #[test]
+    fn tiny_absolute_moves_are_jitter() {
+        // +40%, separated, but 40 ms.
+        assert_eq!(verdict(&s(&[0.10, 0.10]), &s(&[0.14, 0.14]), 0.10), Verdict::NoChange);
+        assert_eq!(verdict(&s(&[0.10, 0.10]), &s(&[0.16, 0.16]), 0.10), Verdict::Slower);
+    }
+
+    #[test]
     fn the_rule_is_stated() {
-        assert!(rule_text(0.1).contains("10%"));
+        let text = rule_text(0.1);
+        assert!(text.contains("10%") && text.contains("50 ms"), "{text}");
     }
 }
