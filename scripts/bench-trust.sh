@@ -22,6 +22,10 @@ flagged() { # JSON comparison on stdin -> "scenario:verdict" of the flagged rows
   python3 -c 'import json,sys; print(" ".join(r["scenario"]+":"+r["verdict"] for r in json.load(sys.stdin)["rows"] if r["verdict"] not in ("no-change", None)))'
 }
 
+deltas() { # JSON comparison on stdin -> one line of median changes
+  python3 -c 'import json,sys; print("  " + ", ".join("%s %+.1f%%" % (r["scenario"], 100*(r["current"]["median"]/r["baseline"]["median"]-1)) for r in json.load(sys.stdin)["rows"]))'
+}
+
 aa() {
   local n=${1:-5} hits=0
   "$XTASK" bench --baseline trust "${SARGS[@]}" >/dev/null
@@ -29,6 +33,7 @@ aa() {
     local out status=0
     out=$("$XTASK" bench --compare trust --format json 2>/dev/null) || status=$?
     local f; f=$(flagged <<<"$out")
+    deltas <<<"$out"
     echo "A/A compare $i: exit $status, flagged: ${f:-none}"
     [[ -z $f ]] || hits=$((hits + 1))
   done
@@ -42,7 +47,7 @@ ab() {
     local out status=0
     out=$(RUSTC_WRAPPER=$PWD/scripts/slow-rustc.sh "$XTASK" bench --compare trust --format json 2>/dev/null) || status=$?
     local f; f=$(flagged <<<"$out")
-    python3 -c 'import json,sys; print("  " + ", ".join("%s %+.1f%%" % (r["scenario"], 100*(r["current"]["median"]/r["baseline"]["median"]-1)) for r in json.load(sys.stdin)["rows"]))' <<<"$out"
+    deltas <<<"$out"
     echo "A/B compare $i: exit $status, flagged: ${f:-none}"
     [[ $status == 1 && $f == *slower* ]] && hits=$((hits + 1))
   done
