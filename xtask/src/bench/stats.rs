@@ -188,15 +188,27 @@ mod tests {
     #[test]
     fn one_overlapping_run_is_enough_to_say_no_change() {
         let base = s(&[1.0, 1.0, 1.0, 1.0, 1.3]);
-        assert_eq!(verdict(&base, &s(&[1.25, 1.3, 1.3, 1.3, 1.3]), 0.10), Verdict::NoChange);
-        assert_eq!(verdict(&base, &s(&[1.31, 1.4, 1.4, 1.4, 1.4]), 0.10), Verdict::Slower);
+        assert_eq!(
+            verdict(&base, &s(&[1.25, 1.3, 1.3, 1.3, 1.3]), 0.10),
+            Verdict::NoChange
+        );
+        assert_eq!(
+            verdict(&base, &s(&[1.31, 1.4, 1.4, 1.4, 1.4]), 0.10),
+            Verdict::Slower
+        );
     }
 
     #[test]
     fn tiny_absolute_moves_are_jitter() {
         // +40%, separated, but 40 ms.
-        assert_eq!(verdict(&s(&[0.10, 0.10]), &s(&[0.14, 0.14]), 0.10), Verdict::NoChange);
-        assert_eq!(verdict(&s(&[0.10, 0.10]), &s(&[0.16, 0.16]), 0.10), Verdict::Slower);
+        assert_eq!(
+            verdict(&s(&[0.10, 0.10]), &s(&[0.14, 0.14]), 0.10),
+            Verdict::NoChange
+        );
+        assert_eq!(
+            verdict(&s(&[0.10, 0.10]), &s(&[0.16, 0.16]), 0.10),
+            Verdict::Slower
+        );
     }
 
     #[test]
