@@ -7,6 +7,9 @@
 #                                      slower (scripts/slow-rustc.sh): in how many was it flagged
 #   scripts/bench-trust.sh sigint [N]  N times: start an edit scenario, SIGINT it at a random
 #                                      moment; is `git status` clean and the baseline intact?
+#   scripts/bench-trust.sh drift       is an A/A miss the tool's state or the machine's? Compare
+#                                      right after a baseline, after 150 s idle, then 3 times
+#                                      back to back (state would grow with builds, not time)
 #
 # Scenarios: the dev edit-build loop (SCENARIOS to change), where regressions hurt daily.
 set -euo pipefail
@@ -78,9 +81,21 @@ sigint() {
   echo "SIGINT: tree clean and baseline intact in $ok of $n"
 }
 
+drift() {
+  local args=(--scenario incr-core/dev --scenario test-build/dev)
+  "$XTASK" bench --baseline drift "${args[@]}" >/dev/null 2>&1
+  echo "right after the baseline: $("$XTASK" bench --compare drift --format json 2>/dev/null | deltas)"
+  sleep 150
+  echo "after 150 s idle: $("$XTASK" bench --compare drift --format json 2>/dev/null | deltas)"
+  for i in 1 2 3; do
+    echo "back to back $i: $("$XTASK" bench --compare drift --format json 2>/dev/null | deltas)"
+  done
+}
+
 case ${1:-} in
+  drift) drift ;;
   aa) aa "${2:-5}" ;;
   ab) ab "${2:-5}" ;;
   sigint) sigint "${2:-10}" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
