@@ -76,7 +76,7 @@ impl CiOptimsArgs {
                 targets,
                 json,
             } => {
-                let report = coverage(ws, variant, targets)?;
+                let report = coverage(sh, ws, variant, targets)?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
@@ -595,18 +595,22 @@ impl Coverage {
 }
 
 /// Build ci_optims into a scratch target dir, then the real build there: count fresh units.
-fn coverage(ws: &Workspace, variant: Variant, targets: Vec<String>) -> anyhow::Result<Coverage> {
+fn coverage(
+    sh: &Shell,
+    ws: &Workspace,
+    variant: Variant,
+    targets: Vec<String>,
+) -> anyhow::Result<Coverage> {
     let scratch: PathBuf = ws.target_dir.join("xtask/ci-optims-coverage");
     if scratch.exists() {
         std::fs::remove_dir_all(&scratch)
             .with_context(|| format!("removing {}", scratch.display()))?;
     }
     let args = BuildArgs::for_variant(variant, targets);
-    let sh = Shell::new()?;
-    let toolchain = crate::toolchain::Toolchain::detect(&sh)?;
-    let facts = build::Facts::from_machine(&sh, ws, &toolchain);
+    let toolchain = crate::toolchain::Toolchain::detect(sh)?;
+    let facts = build::Facts::from_machine(sh, ws, &toolchain);
     let mut plan = args.plan(ws, &facts)?;
-    crate::toolchain::check_all(&sh, &plan.requirements)?;
+    crate::toolchain::check_all(sh, &plan.requirements)?;
     plan.env
         .push(("CARGO_TARGET_DIR".into(), scratch.display().to_string()));
 

@@ -166,7 +166,7 @@ impl DockerArgs {
     pub fn run(self, sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
         match self.command {
             DockerCommand::Build(args) => args.run(sh, ws),
-            DockerCommand::Manifest(args) => args.manifest(sh, ws),
+            DockerCommand::Manifest(args) => args.manifest(ws),
         }
     }
 }
@@ -209,7 +209,7 @@ impl DockerBuildArgs {
         Ok(())
     }
 
-    fn manifest(mut self, sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
+    fn manifest(mut self, ws: &Workspace) -> anyhow::Result<()> {
         if self.registry.is_none() {
             bail!("a manifest list lives in a registry: give --registry (REGISTRY)");
         }
@@ -223,7 +223,6 @@ impl DockerBuildArgs {
             }
             return Ok(());
         }
-        let _ = sh;
         check_engine(&plan.docker)?;
         let report = execute(&plan, ws, &workspace_crates(ws), false)?;
         report.write_step_summary()?;

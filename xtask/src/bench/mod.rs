@@ -298,6 +298,7 @@ fn measure(
             out.push((s.clone(), Err(reason)));
             continue;
         }
+        runner.check(s)?;
         for w in 0..s.warmup {
             eprintln!(
                 "[{}/{total}] {}, warm-up {}/{}",

@@ -290,10 +290,16 @@ impl Runner<'_> {
         std::env::var("DOCKER").unwrap_or_else(|_| "docker".into())
     }
 
+    /// Fail (naming the fix) when the machine lacks what the scenario's builds need: once per
+    /// scenario, not on every run.
+    pub fn check(&self, scenario: &Scenario) -> anyhow::Result<()> {
+        let plan = self.plan(scenario.variant)?;
+        crate::toolchain::check_all(&xshell::Shell::new()?, &plan.requirements)
+    }
+
     /// Do one run of `scenario` (`index` varies the edit, so every run compiles).
     pub fn run(&self, scenario: &Scenario, index: usize) -> anyhow::Result<RunResult> {
         let plan = self.plan(scenario.variant)?;
-        crate::toolchain::check_all(&xshell::Shell::new()?, &plan.requirements)?;
         let guard = match &scenario.edit_file {
             Some(file) => {
                 let guard = self.editor.edit(&self.ws.root.join(file))?;
