@@ -25,8 +25,15 @@ flagged() { # JSON comparison on stdin -> "scenario:verdict" of the flagged rows
   python3 -c 'import json,sys; print(" ".join(r["scenario"]+":"+r["verdict"] for r in json.load(sys.stdin)["rows"] if r["verdict"] not in ("no-change", None)))'
 }
 
-deltas() { # JSON comparison on stdin -> one line of median changes
-  python3 -c 'import json,sys; print("  " + ", ".join("%s %+.1f%%" % (r["scenario"], 100*(r["current"]["median"]/r["baseline"]["median"]-1)) for r in json.load(sys.stdin)["rows"]))'
+deltas() { # JSON comparison on stdin -> one line of median changes (scaled, raw) and the speed
+  python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+pct = lambda now, then: 100 * (now["median"] / then["median"] - 1)
+rows = ", ".join("%s %+.1f%% (raw %+.1f%%)" % (r["scenario"], pct(r["current"], r["baseline"]),
+                 pct(r["current_raw"], r["baseline_raw"])) for r in c["rows"])
+s = c["speed"]
+print("  %s; speed control %+.1f%%" % (rows, 100 * (s["current_control"] / s["baseline_control"] - 1)))'
 }
 
 aa() {

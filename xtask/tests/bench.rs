@@ -105,11 +105,14 @@ fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
     let saved = root.join("target/xtask/bench/main.json");
     let before = std::fs::read(&saved).unwrap();
     let baseline: serde_json::Value = serde_json::from_slice(&before).unwrap();
-    assert_eq!(baseline["schema"], 1);
-    assert_eq!(
-        baseline["results"][0]["samples"].as_array().unwrap().len(),
-        3
-    );
+    assert_eq!(baseline["schema"], 2);
+    for runs in ["samples", "controls"] {
+        assert_eq!(
+            baseline["results"][0][runs].as_array().unwrap().len(),
+            3,
+            "{runs}: one per measured run"
+        );
+    }
     for key in ["cpu_model", "cpus", "memory_bytes", "os", "rustc", "host"] {
         assert!(
             baseline["machine"].get(key).is_some(),
@@ -143,6 +146,45 @@ fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
         md.contains("| cold/dev |") && md.contains("verdict"),
         "{md}"
     );
+
+    // The speed control goes through the same `rustc` as cargo. Make only the control 0.6 s
+    // slower (as if the machine were): the builds, unchanged, now count as faster, and with
+    // --no-speed-control as unchanged again.
+    let slow_control = root.join("slow-control.sh");
+    write_file(
+        &root,
+        "slow-control.sh",
+        "#!/bin/sh\ncase \"$*\" in *'--crate-name control'*) sleep 0.6 ;; esac\nexec rustc \"$@\"\n",
+    );
+    make_executable(&slow_control);
+    let rustc = slow_control.to_str().unwrap();
+    let out = bench(
+        &root,
+        &[("XTASK_TEST_SLEEP_MS", "1500"), ("RUSTC", rustc)],
+        &["--compare", "--runs", "2", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "faster is not a regression");
+    assert_eq!(verdicts(&out), ["faster"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (then, now) = (
+        json["speed"]["baseline_control"].as_f64().unwrap(),
+        json["speed"]["current_control"].as_f64().unwrap(),
+    );
+    assert!(now > then + 0.5, "control {then} s then, {now} s now");
+    let out = bench(
+        &root,
+        &[("XTASK_TEST_SLEEP_MS", "1500"), ("RUSTC", rustc)],
+        &[
+            "--compare",
+            "--runs",
+            "2",
+            "--format",
+            "json",
+            "--no-speed-control",
+        ],
+    );
+    assert_eq!(verdicts(&out), ["no-change"]);
+
     assert_eq!(
         std::fs::read(&saved).unwrap(),
         before,
@@ -297,4 +339,9 @@ fn sigint_during_an_edit_leaves_the_file_byte_identical() {
         !root.join("target/xtask/bench/main.json").exists(),
         "no baseline from an interrupted run"
     );
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

@@ -2,13 +2,14 @@
 //! commit they came from. Written atomically; read with schema and content checks.
 
 use super::scenario::Scenario;
-use super::stats::Stats;
+use super::stats::{adjust, Stats};
 use crate::workspace::GitState;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-pub const SCHEMA: u32 = 1;
+/// 2: runs carry their speed-control times (`controls`).
+pub const SCHEMA: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Baseline {
@@ -38,12 +39,29 @@ pub struct ScenarioResult {
     pub samples: Vec<f64>,
     /// Units cargo compiled in each measured run.
     pub units_compiled: Vec<usize>,
+    /// Seconds of the speed control around each measured run (the mean of the one just
+    /// before and the one just after it); see `control`.
+    pub controls: Vec<f64>,
 }
 
 impl ScenarioResult {
+    /// Of the raw times.
     pub fn stats(&self) -> Stats {
         Stats::of(&self.samples).expect("results always have samples")
     }
+
+    /// Of the times scaled to the machine speed at which the control took `reference` s.
+    pub fn adjusted_stats(&self, reference: f64) -> Stats {
+        Stats::of(&adjust(&self.samples, &self.controls, reference))
+            .expect("results always have samples")
+    }
+}
+
+/// The median speed-control time over all runs of `results`: the machine speed that
+/// adjusted times are expressed in.
+pub fn control_reference(results: &[ScenarioResult]) -> f64 {
+    let all: Vec<f64> = results.iter().flat_map(|r| r.controls.clone()).collect();
+    Stats::of(&all).map(|s| s.median).unwrap_or(0.0)
 }
 
 impl Machine {
@@ -85,6 +103,11 @@ impl Machine {
             memory_bytes,
             os,
         }
+    }
+
+    /// The same kind of machine: host triple, CPU model and count.
+    pub fn same_hardware(&self, other: &Machine) -> bool {
+        (&self.host, &self.cpu_model, self.cpus) == (&other.host, &other.cpu_model, other.cpus)
     }
 
     /// One line for READMEs and reports.
@@ -133,13 +156,15 @@ pub fn load(path: &Path) -> anyhow::Result<Baseline> {
             path.display()
         )
     })?;
-    if let Some(bad) = baseline
-        .results
-        .iter()
-        .find(|r| r.samples.is_empty() || r.samples.iter().any(|s| !s.is_finite() || *s < 0.0))
-    {
+    let valid = |r: &ScenarioResult| {
+        !r.samples.is_empty()
+            && r.samples.iter().all(|s| s.is_finite() && *s >= 0.0)
+            && r.controls.len() == r.samples.len()
+            && r.controls.iter().all(|c| c.is_finite() && *c > 0.0)
+    };
+    if let Some(bad) = baseline.results.iter().find(|r| !valid(r)) {
         bail!(
-            "baseline {} has no valid samples for {}; re-create it",
+            "baseline {} has no valid samples (or speed-control times) for {}; re-create it",
             path.display(),
             bad.scenario.id
         );
@@ -212,6 +237,7 @@ mod tests {
                 },
                 samples: vec![0.1, 0.2],
                 units_compiled: vec![0, 0],
+                controls: vec![0.2, 0.3],
             }],
         }
     }
@@ -228,6 +254,11 @@ mod tests {
         let read = load(&path).unwrap();
         assert_eq!(read.results[0].samples, [0.1, 0.2]);
         assert_eq!(read.results[0].stats().median, 0.15000000000000002);
+        assert_eq!(control_reference(&read.results), 0.25);
+        // Run 1 at a control of 0.2 s, run 2 at 0.3 s, both scaled to 0.25 s.
+        let adjusted = read.results[0].adjusted_stats(0.25);
+        assert!((adjusted.min - 0.125).abs() < 1e-12, "{adjusted:?}");
+        assert!((adjusted.max - 0.5 / 3.0).abs() < 1e-12, "{adjusted:?}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -248,7 +279,7 @@ mod tests {
         std::fs::write(dir.join("old.json"), old.to_string()).unwrap();
         let err = load(&dir.join("old.json")).unwrap_err().to_string();
         assert!(
-            err.contains("schema 0") && err.contains("schema 1"),
+            err.contains("schema 0") && err.contains(&format!("schema {SCHEMA}")),
             "{err}"
         );
 
@@ -256,6 +287,14 @@ mod tests {
         empty["results"][0]["samples"] = serde_json::json!([]);
         std::fs::write(dir.join("holes.json"), empty.to_string()).unwrap();
         assert!(load(&dir.join("holes.json"))
+            .unwrap_err()
+            .to_string()
+            .contains("no valid samples"));
+
+        let mut no_controls = serde_json::to_value(sample_baseline()).unwrap();
+        no_controls["results"][0]["controls"] = serde_json::json!([0.2]);
+        std::fs::write(dir.join("controls.json"), no_controls.to_string()).unwrap();
+        assert!(load(&dir.join("controls.json"))
             .unwrap_err()
             .to_string()
             .contains("no valid samples"));

@@ -5,6 +5,7 @@
 //! scenario never wipes the user's build. Edits are undone in every case (see `edit`).
 
 mod baseline;
+mod control;
 mod edit;
 mod report;
 mod scenario;
@@ -15,6 +16,7 @@ use crate::toolchain::Toolchain;
 use crate::workspace::{git_state, Workspace};
 use anyhow::{bail, Context};
 use baseline::{Baseline, Machine, ScenarioResult};
+use control::SpeedControl;
 use scenario::{Runner, Scenario};
 use std::path::PathBuf;
 use xshell::Shell;
@@ -62,6 +64,10 @@ pub struct BenchArgs {
     /// Also write an HTML page with a bar chart (baseline vs current) to PATH.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
+    /// Compare raw times. By default each run is scaled to the baseline's machine speed,
+    /// measured by a small fixed compile timed around every run (the speed control).
+    #[arg(long, requires = "compare")]
+    pub no_speed_control: bool,
 }
 
 impl BenchArgs {
@@ -136,8 +142,9 @@ impl BenchArgs {
             facts: Facts::from_machine(sh, ws, &toolchain),
             docker_flags: std::env::var("DOCKER_BUILD_FLAGS").ok(),
         };
+        let control = SpeedControl::new(&bench_dir)?;
         edit::restore_on_signals(&editor)?;
-        let measured = measure(&runner, &scenarios)?;
+        let measured = measure(&runner, &control, &scenarios)?;
 
         match previous {
             None => {
@@ -184,6 +191,20 @@ impl BenchArgs {
             }
             Some(base) => {
                 let warnings = differences(&base, &machine, &configured);
+                let speed = report::Speed::new(&base, &measured_results(&measured), {
+                    if self.no_speed_control {
+                        Some("--no-speed-control".to_string())
+                    } else if !base.machine.same_hardware(&machine)
+                        || base.machine.rustc != machine.rustc
+                    {
+                        Some(
+                            "the control is comparable only on the same machine and toolchain"
+                                .to_string(),
+                        )
+                    } else {
+                        None
+                    }
+                });
                 let pairs: Vec<(&ScenarioResult, Result<&ScenarioResult, String>)> = base
                     .results
                     .iter()
@@ -193,7 +214,7 @@ impl BenchArgs {
                     })
                     .collect();
                 let comparison =
-                    report::Comparison::new(&name, self.threshold / 100.0, warnings, pairs);
+                    report::Comparison::new(&name, self.threshold / 100.0, warnings, speed, pairs);
                 match self.format {
                     Format::Table => println!("{}", comparison.table()),
                     Format::Markdown => print!("{}", comparison.markdown()),
@@ -207,7 +228,12 @@ impl BenchArgs {
                         .collect();
                     let page = report::html(
                         &format!("Build times vs baseline `{name}`"),
-                        &format!("{} — {}", machine.describe(), comparison.rule),
+                        &format!(
+                            "{} — {}; {}",
+                            machine.describe(),
+                            comparison.rule,
+                            comparison.speed.text()
+                        ),
                         &bars,
                         &comparison.markdown(),
                     );
@@ -284,12 +310,23 @@ impl BenchArgs {
     }
 }
 
-/// Run every scenario: warm-ups, then measured runs, with progress. A scenario that cannot run
-/// here (no engine) is `Err(reason)`; a build that fails stops everything (no holes).
+type Measured = Vec<(Scenario, Result<ScenarioResult, String>)>;
+
+fn measured_results(measured: &Measured) -> Vec<ScenarioResult> {
+    measured
+        .iter()
+        .filter_map(|(_, r)| r.clone().ok())
+        .collect()
+}
+
+/// Run every scenario: warm-ups, then measured runs, each between two timings of the speed
+/// control, with progress. A scenario that cannot run here (no engine) is `Err(reason)`; a
+/// build that fails stops everything (no holes).
 fn measure(
     runner: &Runner,
+    control: &SpeedControl,
     scenarios: &[Scenario],
-) -> anyhow::Result<Vec<(Scenario, Result<ScenarioResult, String>)>> {
+) -> anyhow::Result<Measured> {
     let total = scenarios.len();
     let mut out = Vec::new();
     for (i, s) in scenarios.iter().enumerate() {
@@ -311,19 +348,26 @@ fn measure(
         }
         let mut samples = Vec::new();
         let mut units = Vec::new();
+        let mut controls = Vec::new();
+        // The control after run r is also the one before run r + 1.
+        let mut before = control.time()?;
         for r in 0..s.runs {
             let result = runner.run(s, r)?;
+            let after = control.time()?;
             eprintln!(
-                "[{}/{total}] {}, run {}/{}: {:.2} s, {} units compiled",
+                "[{}/{total}] {}, run {}/{}: {:.2} s, {} units compiled (speed control {:.3} s)",
                 i + 1,
                 s.id,
                 r + 1,
                 s.runs,
                 result.seconds,
-                result.compiled
+                result.compiled,
+                after
             );
             samples.push(result.seconds);
             units.push(result.compiled);
+            controls.push((before + after) / 2.0);
+            before = after;
         }
         out.push((
             s.clone(),
@@ -331,6 +375,7 @@ fn measure(
                 scenario: s.clone(),
                 samples,
                 units_compiled: units,
+                controls,
             }),
         ));
     }
@@ -340,10 +385,7 @@ fn measure(
 /// Warnings when the baseline cannot be compared like for like.
 fn differences(base: &Baseline, machine: &Machine, configured: &[Scenario]) -> Vec<String> {
     let mut warnings = Vec::new();
-    if base.machine.host != machine.host
-        || base.machine.cpu_model != machine.cpu_model
-        || base.machine.cpus != machine.cpus
-    {
+    if !base.machine.same_hardware(machine) {
         warnings.push(format!(
             "the baseline came from another machine ({}; this is {})",
             base.machine.describe(),
@@ -408,6 +450,7 @@ mod tests {
                     scenario,
                     samples: vec![1.0],
                     units_compiled: vec![1],
+                    controls: vec![0.2],
                 })
                 .collect(),
         }

@@ -1,18 +1,67 @@
 //! How bench results are shown: a terminal table, markdown (PR comments, step summaries),
 //! JSON, and a self-contained HTML page with an SVG bar chart.
 
-use super::baseline::ScenarioResult;
+use super::baseline::{control_reference, Baseline, ScenarioResult};
 use super::stats::{rule_text, verdict, Stats, Verdict};
 use serde::Serialize;
 use std::fmt::Write;
+
+/// The machine's speed at the baseline and now, by the speed control (see `control`), and
+/// whether the times were scaled by it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Speed {
+    /// Median seconds of the speed control over the baseline's runs: the reference speed.
+    pub baseline_control: f64,
+    /// The same over this compare's runs (`None` when no scenario ran).
+    pub current_control: Option<f64>,
+    /// `None`: times are scaled run by run to the reference speed; `Some(why)`: raw times.
+    pub not_applied: Option<String>,
+}
+
+impl Speed {
+    pub fn new(base: &Baseline, current: &[ScenarioResult], not_applied: Option<String>) -> Speed {
+        Speed {
+            baseline_control: control_reference(&base.results),
+            current_control: (!current.is_empty()).then(|| control_reference(current)),
+            not_applied,
+        }
+    }
+
+    /// The control time that times are scaled to, if they are.
+    fn reference(&self) -> Option<f64> {
+        self.not_applied.is_none().then_some(self.baseline_control)
+    }
+
+    pub fn text(&self) -> String {
+        let now = match self.current_control {
+            Some(now) => format!(
+                "{now:.3} s now, {:.3} s at the baseline (machine {:+.1}%)",
+                self.baseline_control,
+                100.0 * (now / self.baseline_control - 1.0)
+            ),
+            None => format!("{:.3} s at the baseline", self.baseline_control),
+        };
+        match &self.not_applied {
+            None => format!(
+                "speed control: {now}; each run is scaled to the baseline's machine speed \
+                 (--no-speed-control for raw times)"
+            ),
+            Some(why) => format!("speed control: {now}; times are raw ({why})"),
+        }
+    }
+}
 
 /// One row of a comparison.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub scenario: String,
+    /// Scaled to the baseline's machine speed unless `Speed::not_applied`.
     pub baseline: Stats,
     /// `None`: the scenario was skipped now (the reason is in `note`).
     pub current: Option<Stats>,
+    /// Of the times as measured.
+    pub baseline_raw: Stats,
+    pub current_raw: Option<Stats>,
     pub units_compiled: Option<usize>,
     pub verdict: Option<Verdict>,
     pub note: Option<String>,
@@ -34,6 +83,7 @@ pub struct Comparison {
     pub baseline_name: String,
     pub threshold: f64,
     pub rule: String,
+    pub speed: Speed,
     pub warnings: Vec<String>,
     pub rows: Vec<Row>,
 }
@@ -43,21 +93,28 @@ impl Comparison {
         baseline_name: &str,
         threshold: f64,
         warnings: Vec<String>,
+        speed: Speed,
         pairs: Vec<(&ScenarioResult, Result<&ScenarioResult, String>)>,
     ) -> Comparison {
+        let stats = |r: &ScenarioResult| match speed.reference() {
+            Some(reference) => r.adjusted_stats(reference),
+            None => r.stats(),
+        };
         let rows = pairs
             .into_iter()
             .map(|(base, current)| {
-                let baseline = base.stats();
+                let baseline = stats(base);
                 match current {
                     Ok(cur) => {
-                        let stats = cur.stats();
+                        let current = stats(cur);
                         Row {
                             scenario: base.scenario.id.clone(),
                             baseline,
-                            current: Some(stats),
+                            current: Some(current),
+                            baseline_raw: base.stats(),
+                            current_raw: Some(cur.stats()),
                             units_compiled: cur.units_compiled.iter().max().copied(),
-                            verdict: Some(verdict(&baseline, &stats, threshold)),
+                            verdict: Some(verdict(&baseline, &current, threshold)),
                             note: None,
                         }
                     }
@@ -65,6 +122,8 @@ impl Comparison {
                         scenario: base.scenario.id.clone(),
                         baseline,
                         current: None,
+                        baseline_raw: base.stats(),
+                        current_raw: None,
                         units_compiled: None,
                         verdict: None,
                         note: Some(format!("skipped: {reason}")),
@@ -76,6 +135,7 @@ impl Comparison {
             baseline_name: baseline_name.into(),
             threshold,
             rule: rule_text(threshold),
+            speed,
             warnings,
             rows,
         }
@@ -133,8 +193,10 @@ impl Comparison {
             table.add_row(self.cells(row));
         }
         let mut out = format!(
-            "compared with baseline `{}`\n{table}\n{}",
-            self.baseline_name, self.rule
+            "compared with baseline `{}`\n{table}\n{}\n{}",
+            self.baseline_name,
+            self.rule,
+            self.speed.text()
         );
         for w in &self.warnings {
             let _ = write!(out, "\nwarning: {w}");
@@ -148,7 +210,12 @@ impl Comparison {
             &Self::HEADER,
             self.rows.iter().map(|r| self.cells(r).to_vec()),
         ));
-        let _ = write!(out, "\n_{}; ± is half the range of the runs._\n", self.rule);
+        let _ = write!(
+            out,
+            "\n_{}; ± is half the range of the runs._\n\n_{}._\n",
+            self.rule,
+            self.speed.text()
+        );
         for w in &self.warnings {
             let _ = write!(out, "\n> **warning:** {w}\n");
         }
@@ -316,30 +383,84 @@ mod tests {
         Stats::of(v).unwrap()
     }
 
+    fn result(samples: &[f64], controls: &[f64]) -> ScenarioResult {
+        ScenarioResult {
+            scenario: super::super::scenario::Scenario {
+                id: "incr-core/dev".into(),
+                kind: super::super::scenario::Kind::IncrCore,
+                variant: crate::build::Variant::Dev,
+                warmup: 1,
+                runs: samples.len(),
+                edit_file: Some("core/src/lib.rs".into()),
+                command: "cargo build".into(),
+            },
+            samples: samples.to_vec(),
+            units_compiled: vec![3; samples.len()],
+            controls: controls.to_vec(),
+        }
+    }
+
+    fn baseline(results: Vec<ScenarioResult>) -> Baseline {
+        Baseline {
+            schema: super::super::baseline::SCHEMA,
+            name: "main".into(),
+            created: String::new(),
+            git: None,
+            machine: super::super::baseline::Machine::detect("rustc 1.95.0", "x"),
+            results,
+        }
+    }
+
+    fn compare(base: &Baseline, current: &ScenarioResult, raw: bool) -> Comparison {
+        let speed = Speed::new(
+            base,
+            std::slice::from_ref(current),
+            raw.then(|| "--no-speed-control".to_string()),
+        );
+        Comparison::new(
+            "main",
+            0.1,
+            vec!["baseline from another machine".into()],
+            speed,
+            vec![(&base.results[0], Ok(current))],
+        )
+    }
+
     #[test]
     fn markdown_has_a_row_per_scenario_and_states_the_rule() {
-        let cmp = Comparison {
-            baseline_name: "main".into(),
-            threshold: 0.1,
-            rule: rule_text(0.1),
-            warnings: vec!["baseline from another machine".into()],
-            rows: vec![Row {
-                scenario: "noop/dev".into(),
-                baseline: stats(&[1.0, 1.0]),
-                current: Some(stats(&[2.0, 2.0])),
-                units_compiled: Some(0),
-                verdict: Some(Verdict::Slower),
-                note: None,
-            }],
-        };
+        let base = baseline(vec![result(&[1.0, 1.0], &[0.2, 0.2])]);
+        let cmp = compare(&base, &result(&[2.0, 2.0], &[0.2, 0.2]), false);
         let md = cmp.markdown();
         assert!(
-            md.contains("| noop/dev | 1.00 s ±0% | 2.00 s ±0% | +1.00 s | +100.0% | 0 | slower |"),
+            md.contains(
+                "| incr-core/dev | 1.00 s ±0% | 2.00 s ±0% | +1.00 s | +100.0% | 3 | slower |"
+            ),
             "{md}"
         );
         assert!(md.contains("10%") && md.contains("**warning:** baseline from another machine"));
-        assert_eq!(cmp.regressed(), ["noop/dev"]);
+        assert!(
+            md.contains("speed control: 0.200 s now, 0.200 s at the baseline"),
+            "{md}"
+        );
+        assert_eq!(cmp.regressed(), ["incr-core/dev"]);
         assert!(cmp.table().contains("slower"));
+    }
+
+    #[test]
+    fn a_slower_machine_is_scaled_away_unless_raw_times_are_asked_for() {
+        let base = baseline(vec![result(&[1.0, 1.02, 0.98], &[0.2, 0.2, 0.2])]);
+        // Every run 25% slower, and so was the control around it.
+        let now = result(&[1.25, 1.275, 1.225], &[0.25, 0.25, 0.25]);
+        let cmp = compare(&base, &now, false);
+        assert_eq!(cmp.rows[0].verdict, Some(Verdict::NoChange));
+        assert!((cmp.rows[0].current.unwrap().median - 1.0).abs() < 1e-9);
+        assert_eq!(cmp.rows[0].current_raw.unwrap().median, 1.25);
+        assert!(cmp.table().contains("(machine +25.0%)"), "{}", cmp.table());
+        assert!(cmp.regressed().is_empty());
+
+        let raw = compare(&base, &now, true);
+        assert_eq!(raw.rows[0].verdict, Some(Verdict::Slower));
+        assert!(raw.table().contains("times are raw (--no-speed-control)"));
     }
 
     #[test]

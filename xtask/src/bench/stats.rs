@@ -9,6 +9,10 @@
 //! Rule 3 is what keeps noise out: for two sets of 5 runs of the same build, all 5 land above
 //! all 5 others by chance once in 252 times. Rule 1 keeps a tiny-but-consistent shift from
 //! failing a CI gate; rule 2 keeps sub-second scenarios from flagging jitter.
+//!
+//! Rule 3 assumes the machine keeps its speed. A shared VM does not: it drifts by 20-30% over
+//! minutes, and then every run of a compare lands above every run of the baseline. So before
+//! the rule is applied, each run is scaled by the speed control timed around it (`adjust`).
 
 use serde::Serialize;
 
@@ -75,6 +79,17 @@ impl Verdict {
     }
 }
 
+/// Scale each run to the machine speed of `reference`: `sample × reference / control`, where
+/// `control` is the speed control's time around that run (see `control`). A run made while
+/// the machine was 20% slow (control 20% slower) counts as if made at the reference speed.
+pub fn adjust(samples: &[f64], controls: &[f64], reference: f64) -> Vec<f64> {
+    samples
+        .iter()
+        .zip(controls)
+        .map(|(sample, control)| sample * reference / control)
+        .collect()
+}
+
 /// Smallest change of the median that can count, in seconds.
 pub const MIN_DELTA_SECONDS: f64 = 0.05;
 
@@ -139,6 +154,36 @@ mod tests {
         assert_eq!(even.median, 2.5);
         assert_eq!(even.spread_percent(), 120.0);
         assert_eq!(s(&[0.0, 0.0]).spread_percent(), 0.0);
+    }
+
+    #[test]
+    fn adjust_scales_each_run_to_the_reference_speed() {
+        // The second run was made while the machine was 25% slower, the third 20% faster.
+        let adjusted = adjust(&[1.0, 1.25, 0.8], &[0.2, 0.25, 0.16], 0.2);
+        assert_eq!(adjusted.len(), 3);
+        for a in adjusted {
+            assert!((a - 1.0).abs() < 1e-12, "{a}");
+        }
+        // A slower build on a machine of unchanged speed stays slower.
+        assert_eq!(adjust(&[1.2], &[0.2], 0.2), [1.2]);
+    }
+
+    #[test]
+    fn machine_drift_is_no_change_once_adjusted_but_a_slower_build_still_is() {
+        let base_runs = [0.60, 0.62, 0.61, 0.63, 0.60];
+        let base_controls = [0.25, 0.26, 0.25, 0.26, 0.25];
+        let reference = Stats::of(&base_controls).unwrap().median;
+        let base = s(&adjust(&base_runs, &base_controls, reference));
+        // The machine got 28% slower: raw runs all land above the baseline's.
+        let drift_runs: Vec<f64> = base_runs.iter().map(|r| r * 1.28).collect();
+        let drift_controls: Vec<f64> = base_controls.iter().map(|c| c * 1.28).collect();
+        assert_eq!(verdict(&base, &s(&drift_runs), 0.10), Verdict::Slower);
+        let drift = s(&adjust(&drift_runs, &drift_controls, reference));
+        assert_eq!(verdict(&base, &drift, 0.10), Verdict::NoChange);
+        // The build got 20% slower; the machine did not (the control did not move).
+        let slower: Vec<f64> = base_runs.iter().map(|r| r * 1.2).collect();
+        let slower = s(&adjust(&slower, &base_controls, reference));
+        assert_eq!(verdict(&base, &slower, 0.10), Verdict::Slower);
     }
 
     #[test]

@@ -1,0 +1,112 @@
+//! The speed control: a small fixed program compiled by the toolchain's `rustc` right before
+//! and right after every measured run.
+//!
+//! Why: a shared or virtual machine changes speed by tens of percent over minutes (noisy
+//! neighbours, frequency and memory pressure), and a build of a few hundred milliseconds moves
+//! with it. The control's time moves the same way, but not with anything the workspace does,
+//! so a compare can scale each run to the baseline's machine speed (`stats::adjust`). What it
+//! does not see, on purpose: the workspace's code, dependencies, profiles, RUSTFLAGS and
+//! RUSTC_WRAPPER. Those are what a compare must catch.
+//!
+//! Changing `SOURCE` or the flags changes what a control time means: bump `baseline::SCHEMA`.
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// Generic code, trait objects, formatting and collections: a little of each thing rustc
+/// spends a debug build on. About 0.15 s on a 2-core cloud VM.
+const SOURCE: &str = r#"
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Series<T> { name: String, points: Vec<T>, tags: HashMap<String, String> }
+
+pub trait Summary { fn summary(&self) -> String; }
+
+impl<T: fmt::Debug + Clone + PartialOrd> Summary for Series<T> {
+    fn summary(&self) -> String {
+        let mut sorted = self.points.clone();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        format!("{} {:?} {:?} {}", self.name, sorted.first(), sorted.last(), self.tags.len())
+    }
+}
+
+fn build<T: Clone + Default>(name: &str, n: usize, f: impl Fn(usize) -> T) -> Series<T> {
+    let points = (0..n).map(f).collect();
+    let tags = (0..3).map(|i| (format!("k{i}"), name.repeat(i))).collect();
+    Series { name: name.to_string(), points, tags }
+}
+
+fn main() {
+    let all: Vec<Box<dyn Summary>> = vec![
+        Box::new(build("u", 10, |i| i as u32)),
+        Box::new(build("f", 10, |i| i as f64 / 3.0)),
+        Box::new(build("s", 10, |i| i.to_string())),
+        Box::new(build("p", 10, |i| (i, i * 2))),
+    ];
+    let mut index = BTreeMap::new();
+    for (i, s) in all.iter().enumerate() {
+        index.insert(i, s.summary());
+    }
+    println!("{index:?}");
+}
+"#;
+
+pub struct SpeedControl {
+    rustc: String,
+    dir: PathBuf,
+}
+
+impl SpeedControl {
+    /// Write the control's source under `scratch` (once per bench).
+    pub fn new(scratch: &Path) -> anyhow::Result<SpeedControl> {
+        let dir = scratch.join("speed-control");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(dir.join("control.rs"), SOURCE)
+            .with_context(|| format!("writing {}", dir.join("control.rs").display()))?;
+        Ok(SpeedControl {
+            rustc: crate::toolchain::rustc(),
+            dir,
+        })
+    }
+
+    /// Compile the control once; its wall time in seconds. Plain `rustc`: no wrapper and no
+    /// flags from the workspace, only its default debug settings.
+    pub fn time(&self) -> anyhow::Result<f64> {
+        let start = Instant::now();
+        let out = Command::new(&self.rustc)
+            .args(["--edition", "2021", "--crate-name", "control", "-o"])
+            .arg(self.dir.join("control"))
+            .arg(self.dir.join("control.rs"))
+            .current_dir(&self.dir)
+            .output()
+            .with_context(|| format!("running `{}` for the speed control", self.rustc))?;
+        let seconds = start.elapsed().as_secs_f64();
+        if !out.status.success() {
+            bail!(
+                "the speed control (a small program compiled by `{}`) failed to build:\n{}",
+                self.rustc,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_control_compiles_and_takes_measurable_time() {
+        let dir = crate::test_support::scratch("speed-control");
+        let control = SpeedControl::new(&dir).unwrap();
+        let seconds = control.time().unwrap();
+        assert!(seconds > 0.0 && seconds < 60.0, "{seconds}");
+        assert!(dir.join("speed-control/control").is_file());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
