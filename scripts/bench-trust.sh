@@ -10,6 +10,9 @@
 #   scripts/bench-trust.sh drift       is an A/A miss the tool's state or the machine's? Compare
 #                                      right after a baseline, after 150 s idle, then 3 times
 #                                      back to back (state would grow with builds, not time)
+#   scripts/bench-trust.sh control [N] does the speed control follow the machine? N runs of
+#                                      incr-core (dev), each with its control: their correlation,
+#                                      and the slowest vs fastest run of 10 for both
 #
 # Scenarios: the dev edit-build loop (SCENARIOS to change), where regressions hurt daily.
 set -euo pipefail
@@ -99,10 +102,28 @@ drift() {
   done
 }
 
+control() {
+  local n=${1:-150} file=target/xtask/bench/control-probe.json
+  "$XTASK" bench --baseline probe --file "$file" --scenario incr-core/dev --runs "$n" >/dev/null
+  python3 - "$file" <<'PY'
+import json, statistics as st, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+runs, ctl = r["samples"], r["controls"]
+medians = lambda xs: [st.median(xs[i:i + 10]) for i in range(0, len(xs) - 9, 10)]
+swing = lambda xs: 100 * (max(medians(xs)) / min(medians(xs)) - 1)
+cv = lambda xs: 100 * st.pstdev(xs) / st.mean(xs)
+scaled = [t / c for t, c in zip(runs, ctl)]
+print(f"{len(runs)} runs: correlation of build and control {st.correlation(runs, ctl):.2f}")
+print(f"slowest vs fastest 10 runs (median): build +{swing(runs):.0f}%, control +{swing(ctl):.0f}%")
+print(f"variation (CV): build {cv(runs):.1f}%, scaled by the control {cv(scaled):.1f}%")
+PY
+}
+
 case ${1:-} in
+  control) control "${2:-150}" ;;
   drift) drift ;;
   aa) aa "${2:-5}" ;;
   ab) ab "${2:-5}" ;;
   sigint) sigint "${2:-10}" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
