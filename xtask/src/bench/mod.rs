@@ -191,20 +191,11 @@ impl BenchArgs {
             }
             Some(base) => {
                 let warnings = differences(&base, &machine, &configured);
-                let speed = report::Speed::new(&base, &measured_results(&measured), {
-                    if self.no_speed_control {
-                        Some("--no-speed-control".to_string())
-                    } else if !base.machine.same_hardware(&machine)
-                        || base.machine.rustc != machine.rustc
-                    {
-                        Some(
-                            "the control is comparable only on the same machine and toolchain"
-                                .to_string(),
-                        )
-                    } else {
-                        None
-                    }
-                });
+                let speed = report::Speed::new(
+                    &base,
+                    &measured_results(&measured),
+                    self.raw_times_reason(&base.machine, &machine),
+                );
                 let pairs: Vec<(&ScenarioResult, Result<&ScenarioResult, String>)> = base
                     .results
                     .iter()
@@ -247,6 +238,18 @@ impl BenchArgs {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Why a compare must use raw times, if it must: asked to, or the speed control cannot be
+    /// compared (another machine or toolchain would change the control's time too).
+    fn raw_times_reason(&self, then: &Machine, now: &Machine) -> Option<String> {
+        if self.no_speed_control {
+            Some("--no-speed-control".into())
+        } else if !then.same_hardware(now) || then.rustc != now.rustc {
+            Some("the control is comparable only on the same machine and toolchain".into())
+        } else {
+            None
         }
     }
 
@@ -465,6 +468,35 @@ mod tests {
             memory_bytes: 1,
             os: "linux".into(),
         }
+    }
+
+    fn args(argv: &[&str]) -> BenchArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        let argv = std::iter::once("bench").chain(argv.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv).unwrap().bench
+    }
+
+    #[test]
+    fn times_are_scaled_only_like_for_like_and_unless_asked_not_to() {
+        let here = machine("cpu", "rustc 1.95.0");
+        let compare = args(&["--compare"]);
+        assert_eq!(compare.raw_times_reason(&here, &here), None);
+        for then in [
+            machine("cpu B", "rustc 1.95.0"),
+            machine("cpu", "rustc 1.94.0"),
+        ] {
+            let why = compare.raw_times_reason(&then, &here).unwrap();
+            assert!(why.contains("same machine and toolchain"), "{why}");
+        }
+        let raw = args(&["--compare", "--no-speed-control"]);
+        assert_eq!(
+            raw.raw_times_reason(&here, &here).as_deref(),
+            Some("--no-speed-control")
+        );
     }
 
     #[test]
