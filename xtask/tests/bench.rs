@@ -220,33 +220,19 @@ fn bad_baselines_and_failing_builds_change_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("incr-core/dev"));
 
     // A build that fails: reported, and the existing baseline stays as it was.
-    let good = bench(
-        &root,
-        &[],
-        &[
-            "--baseline",
-            "keep",
-            "--scenario",
-            "noop/dev",
-            "--runs",
-            "1",
-        ],
-    );
+    let keep = [
+        "--baseline",
+        "keep",
+        "--scenario",
+        "noop/dev",
+        "--runs",
+        "1",
+    ];
+    let good = bench(&root, &[], &keep);
     assert_eq!(good.status.code(), Some(0));
     let kept = dir.join("keep.json");
     let before = std::fs::read(&kept).unwrap();
-    let out = bench(
-        &root,
-        &[("XTASK_TEST_FAIL", "1")],
-        &[
-            "--baseline",
-            "keep",
-            "--scenario",
-            "noop/dev",
-            "--runs",
-            "1",
-        ],
-    );
+    let out = bench(&root, &[("XTASK_TEST_FAIL", "1")], &keep);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("scenario noop/dev failed"));
     assert_eq!(std::fs::read(&kept).unwrap(), before);

@@ -59,9 +59,13 @@ impl ScenarioResult {
 
 /// The median speed-control time over all runs of `results`: the machine speed that
 /// adjusted times are expressed in.
-pub fn control_reference(results: &[ScenarioResult]) -> f64 {
-    let all: Vec<f64> = results.iter().flat_map(|r| r.controls.clone()).collect();
-    Stats::of(&all).map(|s| s.median).unwrap_or(0.0)
+/// `None` for no results.
+pub fn control_reference<'a>(results: impl IntoIterator<Item = &'a ScenarioResult>) -> Option<f64> {
+    let all: Vec<f64> = results
+        .into_iter()
+        .flat_map(|r| r.controls.iter().copied())
+        .collect();
+    Stats::of(&all).map(|s| s.median)
 }
 
 impl Machine {
@@ -162,6 +166,12 @@ pub fn load(path: &Path) -> anyhow::Result<Baseline> {
             && r.controls.len() == r.samples.len()
             && r.controls.iter().all(|c| c.is_finite() && *c > 0.0)
     };
+    if baseline.results.is_empty() {
+        bail!(
+            "baseline {} has no scenarios (corrupt?); re-create it",
+            path.display()
+        );
+    }
     if let Some(bad) = baseline.results.iter().find(|r| !valid(r)) {
         bail!(
             "baseline {} has no valid samples (or speed-control times) for {}; re-create it",
@@ -254,7 +264,7 @@ mod tests {
         let read = load(&path).unwrap();
         assert_eq!(read.results[0].samples, [0.1, 0.2]);
         assert_eq!(read.results[0].stats().median, 0.15000000000000002);
-        assert_eq!(control_reference(&read.results), 0.25);
+        assert_eq!(control_reference(&read.results), Some(0.25));
         // Run 1 at a control of 0.2 s, run 2 at 0.3 s, both scaled to 0.25 s.
         let adjusted = read.results[0].adjusted_stats(0.25);
         assert!((adjusted.min - 0.125).abs() < 1e-12, "{adjusted:?}");
@@ -290,6 +300,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no valid samples"));
+
+        let mut none = serde_json::to_value(sample_baseline()).unwrap();
+        none["results"] = serde_json::json!([]);
+        std::fs::write(dir.join("none.json"), none.to_string()).unwrap();
+        assert!(load(&dir.join("none.json"))
+            .unwrap_err()
+            .to_string()
+            .contains("no scenarios"));
 
         let mut no_controls = serde_json::to_value(sample_baseline()).unwrap();
         no_controls["results"][0]["controls"] = serde_json::json!([0.2]);

@@ -193,7 +193,7 @@ impl BenchArgs {
                 let warnings = differences(&base, &machine, &configured);
                 let speed = report::Speed::new(
                     &base,
-                    &measured_results(&measured),
+                    measured.iter().filter_map(|(_, r)| r.as_ref().ok()),
                     self.raw_times_reason(&base.machine, &machine),
                 );
                 let pairs: Vec<(&ScenarioResult, Result<&ScenarioResult, String>)> = base
@@ -313,15 +313,6 @@ impl BenchArgs {
     }
 }
 
-type Measured = Vec<(Scenario, Result<ScenarioResult, String>)>;
-
-fn measured_results(measured: &Measured) -> Vec<ScenarioResult> {
-    measured
-        .iter()
-        .filter_map(|(_, r)| r.clone().ok())
-        .collect()
-}
-
 /// Run every scenario: warm-ups, then measured runs, each between two timings of the speed
 /// control, with progress. A scenario that cannot run here (no engine) is `Err(reason)`; a
 /// build that fails stops everything (no holes).
@@ -329,7 +320,7 @@ fn measure(
     runner: &Runner,
     control: &SpeedControl,
     scenarios: &[Scenario],
-) -> anyhow::Result<Measured> {
+) -> anyhow::Result<Vec<(Scenario, Result<ScenarioResult, String>)>> {
     let total = scenarios.len();
     let mut out = Vec::new();
     for (i, s) in scenarios.iter().enumerate() {

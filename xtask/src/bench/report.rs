@@ -19,10 +19,15 @@ pub struct Speed {
 }
 
 impl Speed {
-    pub fn new(base: &Baseline, current: &[ScenarioResult], not_applied: Option<String>) -> Speed {
+    pub fn new<'a>(
+        base: &Baseline,
+        current: impl IntoIterator<Item = &'a ScenarioResult>,
+        not_applied: Option<String>,
+    ) -> Speed {
         Speed {
-            baseline_control: control_reference(&base.results),
-            current_control: (!current.is_empty()).then(|| control_reference(current)),
+            baseline_control: control_reference(&base.results)
+                .expect("a loaded baseline has results"),
+            current_control: control_reference(current),
             not_applied,
         }
     }
