@@ -237,6 +237,31 @@ fn bad_baselines_and_failing_builds_change_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("scenario noop/dev failed"));
     assert_eq!(std::fs::read(&kept).unwrap(), before);
 
+    // An edit to a file the build never compiles would time a no-op: refused, nothing saved,
+    // and the file restored.
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    write_file(
+        &root,
+        "Cargo.toml",
+        &format!("{manifest}core-file = \"corelib/notes.rs\"\n"),
+    );
+    write_file(&root, "corelib/notes.rs", "// not a module of corelib\n");
+    let mut unused = keep;
+    unused[3] = "incr-core/dev";
+    let out = bench(&root, &[], &unused);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("corelib/notes.rs compiled nothing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&kept).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(root.join("corelib/notes.rs")).unwrap(),
+        "// not a module of corelib\n"
+    );
+    std::fs::write(root.join("Cargo.toml"), manifest).unwrap();
+
     // A place that cannot be written: refused before measuring.
     let blocker = root.join("a-file");
     std::fs::write(&blocker, "x").unwrap();

@@ -27,10 +27,22 @@ fn phase<'a>(report: &'a serde_json::Value, platform: &str, phase: &str) -> &'a 
         .unwrap_or_else(|| panic!("no {phase} phase for {platform} in {report}"))
 }
 
-fn append_edit(root: &Path, service_bin: &str, tag: &str) {
+/// Text no earlier run has used (process id and wall-clock nanoseconds). The engine's build cache
+/// outlives test runs: an edit, or a secret, seen before would come back `CACHED` and prove nothing.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// A one-line source edit the engine's cache cannot already hold, so the build stage must run.
+fn append_edit(root: &Path, service_bin: &str) {
     let file = bin_source(root, service_bin);
     let mut text = std::fs::read_to_string(&file).unwrap();
-    text.push_str(&format!("\nconst _DOCKER_TEST_EDIT: &str = \"{tag}\";\n"));
+    let tag = unique("edit");
+    text.push_str(&format!("\nconst _: &str = \"{tag}\";\n"));
     std::fs::write(file, text).unwrap();
 }
 
@@ -122,7 +134,7 @@ fn dev_image_serves_its_version_and_a_source_edit_rebuilds_no_dependency() {
     drop(container);
 
     // One-line source change: deps stage from cache, no third-party crate compiled.
-    append_edit(&root, &bin, "one");
+    append_edit(&root, &bin);
     let report = docker_build(&root, &common);
     let deps = phase(&report, "linux/amd64", "deps");
     assert_eq!(deps["cached"], true, "deps stage was not cached: {deps}");
@@ -148,6 +160,8 @@ fn arm64_is_cross_compiled_and_joined_with_amd64_in_one_manifest_list() {
     let _guard = heavy();
     let root = copy_workspace("docker-multi");
     let bin = service_config(&root)["bin"].as_str().unwrap().to_string();
+    // Without an edit, a second run of the same commit is all `CACHED` and runs no cargo.
+    append_edit(&root, &bin);
     let report = docker_build(
         &root,
         &[
@@ -247,15 +261,11 @@ fn a_build_secret_appears_in_no_layer_and_no_history() {
     let _guard = heavy();
     let root = copy_workspace("docker-secret");
     let bin = service_config(&root)["bin"].as_str().unwrap().to_string();
-    let secret = format!(
-        "xtask-secret-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
-    );
+    let secret = unique("xtask-secret");
     let secret_file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docker-secret.txt");
     std::fs::write(&secret_file, &secret).unwrap();
     // An edit forces the build stage to run, with the secret mounted.
-    append_edit(&root, &bin, &secret[..8]);
+    append_edit(&root, &bin);
     let spec = format!("id=git_token,src={}", secret_file.display());
     let mut args = vec![
         "--variant",

@@ -141,6 +141,9 @@ impl BenchArgs {
             scratch: bench_dir.clone(),
             facts: Facts::from_machine(sh, ws, &toolchain),
             docker_flags: std::env::var("DOCKER_BUILD_FLAGS").ok(),
+            edit_seed: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
         };
         let control = SpeedControl::new(&bench_dir)?;
         edit::restore_on_signals(&editor)?;

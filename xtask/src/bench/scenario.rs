@@ -260,6 +260,17 @@ pub struct Runner<'a> {
     pub facts: build::Facts<'a>,
     /// Extra flags of `docker build` (DOCKER_BUILD_FLAGS).
     pub docker_flags: Option<String>,
+    /// Differs between bench invocations (the start time), so no edit repeats an earlier one.
+    pub edit_seed: u64,
+}
+
+/// The line a run appends to the edited file. Unique per invocation and run: BuildKit's cache
+/// is keyed by content and outlives a bench, so an edit seen before would rebuild nothing.
+fn edit_line(seed: u64, index: usize) -> String {
+    format!(
+        "#[doc(hidden)] #[allow(dead_code)] pub fn __xtask_bench_edit() -> &'static str {{ \"{seed}-{}\" }}",
+        index + 1
+    )
 }
 
 impl Runner<'_> {
@@ -303,10 +314,7 @@ impl Runner<'_> {
         let guard = match &scenario.edit_file {
             Some(file) => {
                 let guard = self.editor.edit(&self.ws.root.join(file))?;
-                guard.append(&format!(
-                    "#[doc(hidden)] #[allow(dead_code)] pub fn __xtask_bench_edit() -> u64 {{ {} }}",
-                    index + 1
-                ))?;
+                guard.append(&edit_line(self.edit_seed, index))?;
                 Some(guard)
             }
             None => None,
@@ -325,7 +333,17 @@ impl Runner<'_> {
             Kind::DockerRebuild => self.time_docker(),
         };
         drop(guard);
-        result.with_context(|| format!("scenario {} failed", scenario.id))
+        let result = result.with_context(|| format!("scenario {} failed", scenario.id))?;
+        if let Some(file) = scenario.edit_file.as_ref().filter(|_| result.compiled == 0) {
+            bail!(
+                "scenario {}: the edit to {} compiled nothing, so the time is a cache hit, not a \
+                 build; point `leaf-file` / `core-file` in [workspace.metadata.xtask.bench] at a file \
+                 the build compiles",
+                scenario.id,
+                file
+            );
+        }
+        Ok(result)
     }
 
     fn time_cargo(&self, plan: &BuildPlan) -> anyhow::Result<RunResult> {
@@ -468,5 +486,15 @@ mod tests {
             err.contains("unknown scenario `warm`") && err.contains("incr-core/dev"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn no_edit_repeats_within_or_across_invocations() {
+        let lines: std::collections::BTreeSet<String> = [1, 2]
+            .iter()
+            .flat_map(|seed| (0..3).map(move |run| edit_line(*seed, run)))
+            .collect();
+        assert_eq!(lines.len(), 6, "{lines:?}");
+        assert!(lines.iter().all(|l| l.contains("fn __xtask_bench_edit()")));
     }
 }

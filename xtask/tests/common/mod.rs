@@ -33,8 +33,21 @@ pub fn xtask(dir: &Path, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .output()
         .expect("running xtask");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("{}", tail(&String::from_utf8_lossy(&out.stderr), 40));
     out
+}
+
+/// The last `lines` lines of `text`: where a failing command says why, and short enough that a
+/// failed test's captured output still shows its panic message.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    let omitted = if start > 0 {
+        format!("[{start} earlier lines omitted]\n")
+    } else {
+        String::new()
+    };
+    omitted + &all[start..].join("\n")
 }
 
 /// Like [`xtask`], but the command must succeed; returns its stdout.
@@ -44,7 +57,7 @@ pub fn xtask_ok(dir: &Path, args: &[&str]) -> String {
         out.status.success(),
         "cargo xtask {} failed: {}",
         args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
+        tail(&String::from_utf8_lossy(&out.stderr), 40)
     );
     String::from_utf8(out.stdout).unwrap()
 }
