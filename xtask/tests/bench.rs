@@ -1,6 +1,7 @@
 //! `cargo xtask bench` on a generated throwaway workspace: baseline then compare is "no
 //! change", an injected slowdown is "slower" with exit 1, bad baselines are refused and left
 //! as they were, a failing build saves nothing, and SIGINT during an edit restores the file.
+//! Each test holds `heavy()`: timings measured while another test builds would be noise.
 
 mod common;
 
@@ -9,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A workspace whose library's build script sleeps XTASK_TEST_SLEEP_MS (the injected
-/// slowdown) and fails when XTASK_TEST_FAIL is set.
+/// A workspace whose library's build script computes for XTASK_TEST_WORK million loop steps
+/// (the injected slowdown: CPU work, so it scales with machine speed as compiling does and as
+/// the speed control assumes) and fails when XTASK_TEST_FAIL is set.
 fn generate(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&root);
@@ -40,13 +42,17 @@ variants = ["dev"]
         "corelib/build.rs",
         r#"fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-env-changed=XTASK_TEST_SLEEP_MS");
+    println!("cargo:rerun-if-env-changed=XTASK_TEST_WORK");
     println!("cargo:rerun-if-env-changed=XTASK_TEST_FAIL");
     if std::env::var_os("XTASK_TEST_FAIL").is_some() {
         panic!("injected build failure");
     }
-    let ms: u64 = std::env::var("XTASK_TEST_SLEEP_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    std::thread::sleep(std::time::Duration::from_millis(ms));
+    let steps: u64 = std::env::var("XTASK_TEST_WORK").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut x: u64 = 1;
+    for i in 0..steps * 1_000_000 {
+        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+    }
+    assert_ne!(x, 0);
 }
 "#,
     );
@@ -94,12 +100,13 @@ fn verdicts(out: &Output) -> Vec<String> {
 
 #[test]
 fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
+    let _guard = heavy();
     let root = generate("bench-gate");
-    let base_env = [("XTASK_TEST_SLEEP_MS", "1500")];
+    let base_env = [("XTASK_TEST_WORK", "250")];
     let out = bench(
         &root,
         &base_env,
-        &["--baseline", "--scenario", "cold/dev", "--runs", "3"],
+        &["--baseline", "--scenario", "cold/dev", "--runs", "5"],
     );
     assert_eq!(out.status.code(), Some(0));
     let saved = root.join("target/xtask/bench/main.json");
@@ -109,7 +116,7 @@ fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
     for runs in ["samples", "controls"] {
         assert_eq!(
             baseline["results"][0][runs].as_array().unwrap().len(),
-            3,
+            5,
             "{runs}: one per measured run"
         );
     }
@@ -120,17 +127,18 @@ fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
         );
     }
 
+    // 5 runs against 5: two sets of the same build separate completely by chance 2 times in 252.
     let out = bench(
         &root,
         &base_env,
-        &["--compare", "--runs", "3", "--format", "json"],
+        &["--compare", "--runs", "5", "--format", "json"],
     );
     assert_eq!(out.status.code(), Some(0), "A/A must pass");
     assert_eq!(verdicts(&out), ["no-change"]);
 
     let out = bench(
         &root,
-        &[("XTASK_TEST_SLEEP_MS", "3000")],
+        &[("XTASK_TEST_WORK", "500")],
         &["--compare", "--runs", "3", "--format", "json"],
     );
     assert_eq!(out.status.code(), Some(1), "a regression exits 1");
@@ -148,8 +156,8 @@ fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
     );
 
     // The speed control goes through the same `rustc` as cargo. Make only the control 0.6 s
-    // slower (as if the machine were): the builds, unchanged, now count as faster, and with
-    // --no-speed-control as unchanged again.
+    // slower (as if the machine were): the builds, unchanged, are scaled down to the baseline's
+    // machine speed and count as faster; --no-speed-control leaves them raw.
     let slow_control = root.join("slow-control.sh");
     write_file(
         &root,
@@ -157,23 +165,44 @@ fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
         "#!/bin/sh\ncase \"$*\" in *'--crate-name control'*) sleep 0.6 ;; esac\nexec rustc \"$@\"\n",
     );
     make_executable(&slow_control);
-    let rustc = slow_control.to_str().unwrap();
+    let slow_env = [
+        ("XTASK_TEST_WORK", "250"),
+        ("RUSTC", slow_control.to_str().unwrap()),
+    ];
+    let medians = |out: &Output| {
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let row = &json["rows"][0];
+        let median = |key: &str| row[key]["median"].as_f64().unwrap();
+        (
+            median("current"),
+            median("current_raw"),
+            json["speed"].clone(),
+        )
+    };
     let out = bench(
         &root,
-        &[("XTASK_TEST_SLEEP_MS", "1500"), ("RUSTC", rustc)],
+        &slow_env,
         &["--compare", "--runs", "2", "--format", "json"],
     );
     assert_eq!(out.status.code(), Some(0), "faster is not a regression");
     assert_eq!(verdicts(&out), ["faster"]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (scaled, raw, speed) = medians(&out);
     let (then, now) = (
-        json["speed"]["baseline_control"].as_f64().unwrap(),
-        json["speed"]["current_control"].as_f64().unwrap(),
+        speed["baseline_control"].as_f64().unwrap(),
+        speed["current_control"].as_f64().unwrap(),
     );
-    assert!(now > then + 0.5, "control {then} s then, {now} s now");
+    // The wrapper sleeps 0.6 s in every control; the control itself takes about 0.25 s.
+    assert!(
+        now >= 0.6 && now > then,
+        "the control did not go through $RUSTC: {then} s then, {now} s now"
+    );
+    assert!(
+        scaled < raw * 0.6,
+        "runs not scaled by the control: {scaled} s scaled, {raw} s raw"
+    );
     let out = bench(
         &root,
-        &[("XTASK_TEST_SLEEP_MS", "1500"), ("RUSTC", rustc)],
+        &slow_env,
         &[
             "--compare",
             "--runs",
@@ -183,7 +212,9 @@ fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
             "--no-speed-control",
         ],
     );
-    assert_eq!(verdicts(&out), ["no-change"]);
+    let (scaled, raw, speed) = medians(&out);
+    assert_eq!(scaled, raw, "--no-speed-control compares raw times");
+    assert_eq!(speed["not_applied"], "--no-speed-control");
 
     assert_eq!(
         std::fs::read(&saved).unwrap(),
@@ -194,6 +225,7 @@ fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
 
 #[test]
 fn bad_baselines_and_failing_builds_change_nothing() {
+    let _guard = heavy();
     let root = generate("bench-bad");
     let dir = root.join("target/xtask/bench");
     std::fs::create_dir_all(&dir).unwrap();
@@ -287,6 +319,7 @@ fn bad_baselines_and_failing_builds_change_nothing() {
 
 #[test]
 fn list_shows_scenarios_and_the_files_they_edit() {
+    let _guard = heavy();
     let root = generate("bench-list");
     let out = bench(&root, &[], &["--list", "--format", "json"]);
     assert!(out.status.success());
@@ -306,6 +339,7 @@ fn list_shows_scenarios_and_the_files_they_edit() {
 
 #[test]
 fn sigint_during_an_edit_leaves_the_file_byte_identical() {
+    let _guard = heavy();
     let root = generate("bench-sigint");
     let leaf = root.join("app/src/main.rs");
     let original = std::fs::read(&leaf).unwrap();
