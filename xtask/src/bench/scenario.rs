@@ -54,8 +54,11 @@ impl Kind {
             Kind::Cold => (0, 2),
             // Five runs against five separate completely by chance 2 times in 252 (3 against 3:
             // 1 in 10), so the no-overlap rule carries weight.
-            Kind::Noop | Kind::IncrLeaf | Kind::IncrCore => (1, 5),
-            Kind::TestBuild | Kind::DockerRebuild => (1, 5),
+            Kind::Noop
+            | Kind::IncrLeaf
+            | Kind::IncrCore
+            | Kind::TestBuild
+            | Kind::DockerRebuild => (1, 5),
         }
     }
 
