@@ -223,33 +223,47 @@ pub fn save(path: &Path, baseline: &Baseline) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bench::scenario::Kind;
-    use crate::build::Variant;
-
-    pub fn sample_baseline() -> Baseline {
+impl Baseline {
+    /// A baseline named `main` of `results`: for tests.
+    pub fn example(machine: Machine, results: Vec<ScenarioResult>) -> Baseline {
         Baseline {
             schema: SCHEMA,
             name: "main".into(),
             created: "2026-01-01T00:00:00Z".into(),
             git: None,
-            machine: Machine::detect("rustc 1.95.0\nhost: x", "x"),
-            results: vec![ScenarioResult {
-                scenario: Scenario {
-                    id: "noop/dev".into(),
-                    kind: Kind::Noop,
-                    variant: Variant::Dev,
-                    warmup: 1,
-                    runs: 2,
-                    edit_file: None,
-                    command: "cargo build".into(),
-                },
-                samples: vec![0.1, 0.2],
-                units_compiled: vec![0, 0],
-                controls: vec![0.2, 0.3],
-            }],
+            machine,
+            results,
         }
+    }
+}
+
+#[cfg(test)]
+impl ScenarioResult {
+    /// Runs of `scenario` that each compiled `units` units: for tests.
+    pub fn example(scenario: Scenario, samples: &[f64], controls: &[f64], units: usize) -> Self {
+        ScenarioResult {
+            scenario,
+            samples: samples.to_vec(),
+            units_compiled: vec![units; samples.len()],
+            controls: controls.to_vec(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn sample_baseline() -> Baseline {
+        Baseline::example(
+            Machine::detect("rustc 1.95.0\nhost: x", "x"),
+            vec![ScenarioResult::example(
+                Scenario::example("noop/dev", None),
+                &[0.1, 0.2],
+                &[0.2, 0.3],
+                0,
+            )],
+        )
     }
 
     fn scratch(name: &str) -> std::path::PathBuf {
@@ -284,38 +298,28 @@ mod tests {
         let err = format!("{:#}", load(&dir.join("corrupt.json")).unwrap_err());
         assert!(err.contains("not valid JSON"), "{err}");
 
-        let mut old = serde_json::to_value(sample_baseline()).unwrap();
-        old["schema"] = 0.into();
-        std::fs::write(dir.join("old.json"), old.to_string()).unwrap();
-        let err = load(&dir.join("old.json")).unwrap_err().to_string();
+        // The sample baseline with one part replaced, written to `file`: why loading it fails.
+        let refused = |file: &str, pointer: &str, value: serde_json::Value| {
+            let mut json = serde_json::to_value(sample_baseline()).unwrap();
+            *json.pointer_mut(pointer).unwrap() = value;
+            std::fs::write(dir.join(file), json.to_string()).unwrap();
+            load(&dir.join(file)).unwrap_err().to_string()
+        };
+        let err = refused("old.json", "/schema", 0.into());
         assert!(
             err.contains("schema 0") && err.contains(&format!("schema {SCHEMA}")),
             "{err}"
         );
-
-        let mut empty = serde_json::to_value(sample_baseline()).unwrap();
-        empty["results"][0]["samples"] = serde_json::json!([]);
-        std::fs::write(dir.join("holes.json"), empty.to_string()).unwrap();
-        assert!(load(&dir.join("holes.json"))
-            .unwrap_err()
-            .to_string()
-            .contains("no valid samples"));
-
-        let mut none = serde_json::to_value(sample_baseline()).unwrap();
-        none["results"] = serde_json::json!([]);
-        std::fs::write(dir.join("none.json"), none.to_string()).unwrap();
-        assert!(load(&dir.join("none.json"))
-            .unwrap_err()
-            .to_string()
-            .contains("no scenarios"));
-
-        let mut no_controls = serde_json::to_value(sample_baseline()).unwrap();
-        no_controls["results"][0]["controls"] = serde_json::json!([0.2]);
-        std::fs::write(dir.join("controls.json"), no_controls.to_string()).unwrap();
-        assert!(load(&dir.join("controls.json"))
-            .unwrap_err()
-            .to_string()
-            .contains("no valid samples"));
+        let holes = refused("holes.json", "/results/0/samples", serde_json::json!([]));
+        assert!(holes.contains("no valid samples"), "{holes}");
+        let none = refused("none.json", "/results", serde_json::json!([]));
+        assert!(none.contains("no scenarios"), "{none}");
+        let controls = refused(
+            "controls.json",
+            "/results/0/controls",
+            serde_json::json!([0.2]),
+        );
+        assert!(controls.contains("no valid samples"), "{controls}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

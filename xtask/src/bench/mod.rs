@@ -419,38 +419,17 @@ fn differences(base: &Baseline, machine: &Machine, configured: &[Scenario]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::scenario::Kind;
-    use crate::build::Variant;
 
     fn scenario(id: &str, edit: Option<&str>) -> Scenario {
-        Scenario {
-            id: id.into(),
-            kind: Kind::IncrCore,
-            variant: Variant::Dev,
-            warmup: 1,
-            runs: 5,
-            edit_file: edit.map(String::from),
-            command: "c".into(),
-        }
+        Scenario::example(id, edit)
     }
 
     fn baseline(machine: Machine, scenarios: Vec<Scenario>) -> Baseline {
-        Baseline {
-            schema: baseline::SCHEMA,
-            name: "main".into(),
-            created: String::new(),
-            git: None,
-            machine,
-            results: scenarios
-                .into_iter()
-                .map(|scenario| ScenarioResult {
-                    scenario,
-                    samples: vec![1.0],
-                    units_compiled: vec![1],
-                    controls: vec![0.2],
-                })
-                .collect(),
-        }
+        let results = scenarios
+            .into_iter()
+            .map(|s| ScenarioResult::example(s, &[1.0], &[0.2], 1))
+            .collect();
+        Baseline::example(machine, results)
     }
 
     fn machine(cpu: &str, rustc: &str) -> Machine {

@@ -383,37 +383,20 @@ pub fn html(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::baseline::Machine;
+    use crate::bench::scenario::Scenario;
 
     fn stats(v: &[f64]) -> Stats {
         Stats::of(v).unwrap()
     }
 
     fn result(samples: &[f64], controls: &[f64]) -> ScenarioResult {
-        ScenarioResult {
-            scenario: super::super::scenario::Scenario {
-                id: "incr-core/dev".into(),
-                kind: super::super::scenario::Kind::IncrCore,
-                variant: crate::build::Variant::Dev,
-                warmup: 1,
-                runs: samples.len(),
-                edit_file: Some("core/src/lib.rs".into()),
-                command: "cargo build".into(),
-            },
-            samples: samples.to_vec(),
-            units_compiled: vec![3; samples.len()],
-            controls: controls.to_vec(),
-        }
+        let scenario = Scenario::example("incr-core/dev", Some("core/src/lib.rs"));
+        ScenarioResult::example(scenario, samples, controls, 3)
     }
 
     fn baseline(results: Vec<ScenarioResult>) -> Baseline {
-        Baseline {
-            schema: super::super::baseline::SCHEMA,
-            name: "main".into(),
-            created: String::new(),
-            git: None,
-            machine: super::super::baseline::Machine::detect("rustc 1.95.0", "x"),
-            results,
-        }
+        Baseline::example(Machine::detect("rustc 1.95.0", "x"), results)
     }
 
     fn compare(base: &Baseline, current: &ScenarioResult, raw: bool) -> Comparison {

@@ -388,6 +388,23 @@ impl Runner<'_> {
 }
 
 #[cfg(test)]
+impl Scenario {
+    /// A dev `incr-core` scenario named `id` (the kind does not matter where it is used),
+    /// editing `edit`: for other modules' tests.
+    pub fn example(id: &str, edit: Option<&str>) -> Scenario {
+        Scenario {
+            id: id.into(),
+            kind: Kind::IncrCore,
+            variant: Variant::Dev,
+            warmup: 1,
+            runs: 5,
+            edit_file: edit.map(String::from),
+            command: "cargo build".into(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::workspace::{Member, Workspace};

@@ -109,23 +109,14 @@ pub fn verdict(baseline: &Stats, current: &Stats, threshold: f64) -> Verdict {
     if delta.abs() <= MIN_DELTA_SECONDS {
         return Verdict::NoChange;
     }
-    let separated_slower = current.min > baseline.max;
-    let separated_faster = current.max < baseline.min;
-    let beyond_threshold = |slower: bool| {
-        if baseline.median <= 0.0 {
-            // No relative change from a zero baseline: the absolute move decides.
-            return true;
-        }
-        let ratio = current.median / baseline.median;
-        if slower {
-            ratio > 1.0 + threshold
-        } else {
-            ratio < 1.0 - threshold
-        }
-    };
-    if delta > 0.0 && separated_slower && beyond_threshold(true) {
+    // From a zero baseline no ratio exists: the absolute move decides.
+    let beyond_threshold =
+        baseline.median <= 0.0 || (current.median / baseline.median - 1.0).abs() > threshold;
+    if !beyond_threshold {
+        Verdict::NoChange
+    } else if current.min > baseline.max {
         Verdict::Slower
-    } else if delta < 0.0 && separated_faster && beyond_threshold(false) {
+    } else if current.max < baseline.min {
         Verdict::Faster
     } else {
         Verdict::NoChange
