@@ -98,6 +98,13 @@ fn verdicts(out: &Output) -> Vec<String> {
         .collect()
 }
 
+/// `bench --compare` with `runs` runs and JSON output, plus `extra` arguments.
+fn compare_json(root: &Path, env: &[(&str, &str)], runs: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["--compare", "--runs", runs, "--format", "json"];
+    args.extend_from_slice(extra);
+    bench(root, env, &args)
+}
+
 #[test]
 fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
     let _guard = heavy();
@@ -128,19 +135,11 @@ fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
     }
 
     // 5 runs against 5: two sets of the same build separate completely by chance 2 times in 252.
-    let out = bench(
-        &root,
-        &base_env,
-        &["--compare", "--runs", "5", "--format", "json"],
-    );
+    let out = compare_json(&root, &base_env, "5", &[]);
     assert_eq!(out.status.code(), Some(0), "A/A must pass");
     assert_eq!(verdicts(&out), ["no-change"]);
 
-    let out = bench(
-        &root,
-        &[("XTASK_TEST_WORK", "500")],
-        &["--compare", "--runs", "3", "--format", "json"],
-    );
+    let out = compare_json(&root, &[("XTASK_TEST_WORK", "500")], "3", &[]);
     assert_eq!(out.status.code(), Some(1), "a regression exits 1");
     assert_eq!(verdicts(&out), ["slower"]);
 
@@ -179,11 +178,7 @@ fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
             json["speed"].clone(),
         )
     };
-    let out = bench(
-        &root,
-        &slow_env,
-        &["--compare", "--runs", "2", "--format", "json"],
-    );
+    let out = compare_json(&root, &slow_env, "2", &[]);
     assert_eq!(out.status.code(), Some(0), "faster is not a regression");
     assert_eq!(verdicts(&out), ["faster"]);
     let (scaled, raw, speed) = medians(&out);
@@ -200,18 +195,7 @@ fn no_change_passes_and_an_injected_slowdown_fails_the_gate() {
         scaled < raw * 0.6,
         "runs not scaled by the control: {scaled} s scaled, {raw} s raw"
     );
-    let out = bench(
-        &root,
-        &slow_env,
-        &[
-            "--compare",
-            "--runs",
-            "2",
-            "--format",
-            "json",
-            "--no-speed-control",
-        ],
-    );
+    let out = compare_json(&root, &slow_env, "2", &["--no-speed-control"]);
     let (scaled, raw, speed) = medians(&out);
     assert_eq!(scaled, raw, "--no-speed-control compares raw times");
     assert_eq!(speed["not_applied"], "--no-speed-control");
