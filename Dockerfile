@@ -1,29 +1,34 @@
 # One binary of this workspace as a minimal image. Driven by `cargo xtask docker build`
-# (`make docker.build.dev`, `make docker.build.optimized`); plain `docker build` works too.
+# (`make docker.build.dev`, `make docker.build.optimized`), which decides every build rule (the
+# target triple, the profile, the linker, the cross toolchain's packages, the build info) and
+# passes it in as build arguments (`cargo xtask docker build --dry-run` prints them).
 #
-#   toolchain  Rust + the C cross toolchain for TARGETPLATFORM, on the BUILD platform
+#   toolchain  Rust + the C cross toolchain (APT_PACKAGES), on the BUILD platform
 #   deps       every third-party crate, compiled from ci_optims/ alone: no app source is copied,
 #              so this layer is reused until a dependency changes (and travels with
 #              --cache-from, being an image layer rather than a cache mount)
 #   build      the workspace's own crates, on top of the deps layer's target dir
 #   runtime    the binary, the C runtime it links to, a non-root user: nothing else
 #
-# Multi-arch by cross-compiling: the build stages run on $BUILDPLATFORM and target
-# $TARGETPLATFORM, so no RUN is ever emulated. Credentials (a token for private git
-# dependencies) only through `--secret id=git_token,src=FILE`, never ARG or ENV.
+# Multi-arch by cross-compiling: the build stages run on $BUILDPLATFORM and target RUST_TARGET
+# (the triple of TARGETPLATFORM), so no RUN is ever emulated. Credentials (a token for private
+# git dependencies) only through `--secret id=git_token,src=FILE`, never ARG or ENV.
 
 ARG RUST_IMAGE=rust:1.95.0-slim-bookworm
 
 FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS toolchain
-ARG TARGETPLATFORM
-ARG BUILDPLATFORM
-ARG BUILD_VARIANT=production
+# The Rust target and the Debian packages of its C cross toolchain (none for the build platform's own).
+ARG RUST_TARGET=""
+ARG APT_PACKAGES=""
 ARG SCCACHE=false
 WORKDIR /app
 COPY docker/build-env.sh /usr/local/bin/build-env
 RUN build-env setup
 
 FROM toolchain AS deps
+# The cargo profile, and the toolchain's variables (KEY=VALUE ..., e.g. the target's linker).
+ARG CARGO_PROFILE=production
+ARG CARGO_ENV=""
 # Only what building ci_optims needs: its standalone workspace root, its trimmed lockfile,
 # the crate itself and the cargo config.
 COPY .cargo/ .cargo/
@@ -36,16 +41,20 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     build-env cargo build --locked -p ci_optims
 
 FROM deps AS build
+# The binary, where cargo leaves it, and what it reports (APP_BUILD_VARIANT, APP_VERSION,
+# APP_COMMIT_SHA as KEY=VALUE ...). Declared only here, so the deps layer never depends on them.
 ARG BIN
-ARG VERSION=""
-ARG COMMIT_SHA=""
+ARG BIN_PATH
+ARG BUILD_INFO=""
+# Where the target's C runtime libraries are (staged next to the binary).
+ARG TARGET_LIBDIR
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/root/.cache/sccache,sharing=locked \
     --mount=type=secret,id=git_token,required=false \
-    test -n "$BIN" || { echo "set --build-arg BIN=<binary to ship>" >&2; exit 1; }; \
-    build-env cargo build --locked --bin "$BIN" && build-env stage "$BIN" /runtime
+    test -n "$BIN" || { echo "set --build-arg BIN=<binary to ship> (cargo xtask docker build sets it)" >&2; exit 1; }; \
+    build-env cargo build --locked --bin "$BIN" && build-env stage "${BIN_PATH:-target/release/$BIN}" /runtime
 
 FROM scratch AS runtime
 ARG BIN

@@ -8,12 +8,13 @@
 //! treat `other` like code: a file nobody classified may matter to the build.
 
 use crate::ci_optims;
+use crate::exec::{self, Exec};
+use crate::render::{print_json, Format, Table};
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use xshell::{cmd, Shell};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -27,17 +28,6 @@ pub struct ChangesArgs {
     /// Where the change ends.
     #[arg(long, value_name = "REF", default_value = "HEAD")]
     pub head: String,
-    /// `key-value`: lines for $GITHUB_OUTPUT; `markdown`: the Cargo.lock changes for a PR
-    /// comment; `json`: everything.
-    #[arg(long, value_enum, default_value_t = Format::KeyValue)]
-    pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    KeyValue,
-    Markdown,
-    Json,
 }
 
 /// What a changed file can affect. Declared in precedence order: a file is the first that fits.
@@ -137,38 +127,59 @@ pub struct ChangesPlan {
     pub merge_base: String,
     /// The workspace's directory in the repository (`""` at its root, else `dir/`).
     pub ws_prefix: String,
+    /// The workspace's root, where git runs.
+    pub root: std::path::PathBuf,
     /// The workspace's lockfile, relative to the repository root.
     pub lockfile: String,
     /// Whether the lockfile at both ends is read and compared (markdown, json).
     pub compare_lockfile: bool,
 }
 
-impl ChangesArgs {
-    pub fn run(self, sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
-        let plan = self.plan(sh, ws)?;
-        let report = execute(sh, &plan)?;
-        match self.format {
-            Format::KeyValue => print!("{}", report.key_values()),
-            Format::Markdown => print!("{}", report.markdown()),
-            Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        }
-        Ok(())
+/// `cargo xtask changes`: resolve both ends (the plan), then diff them.
+pub fn run(
+    args: ChangesArgs,
+    exec: &Exec,
+    ws: &Workspace,
+    format: Format,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let plan = args.plan(exec, ws, format)?;
+    if dry_run {
+        return match format {
+            Format::Json => print_json(&plan),
+            _ => {
+                println!(
+                    "plan: git diff --name-only {} {} (merge base of {} and {}); Cargo.lock compared: {}",
+                    plan.merge_base, plan.head.commit, plan.base.name, plan.head.name, plan.compare_lockfile
+                );
+                Ok(())
+            }
+        };
     }
+    let report = execute(exec, &plan)?;
+    match format {
+        Format::Text => print!("{}", report.key_values()),
+        Format::Markdown => print!("{}", report.markdown()),
+        Format::Json => print_json(&report)?,
+    }
+    Ok(())
+}
 
-    pub fn plan(&self, sh: &Shell, ws: &Workspace) -> anyhow::Result<ChangesPlan> {
-        let _dir = sh.push_dir(&ws.root);
-        let probe = git(sh, &["rev-parse", "--show-prefix"])?;
-        if !probe.status.success() {
+impl ChangesArgs {
+    pub fn plan(&self, exec: &Exec, ws: &Workspace, format: Format) -> anyhow::Result<ChangesPlan> {
+        let git = |args: &[&str]| git(exec, &ws.root, args);
+        let probe = git(&["rev-parse", "--show-prefix"])?;
+        if !probe.success {
             bail!(
                 "{} is not inside a git repository ({}); `cargo xtask changes` compares two commits: \
                  run it in a clone (in GitHub Actions, after actions/checkout with fetch-depth: 0)",
                 ws.root.display(),
-                String::from_utf8_lossy(&probe.stderr).trim()
+                probe.stderr.trim()
             );
         }
-        let ws_prefix = String::from_utf8_lossy(&probe.stdout).trim().to_string();
-        let shallow = git(sh, &["rev-parse", "--is-shallow-repository"])
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
+        let ws_prefix = probe.stdout.trim().to_string();
+        let shallow = git(&["rev-parse", "--is-shallow-repository"])
+            .map(|o| o.stdout.trim() == "true")
             .unwrap_or(false);
         let fetch_hint = if shallow {
             "this clone is shallow: fetch the history (`git fetch --unshallow`, or actions/checkout with fetch-depth: 0)"
@@ -178,69 +189,60 @@ impl ChangesArgs {
         let resolve = |flag: &str, name: &str| -> anyhow::Result<Revision> {
             let spec = format!("{name}^{{commit}}");
             // `--end-of-options`: a ref that starts with `-` is a name, never an option.
-            let out = git(
-                sh,
-                &[
-                    "rev-parse",
-                    "--verify",
-                    "--quiet",
-                    "--end-of-options",
-                    &spec,
-                ],
-            )?;
-            if !out.status.success() || name.is_empty() {
+            let out = git(&[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &spec,
+            ])?;
+            if !out.success || name.is_empty() {
                 bail!("unknown git ref `{name}` (given as {flag}): no such commit in this clone; {fetch_hint}");
             }
             Ok(Revision {
                 name: name.to_string(),
-                commit: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+                commit: out.stdout.trim().to_string(),
             })
         };
         let base = resolve("--base", &self.base)?;
         let head = resolve("--head", &self.head)?;
-        let out = git(sh, &["merge-base", &base.commit, &head.commit])?;
-        if !out.status.success() {
+        let out = git(&["merge-base", &base.commit, &head.commit])?;
+        if !out.success {
             bail!(
                 "`{}` and `{}` have no common ancestor in this clone; {fetch_hint}",
                 base.name,
                 head.name
             );
         }
-        let merge_base = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let merge_base = out.stdout.trim().to_string();
         Ok(ChangesPlan {
             base,
             head,
             merge_base,
             lockfile: format!("{ws_prefix}Cargo.lock"),
             ws_prefix,
-            compare_lockfile: self.format != Format::KeyValue,
+            root: ws.root.clone(),
+            compare_lockfile: format != Format::Text,
         })
     }
 }
 
-/// `git ARGS` in the shell's directory; a non-zero exit is returned, not an error.
-fn git(sh: &Shell, args: &[&str]) -> anyhow::Result<std::process::Output> {
-    cmd!(sh, "git {args...}")
-        .quiet()
-        .ignore_status()
-        .output()
+/// `git ARGS` in `dir`; a non-zero exit is returned, not an error.
+fn git(exec: &Exec, dir: &std::path::Path, args: &[&str]) -> anyhow::Result<exec::Output> {
+    exec.output(&exec::Command::new("git").args(args).dir(dir))
         .context("running git (is it installed and on PATH?)")
 }
 
-pub fn execute(sh: &Shell, plan: &ChangesPlan) -> anyhow::Result<ChangeReport> {
+pub fn execute(exec: &Exec, plan: &ChangesPlan) -> anyhow::Result<ChangeReport> {
+    let git = |args: &[&str]| git(exec, &plan.root, args);
     let (from, to) = (&plan.merge_base, &plan.head.commit);
     // -z: paths verbatim (no quoting); --no-renames: a rename counts at both its old and new path.
-    let out = git(
-        sh,
-        &["diff", "--name-only", "--no-renames", "-z", from, to, "--"],
-    )?;
-    if !out.status.success() {
-        bail!(
-            "git diff {from} {to} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    let out = git(&["diff", "--name-only", "--no-renames", "-z", from, to, "--"])?;
+    if !out.success {
+        bail!("git diff {from} {to} failed: {}", out.stderr.trim());
     }
-    let files: Vec<ChangedFile> = String::from_utf8_lossy(&out.stdout)
+    let files: Vec<ChangedFile> = out
+        .stdout
         .split('\0')
         .filter(|p| !p.is_empty())
         .map(|path| ChangedFile {
@@ -250,8 +252,8 @@ pub fn execute(sh: &Shell, plan: &ChangesPlan) -> anyhow::Result<ChangeReport> {
         .collect();
     let lockfile_changed = files.iter().any(|f| f.path == plan.lockfile);
     let lockfile = if plan.compare_lockfile && lockfile_changed {
-        let old = read_at(sh, from, &plan.lockfile)?;
-        let new = read_at(sh, to, &plan.lockfile)?;
+        let old = read_at(&git, from, &plan.lockfile)?;
+        let new = read_at(&git, to, &plan.lockfile)?;
         let parse = |text: Option<String>, commit: &str| -> anyhow::Result<Vec<LockedPackage>> {
             match text {
                 Some(text) => parse_lockfile(&text)
@@ -275,21 +277,20 @@ pub fn execute(sh: &Shell, plan: &ChangesPlan) -> anyhow::Result<ChangeReport> {
 }
 
 /// The file at `path` in `commit`, `None` if it does not exist there.
-fn read_at(sh: &Shell, commit: &str, path: &str) -> anyhow::Result<Option<String>> {
+fn read_at(
+    git: &dyn Fn(&[&str]) -> anyhow::Result<exec::Output>,
+    commit: &str,
+    path: &str,
+) -> anyhow::Result<Option<String>> {
     let spec = format!("{commit}:{path}");
-    if !git(sh, &["cat-file", "-e", &spec])?.status.success() {
+    if !git(&["cat-file", "-e", &spec])?.success {
         return Ok(None);
     }
-    let out = git(sh, &["cat-file", "blob", &spec])?;
-    if !out.status.success() {
-        bail!(
-            "reading {spec}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    let out = git(&["cat-file", "blob", &spec])?;
+    if !out.success {
+        bail!("reading {spec}: {}", out.stderr.trim());
     }
-    Ok(Some(
-        String::from_utf8(out.stdout).with_context(|| format!("{spec} is not UTF-8"))?,
-    ))
+    Ok(Some(out.stdout))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -390,17 +391,11 @@ pub fn lock_diff(old: &[LockedPackage], new: &[LockedPackage]) -> Vec<LockChange
     changes
 }
 
-/// Orders versions numerically by their release part (`1.10.0` > `1.9.3`); a pre-release sorts
-/// before its release.
-fn version_key(version: &str) -> (Vec<u64>, bool) {
-    let version = version.split_whitespace().next().unwrap_or("");
-    let version = version.split('+').next().unwrap_or("");
-    let (release, pre) = match version.split_once('-') {
-        Some((r, _)) => (r, true),
-        None => (version, false),
-    };
-    let numbers = release.split('.').map(|n| n.parse().unwrap_or(0)).collect();
-    (numbers, !pre)
+/// Orders versions by semver precedence (`1.10.0` > `1.9.3`, a pre-release before its
+/// release); the source a non-crates.io version carries is ignored, and an unparsable version
+/// sorts first.
+fn version_key(version: &str) -> Option<semver::Version> {
+    semver::Version::parse(version.split_whitespace().next().unwrap_or("")).ok()
 }
 
 /// Everything `changes` found, in every output format.
@@ -500,7 +495,8 @@ impl ChangeReport {
                 .map(|(k, word)| format!("{} {word}", count(*k)))
                 .collect();
                 let _ = writeln!(out, "{lockfile}: {}.\n", summary.join(", "));
-                let rows = changes.iter().map(|c| {
+                let mut table = Table::new(["crate", "change", "version"]);
+                for c in changes {
                     let version = match c.change {
                         LockChangeKind::Added => c.to.join(", "),
                         LockChangeKind::Removed => c.from.join(", "),
@@ -514,16 +510,13 @@ impl ChangeReport {
                         LockChangeKind::Added => "added",
                         LockChangeKind::Removed => "removed",
                     };
-                    vec![
+                    table.row([
                         format!("`{}`", c.name),
                         change.to_string(),
                         version.replace('|', "\\|"),
-                    ]
-                });
-                out.push_str(&crate::bench::markdown_table(
-                    &["crate", "change", "version"],
-                    rows,
-                ));
+                    ]);
+                }
+                out.push_str(&table.markdown());
             }
             None => {
                 let _ = writeln!(out, "{lockfile} changed.");
@@ -839,5 +832,7 @@ source = "git+https://example.invalid/patched?rev=abc#abc"
         assert!(version_key("1.10.0") > version_key("1.9.3"));
         assert!(version_key("2.0.0-rc.1") < version_key("2.0.0"));
         assert!(version_key("0.3.1 (git+x)") > version_key("0.3.0"));
+        assert!(version_key("1.0.0-alpha.10") > version_key("1.0.0-alpha.2"));
+        assert!(version_key("1.0.0-beta") > version_key("1.0.0-alpha.10"));
     }
 }

@@ -10,13 +10,18 @@
 //! - for Docker, a standalone workspace manifest with the same profiles and a lockfile trimmed
 //!   the way cargo trims it, so `--locked` works there.
 
-use crate::build::{self, BuildArgs, Variant};
+use crate::cargo::{Invocation, MetadataRequest, Selection, Unit};
+use crate::config::Variant;
+use crate::exec::{Command, Exec, Verbosity};
+use crate::render::{print_json, Format};
+use crate::rules::{self, BuildRequest, Facts};
+use crate::toolchain::{self, Toolchain};
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use cargo_metadata::{DependencyKind, Package, PackageId};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use xshell::{cmd, Shell};
 
 /// Where the crate lives, relative to the workspace root, and its package name.
 pub const DIR: &str = "ci_optims";
@@ -43,56 +48,128 @@ enum CiOptimsCommand {
         /// Target triple (repeatable). Default: the host for dev, the configured targets for production.
         #[arg(long = "target", value_name = "TRIPLE")]
         targets: Vec<String>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
     },
 }
 
-impl CiOptimsArgs {
-    pub fn run(self, sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
-        match self.command {
-            CiOptimsCommand::Sync => {
-                let files = generate(sh, ws)?;
-                let changed = files.write(&ws.root)?;
-                // The workspace lockfile lists ci_optims' dependencies: bring it up to date.
-                let cargo = &ws.cargo;
-                cmd!(sh, "{cargo} metadata --format-version 1 --no-deps")
-                    .quiet()
-                    .ignore_stdout()
-                    .run()?;
-                if changed.is_empty() {
-                    eprintln!("ci_optims is up to date");
-                } else {
-                    for path in changed {
-                        eprintln!("wrote {path}");
-                    }
-                }
-                Ok(())
+/// What a `ci-optims` command will do.
+#[derive(Debug, Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// Write a generated file whole (by rename), or remove one that must not exist.
+    Write { path: String, remove: bool },
+    /// Compare a generated file with the one on disk.
+    Compare { path: String },
+    /// Check that Cargo.lock needs no update (`cargo metadata --locked`).
+    CheckLockfile { command: Command },
+    /// A cargo run into the scratch target dir.
+    Cargo { purpose: String, command: Command },
+    /// Count the third-party units of the last run that were fresh.
+    Count,
+}
+
+pub fn run(
+    args: CiOptimsArgs,
+    exec: &Exec,
+    ws: &Workspace,
+    format: Format,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    match args.command {
+        CiOptimsCommand::Sync => {
+            let files = generate(exec, ws)?;
+            let steps: Vec<Step> = files
+                .stale(&ws.root)
+                .into_iter()
+                .map(|path| Step::Write {
+                    remove: files.files[&path].is_none(),
+                    path,
+                })
+                .collect();
+            if dry_run {
+                return print_steps(format, "ci-optims sync", &steps);
             }
-            CiOptimsCommand::Check => check(sh, ws),
-            CiOptimsCommand::Coverage {
-                variant,
-                targets,
-                json,
-            } => {
-                let report = coverage(sh, ws, variant, targets)?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&report)?);
-                } else {
-                    println!("{}", report.describe());
+            let changed = files.write(&ws.root)?;
+            if changed.is_empty() {
+                eprintln!("ci_optims is up to date");
+            } else {
+                for path in changed {
+                    eprintln!("wrote {path}");
                 }
-                if report.not_fresh.is_empty() {
-                    Ok(())
-                } else {
-                    bail!(
-                        "{} third-party unit(s) were not precompiled by ci_optims",
-                        report.not_fresh.len()
-                    )
-                }
+            }
+            // The workspace lockfile lists ci_optims' dependencies: bring it up to date.
+            let metadata = MetadataRequest {
+                cargo: &ws.cargo,
+                no_deps: true,
+                platform: None,
+                manifest_path: None,
+                locked: false,
+            };
+            exec.read(&metadata.command())?;
+            Ok(())
+        }
+        CiOptimsCommand::Check => {
+            if dry_run {
+                let files = generate(exec, ws)?;
+                let mut steps: Vec<Step> = files
+                    .files
+                    .keys()
+                    .map(|path| Step::Compare { path: path.clone() })
+                    .collect();
+                steps.push(Step::CheckLockfile {
+                    command: lockfile_check(ws).command(),
+                });
+                return print_steps(format, "ci-optims check", &steps);
+            }
+            check(exec, ws)
+        }
+        CiOptimsCommand::Coverage { variant, targets } => {
+            let toolchain = Toolchain::detect(exec)?;
+            let facts = Facts::from_machine(exec, ws, &toolchain);
+            let plan = CoveragePlan::new(ws, variant, targets, &facts)?;
+            if dry_run {
+                return print_steps(format, "ci-optims coverage", &plan.steps());
+            }
+            toolchain::check_all(exec, &plan.requirements)?;
+            let report = plan.run(exec, ws)?;
+            match format {
+                Format::Json => print_json(&report)?,
+                _ => println!("{}", report.describe()),
+            }
+            if report.not_fresh.is_empty() {
+                Ok(())
+            } else {
+                bail!(
+                    "{} third-party unit(s) were not precompiled by ci_optims",
+                    report.not_fresh.len()
+                )
             }
         }
     }
+}
+
+fn print_steps(format: Format, command: &str, steps: &[Step]) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return print_json(&serde_json::json!({ "command": command, "steps": steps }));
+    }
+    println!("plan: cargo xtask {command}");
+    for step in steps {
+        match step {
+            Step::Write {
+                path,
+                remove: false,
+            } => println!("  write    {path}"),
+            Step::Write { path, remove: true } => println!("  remove   {path}"),
+            Step::Compare { path } => println!("  compare  {path}"),
+            Step::CheckLockfile { command } | Step::Cargo { command, .. } => {
+                println!("  run      {}", command.line())
+            }
+            Step::Count => println!("  count    third-party units fresh in the last run"),
+        }
+    }
+    if steps.is_empty() {
+        println!("  nothing to do: every generated file is current");
+    }
+    Ok(())
 }
 
 /// Every generated file, by path relative to the workspace root (`None`: must not exist).
@@ -140,17 +217,20 @@ impl Generated {
     }
 }
 
-pub fn check(sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
-    let files = generate(sh, ws)?;
+fn lockfile_check(ws: &Workspace) -> MetadataRequest<'_> {
+    MetadataRequest {
+        cargo: &ws.cargo,
+        no_deps: true,
+        platform: None,
+        manifest_path: None,
+        locked: true,
+    }
+}
+
+pub fn check(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
+    let files = generate(exec, ws)?;
     let mut stale = files.stale(&ws.root);
-    let cargo = &ws.cargo;
-    if cmd!(sh, "{cargo} metadata --format-version 1 --no-deps --locked")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_err()
-    {
+    if !exec.succeeds(&lockfile_check(ws).command()) {
         stale.push("Cargo.lock".into());
     }
     if stale.is_empty() {
@@ -161,48 +241,6 @@ pub fn check(sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
         "ci_optims is stale ({}); fix: cargo xtask ci-optims sync, then commit the result",
         stale.join(", ")
     )
-}
-
-#[derive(Deserialize)]
-struct FullMetadata {
-    packages: Vec<MetaPackage>,
-    workspace_members: Vec<String>,
-    #[serde(default)]
-    workspace_default_members: Option<Vec<String>>,
-    resolve: Resolve,
-}
-
-#[derive(Deserialize)]
-struct MetaPackage {
-    id: String,
-    name: String,
-    version: String,
-    source: Option<String>,
-    #[serde(default)]
-    features: BTreeMap<String, Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct Resolve {
-    nodes: Vec<Node>,
-}
-
-#[derive(Deserialize)]
-struct Node {
-    id: String,
-    deps: Vec<NodeDep>,
-}
-
-#[derive(Deserialize)]
-struct NodeDep {
-    pkg: String,
-    dep_kinds: Vec<DepKind>,
-}
-
-#[derive(Deserialize)]
-struct DepKind {
-    kind: Option<String>,
-    target: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -222,89 +260,94 @@ struct DepLine {
 }
 
 /// Generate every file of `ci_optims/` from the workspace.
-pub fn generate(sh: &Shell, ws: &Workspace) -> anyhow::Result<Generated> {
-    let cargo = &ws.cargo;
-    let json = cmd!(sh, "{cargo} metadata --format-version 1")
-        .quiet()
-        .read()
-        .context("running `cargo metadata`")?;
-    let meta: FullMetadata =
-        serde_json::from_str(&json).context("parsing `cargo metadata` output")?;
-    let members: BTreeSet<&str> = meta.workspace_members.iter().map(String::as_str).collect();
-    let default_members = meta
-        .workspace_default_members
-        .as_ref()
-        .unwrap_or(&meta.workspace_members);
-    let by_id: BTreeMap<&str, &MetaPackage> =
-        meta.packages.iter().map(|p| (p.id.as_str(), p)).collect();
-    let apps: Vec<&MetaPackage> = default_members
+pub fn generate(exec: &Exec, ws: &Workspace) -> anyhow::Result<Generated> {
+    let meta = MetadataRequest {
+        cargo: &ws.cargo,
+        no_deps: false,
+        platform: None,
+        manifest_path: None,
+        locked: false,
+    }
+    .run(exec)?;
+    let members: BTreeSet<&PackageId> = meta.workspace_members.iter().collect();
+    let default_members: Vec<&PackageId> = if meta.workspace_default_members.is_available() {
+        meta.workspace_default_members.iter().collect()
+    } else {
+        meta.workspace_members.iter().collect()
+    };
+    let by_id: BTreeMap<&PackageId, &Package> = meta.packages.iter().map(|p| (&p.id, p)).collect();
+    let apps: Vec<&Package> = default_members
         .iter()
-        .filter_map(|id| by_id.get(id.as_str()).copied())
-        .filter(|p| p.name != env!("CARGO_PKG_NAME") && p.name != PACKAGE)
+        .filter_map(|id| by_id.get(id).copied())
+        .filter(|p| p.name.as_str() != env!("CARGO_PKG_NAME") && p.name.as_str() != PACKAGE)
         .collect();
     if apps.is_empty() {
         bail!("the workspace has no app package to precompile dependencies for");
     }
 
-    let features = unified_features(sh, ws, &apps)?;
+    let features = unified_features(exec, ws, &apps)?;
+    let resolve = meta
+        .resolve
+        .as_ref()
+        .context("`cargo metadata` has no resolve")?;
 
     // (section, cfg) -> package id; unconditional entries win over cfg-gated ones.
-    let mut wanted: BTreeMap<(Section, Option<String>), BTreeSet<&str>> = BTreeMap::new();
+    let mut wanted: BTreeMap<(Section, Option<String>), BTreeSet<&PackageId>> = BTreeMap::new();
     for app in &apps {
-        let node = meta
-            .resolve
+        let node = resolve
             .nodes
             .iter()
             .find(|n| n.id == app.id)
             .context("app package not in resolve")?;
         for dep in &node.deps {
-            if members.contains(dep.pkg.as_str()) {
+            if members.contains(&dep.pkg) {
                 continue;
             }
             for kind in &dep.dep_kinds {
-                let section = match kind.kind.as_deref() {
-                    None | Some("normal") => Section::Normal,
-                    Some("build") => Section::Build,
+                let section = match kind.kind {
+                    DependencyKind::Normal => Section::Normal,
+                    DependencyKind::Build => Section::Build,
                     _ => continue,
                 };
                 wanted
-                    .entry((section, kind.target.clone()))
+                    .entry((section, kind.target.as_ref().map(|t| t.to_string())))
                     .or_default()
-                    .insert(dep.pkg.as_str());
+                    .insert(&dep.pkg);
             }
         }
     }
-    let unconditional: BTreeMap<Section, BTreeSet<&str>> = wanted
+    let unconditional: BTreeMap<Section, BTreeSet<&PackageId>> = wanted
         .iter()
         .filter(|((_, cfg), _)| cfg.is_none())
         .map(|((s, _), ids)| (*s, ids.clone()))
         .collect();
 
     // Keys: the crate name, or name-version where two versions are direct dependencies.
-    let mut name_count: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut name_count: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for ids in wanted.values() {
         for id in ids {
             let p = by_id[id];
             name_count
                 .entry(p.name.as_str())
                 .or_default()
-                .insert(p.version.as_str());
+                .insert(p.version.to_string());
         }
     }
-    let line = |id: &str| -> anyhow::Result<DepLine> {
+    let line = |id: &PackageId| -> anyhow::Result<DepLine> {
         let p = by_id[id];
+        let version = p.version.to_string();
         let key = if name_count[p.name.as_str()].len() > 1 {
-            format!("{}-{}", p.name, p.version.replace('.', "_"))
+            format!("{}-{}", p.name, version.replace('.', "_"))
         } else {
-            p.name.clone()
+            p.name.to_string()
         };
         let enabled = features
-            .get(&(p.name.clone(), p.version.clone()))
+            .get(&(p.name.to_string(), version))
             .cloned()
             .unwrap_or_default();
         Ok(DepLine {
             key,
-            package: p.name.clone(),
+            package: p.name.to_string(),
             source: source_spec(p)?,
             default_features: enabled.contains("default"),
             features: enabled
@@ -354,7 +397,7 @@ pub fn generate(sh: &Shell, ws: &Workspace) -> anyhow::Result<Generated> {
         format!("{STANDALONE_DIR}/Cargo.toml"),
         Some(standalone.clone()),
     );
-    let lock = trimmed_lockfile(sh, ws, &manifest, &standalone, &files)?;
+    let lock = trimmed_lockfile(exec, ws, &manifest, &standalone, &files)?;
     files.insert(format!("{STANDALONE_DIR}/Cargo.lock"), Some(lock));
     Ok(Generated { files })
 }
@@ -366,8 +409,12 @@ fn header_lines(comment: &str) -> String {
     )
 }
 
-fn source_spec(p: &MetaPackage) -> anyhow::Result<String> {
-    let source = p.source.as_deref().unwrap_or_default();
+fn source_spec(p: &Package) -> anyhow::Result<String> {
+    let source = p
+        .source
+        .as_ref()
+        .map(|s| s.repr.as_str())
+        .unwrap_or_default();
     if source == "registry+https://github.com/rust-lang/crates.io-index"
         || source.starts_with("sparse+https://index.crates.io")
     {
@@ -389,30 +436,38 @@ fn source_spec(p: &MetaPackage) -> anyhow::Result<String> {
 /// Features enabled on each (name, version) when the app packages are built, for the host and
 /// every production target: what `cargo build` of those packages unifies to.
 fn unified_features(
-    sh: &Shell,
+    exec: &Exec,
     ws: &Workspace,
-    apps: &[&MetaPackage],
+    apps: &[&Package],
 ) -> anyhow::Result<BTreeMap<(String, String), BTreeSet<String>>> {
-    let cargo = &ws.cargo;
     let mut packages = Vec::new();
     for app in apps {
         packages.extend(["-p".to_string(), format!("{}@{}", app.name, app.version)]);
     }
-    let host = crate::toolchain::Toolchain::detect(sh)?.host;
+    let host = Toolchain::detect(exec)?.host;
     let mut targets = vec![host];
-    for t in ws.production_targets() {
+    for t in ws.config.production_targets() {
         if !targets.contains(&t) {
             targets.push(t);
         }
     }
     let mut features: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for target in &targets {
-        let packages = &packages;
-        let format = "{p}|{f}";
-        let out = cmd!(sh, "{cargo} tree -e normal,build --prefix none --format {format} --target {target} {packages...}")
-        .quiet()
-        .read()
-        .context("running `cargo tree` for the app packages")?;
+        let tree = Command::new(&ws.cargo)
+            .args([
+                "tree",
+                "-e",
+                "normal,build",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}|{f}",
+            ])
+            .args(["--target", target])
+            .args(packages.iter().cloned());
+        let out = exec
+            .read(&tree)
+            .context("running `cargo tree` for the app packages")?;
         for line in out.lines() {
             let Some((pkg, feats)) = line.split_once('|') else {
                 continue;
@@ -517,7 +572,7 @@ fn render_standalone(root: &Path) -> anyhow::Result<String> {
 
 /// The lockfile cargo keeps for the standalone workspace: the real one, trimmed by cargo itself.
 fn trimmed_lockfile(
-    sh: &Shell,
+    exec: &Exec,
     ws: &Workspace,
     manifest: &str,
     standalone: &str,
@@ -540,18 +595,17 @@ fn trimmed_lockfile(
     let lock = ws.root.join("Cargo.lock");
     std::fs::copy(&lock, scratch.join("Cargo.lock"))
         .with_context(|| format!("copying {}", lock.display()))?;
-    let cargo = &ws.cargo;
-    let _dir = sh.push_dir(&scratch);
-    let offline = cmd!(sh, "{cargo} metadata --format-version 1 --offline")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run();
-    if offline.is_err() {
-        cmd!(sh, "{cargo} metadata --format-version 1")
-            .quiet()
-            .ignore_stdout()
-            .run()
+    let resolve = |offline: bool| {
+        let mut c = Command::new(&ws.cargo)
+            .args(["metadata", "--format-version", "1"])
+            .dir(&scratch);
+        if offline {
+            c = c.arg("--offline");
+        }
+        c
+    };
+    if !exec.succeeds(&resolve(true)) {
+        exec.read(&resolve(false))
             .context("resolving the standalone ci_optims workspace")?;
     }
     let trimmed = std::fs::read_to_string(scratch.join("Cargo.lock"))?;
@@ -560,7 +614,7 @@ fn trimmed_lockfile(
 }
 
 /// Result of `ci-optims coverage`.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Coverage {
     pub variant: Variant,
     pub targets: Vec<String>,
@@ -594,44 +648,84 @@ impl Coverage {
     }
 }
 
-/// Build ci_optims into a scratch target dir, then the real build there: count fresh units.
-fn coverage(
-    sh: &Shell,
-    ws: &Workspace,
+/// `ci-optims coverage`: build ci_optims into a scratch target dir, then the real build there,
+/// and count the third-party units the real build found fresh.
+struct CoveragePlan {
     variant: Variant,
     targets: Vec<String>,
-) -> anyhow::Result<Coverage> {
-    let scratch: PathBuf = ws.target_dir.join("xtask/ci-optims-coverage");
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch)
-            .with_context(|| format!("removing {}", scratch.display()))?;
-    }
-    let args = BuildArgs::for_variant(variant, targets);
-    let toolchain = crate::toolchain::Toolchain::detect(sh)?;
-    let facts = build::Facts::from_machine(sh, ws, &toolchain);
-    let mut plan = args.plan(ws, &facts)?;
-    crate::toolchain::check_all(sh, &plan.requirements)?;
-    plan.env
-        .push(("CARGO_TARGET_DIR".into(), scratch.display().to_string()));
+    scratch: PathBuf,
+    warm: Invocation,
+    real: Invocation,
+    requirements: Vec<toolchain::Requirement>,
+}
 
-    eprintln!("[1/2] building {PACKAGE} (every third-party dependency)");
-    let warm = plan.for_packages(&[PACKAGE]);
-    build::execute(&warm, ws)?;
-    eprintln!("[2/2] the real build");
-    let real = build::execute(&plan, ws)?;
-    let third_party: Vec<&build::Unit> = real.units.iter().filter(|u| u.third_party).collect();
-    let mut not_fresh: Vec<String> = third_party
-        .iter()
-        .filter(|u| !u.fresh)
-        .map(|u| u.describe())
-        .collect();
-    not_fresh.sort();
-    std::fs::remove_dir_all(&scratch).ok();
-    Ok(Coverage {
-        variant,
-        targets: plan.targets.clone(),
-        third_party_units: third_party.len(),
-        fresh: third_party.len() - not_fresh.len(),
-        not_fresh,
-    })
+impl CoveragePlan {
+    fn new(
+        ws: &Workspace,
+        variant: Variant,
+        targets: Vec<String>,
+        facts: &Facts,
+    ) -> anyhow::Result<CoveragePlan> {
+        let scratch = ws.target_dir.join("xtask/ci-optims-coverage");
+        let request = BuildRequest {
+            targets,
+            ..BuildRequest::of(variant)
+        };
+        let spec = rules::spec(ws, &request, facts)?;
+        let mut real = spec.cargo();
+        real.target_dir = Some(scratch.clone());
+        let warm = Invocation {
+            selection: Selection::Packages(vec![PACKAGE.into()]),
+            ..real.clone()
+        };
+        Ok(CoveragePlan {
+            variant,
+            targets: spec.targets.clone(),
+            scratch,
+            warm,
+            real,
+            requirements: spec.requirements,
+        })
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        vec![
+            Step::Cargo {
+                purpose: format!("every third-party dependency ({PACKAGE})"),
+                command: self.warm.command(),
+            },
+            Step::Cargo {
+                purpose: "the real build".into(),
+                command: self.real.command(),
+            },
+            Step::Count,
+        ]
+    }
+
+    fn run(&self, exec: &Exec, ws: &Workspace) -> anyhow::Result<Coverage> {
+        if self.scratch.exists() {
+            std::fs::remove_dir_all(&self.scratch)
+                .with_context(|| format!("removing {}", self.scratch.display()))?;
+        }
+        let exec = exec.with(Verbosity::Normal);
+        eprintln!("[1/2] building {PACKAGE} (every third-party dependency)");
+        self.warm.run(&exec, &|id| ws.is_member(id))?;
+        eprintln!("[2/2] the real build");
+        let real = self.real.run(&exec, &|id| ws.is_member(id))?;
+        let third_party: Vec<&Unit> = real.units.iter().filter(|u| u.third_party).collect();
+        let mut not_fresh: Vec<String> = third_party
+            .iter()
+            .filter(|u| !u.fresh)
+            .map(|u| u.describe())
+            .collect();
+        not_fresh.sort();
+        std::fs::remove_dir_all(&self.scratch).ok();
+        Ok(Coverage {
+            variant: self.variant,
+            targets: self.targets.clone(),
+            third_party_units: third_party.len(),
+            fresh: third_party.len() - not_fresh.len(),
+            not_fresh,
+        })
+    }
 }

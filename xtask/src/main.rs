@@ -1,21 +1,37 @@
 //! `cargo xtask`: build, package and measure this workspace.
 //!
-//! This file only parses flags, finds the workspace and dispatches; each command lives in its
-//! own module with a `run(self, sh, ws)` entry point. See ARCHITECTURE.md.
+//! This file only parses flags, finds the workspace and dispatches. The modules are layers;
+//! each imports only from the layers below it (see ARCHITECTURE.md and the test at the end):
+//!
+//!   commands   bench → docker, changes → ci_optims, build
+//!   rules      what a variant means (profile, targets, linker, env), stated once
+//!   workspace  the workspace from `cargo metadata` + its config
+//!   cargo      typed cargo invocations, metadata and messages; toolchain: what the machine has
+//!   bottom     config (the schema), exec (the one runner), render (tables, formats)
 
+// Bottom: no imports from the crate.
+mod config;
+mod exec;
+mod render;
+// What cargo and the machine are.
+mod cargo;
+mod toolchain;
+// The workspace and the build rules.
+mod rules;
+mod workspace;
+// Commands.
 mod bench;
 mod build;
 mod changes;
 mod ci_optims;
-mod dist;
 mod docker;
-mod toolchain;
-mod workspace;
 
 #[cfg(test)]
 mod test_support;
 
 use clap::{Parser, Subcommand};
+use exec::{Exec, Verbosity};
+use render::Format;
 use workspace::Workspace;
 
 #[derive(Parser)]
@@ -25,11 +41,22 @@ use workspace::Workspace;
     about = "Build this workspace fast, for every target, and measure it",
     long_about = "Build this workspace fast, for every target, and measure it.\n\n\
         The workspace is read from `cargo metadata` (run from the current directory) and its \
-        `[workspace.metadata.xtask]` table; see README.md for the keys."
+        `[workspace.metadata.xtask]` table; see README.md for the keys.\n\n\
+        Every command plans first: --dry-run prints the plan (with --json, as JSON) and runs nothing.",
+    after_help = "Exit status: 0 ok, 1 `bench --compare` found a regression, 2 an error."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print what the command would do (commands, environment, files, paths); run nothing.
+    #[arg(long, global = true)]
+    dry_run: bool,
+    /// Output format: text (tables; for `changes`, key=value lines), markdown, json.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Same as `--format json`.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -52,21 +79,164 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
+        if let Some(regressed) = err.downcast_ref::<bench::Regressed>() {
+            eprintln!("{regressed}");
+            std::process::exit(1);
+        }
         eprintln!("error: {err:#}");
-        // 1 is kept for "bench found a regression".
         std::process::exit(2);
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let sh = xshell::Shell::new()?;
-    let ws = Workspace::load(&sh)?;
+    let exec = Exec::new(&sh, Verbosity::Normal);
+    let ws = Workspace::load(&exec)?;
     sh.change_dir(&ws.root);
+    let format = if cli.json { Format::Json } else { cli.format };
+    let dry_run = cli.dry_run;
     match cli.command {
-        Command::Build(args) => args.run(&sh, &ws),
-        Command::CiOptims(args) => args.run(&sh, &ws),
-        Command::Docker(args) => args.run(&sh, &ws),
-        Command::Bench(args) => args.run(&sh, &ws),
-        Command::Changes(args) => args.run(&sh, &ws),
+        Command::Build(args) => build::run(args, &exec, &ws, format, dry_run),
+        Command::CiOptims(args) => ci_optims::run(args, &exec, &ws, format, dry_run),
+        Command::Docker(args) => docker::run(args, &exec, &ws, format, dry_run),
+        Command::Bench(args) => bench::run(args, &exec, &ws, format, dry_run),
+        Command::Changes(args) => changes::run(args, &exec, &ws, format, dry_run),
+    }
+}
+
+/// The layers, bottom first. A module may import only from modules of earlier layers (and
+/// from itself); rust-analyzer's tidy tests guard its rules the same way.
+#[cfg(test)]
+const LAYERS: &[&[&str]] = &[
+    &["config", "exec", "render"],
+    &["cargo", "toolchain"],
+    &["workspace"],
+    &["rules"],
+    &["build", "ci_optims"],
+    &["changes", "docker"],
+    &["bench"],
+];
+
+#[cfg(test)]
+mod tests {
+    use super::LAYERS;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    /// Top-level module of each `crate::X` a source file names outside its test code.
+    fn imports(text: &str) -> Vec<String> {
+        // Test code may reach anywhere: cut `#[cfg(test)]` items.
+        let code: String = text
+            .split("#[cfg(test)]")
+            .enumerate()
+            .map(|(i, part)| if i == 0 { part } else { skip_item(part) })
+            .collect();
+        let mut found = Vec::new();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                found.extend(
+                    group
+                        .split(',')
+                        .map(|m| m.trim().split("::").next().unwrap_or("").to_string()),
+                );
+            } else {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                found.push(name);
+            }
+        }
+        found
+    }
+
+    /// The text after the item that follows a `#[cfg(test)]` (a braced block, or one line).
+    fn skip_item(text: &str) -> &str {
+        let Some(open) = text.find(['{', ';']) else {
+            return "";
+        };
+        if text.as_bytes()[open] == b';' {
+            return &text[open + 1..];
+        }
+        let mut depth = 0;
+        for (i, c) in text[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return &text[open + i + 1..];
+                    }
+                }
+                _ => {}
+            }
+        }
+        ""
+    }
+
+    fn sources(path: &Path, out: &mut Vec<std::path::PathBuf>) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).unwrap() {
+                sources(&entry.unwrap().path(), out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path.to_path_buf());
+        }
+    }
+
+    #[test]
+    fn imports_point_down() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let layer: BTreeMap<&str, usize> = LAYERS
+            .iter()
+            .enumerate()
+            .flat_map(|(i, mods)| mods.iter().map(move |m| (*m, i)))
+            .collect();
+        let mut checked = 0;
+        let mut upward = Vec::new();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_string_lossy().to_string();
+            if ["main", "test_support"].contains(&name.as_str()) {
+                continue;
+            }
+            let Some(&own) = layer.get(name.as_str()) else {
+                panic!("module `{name}` is in no layer: add it to LAYERS in main.rs");
+            };
+            let mut files = Vec::new();
+            sources(&path, &mut files);
+            for file in files {
+                for import in imports(&std::fs::read_to_string(&file).unwrap()) {
+                    checked += 1;
+                    match layer.get(import.as_str()) {
+                        Some(&l) if l < own || import == name => {}
+                        Some(_) => upward.push(format!(
+                            "{} imports crate::{import} (layer {} is not below {name}'s)",
+                            file.strip_prefix(&src).unwrap().display(),
+                            layer[import.as_str()]
+                        )),
+                        None => {}
+                    }
+                }
+            }
+        }
+        assert!(
+            checked > 20,
+            "found only {checked} imports: is the parser broken?"
+        );
+        assert!(
+            upward.is_empty(),
+            "imports that point up:\n{}",
+            upward.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_import_reader_sees_groups_paths_and_skips_tests() {
+        let text = "use crate::{exec::Exec, render};\nfn f() { crate::cargo::x(); }\n\
+                    #[cfg(test)]\nmod tests { use crate::bench; }\nuse crate::rules;\n";
+        assert_eq!(imports(text), ["exec", "render", "cargo", "rules"]);
     }
 }

@@ -1,10 +1,10 @@
 //! What the machine can build with: the host triple, the rustc release, which target std
 //! libraries and linkers are installed, and the exact command that installs a missing one.
 
+use crate::exec::{Command, Exec};
 use anyhow::{bail, Context};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use xshell::{cmd, Shell};
 
 pub struct Toolchain {
     /// `rustc -vV`, verbatim (recorded in manifests and baselines).
@@ -15,11 +15,9 @@ pub struct Toolchain {
 }
 
 impl Toolchain {
-    pub fn detect(sh: &Shell) -> anyhow::Result<Toolchain> {
-        let rustc = rustc();
-        let verbose_version = cmd!(sh, "{rustc} -vV")
-            .quiet()
-            .read()
+    pub fn detect(exec: &Exec) -> anyhow::Result<Toolchain> {
+        let verbose_version = exec
+            .read(&Command::new(rustc()).arg("-vV"))
             .context("running `rustc -vV`")?;
         Self::parse(&verbose_version)
     }
@@ -93,9 +91,9 @@ impl Requirement {
     }
 
     /// `None` when satisfied, else the problem and its fix.
-    pub fn check(&self, sh: &Shell) -> Option<String> {
+    pub fn check(&self, exec: &Exec) -> Option<String> {
         match self {
-            Requirement::TargetStd { target } => (!target_std_installed(sh, target)).then(|| {
+            Requirement::TargetStd { target } => (!target_std_installed(exec, target)).then(|| {
                 format!("the Rust standard library for {target} is not installed; fix: rustup target add {target}")
             }),
             Requirement::Program { program, fix } => find_program(program)
@@ -106,8 +104,8 @@ impl Requirement {
 }
 
 /// Check every requirement; one error naming every missing piece and its fix.
-pub fn check_all(sh: &Shell, requirements: &[Requirement]) -> anyhow::Result<()> {
-    let problems: Vec<String> = requirements.iter().filter_map(|r| r.check(sh)).collect();
+pub fn check_all(exec: &Exec, requirements: &[Requirement]) -> anyhow::Result<()> {
+    let problems: Vec<String> = requirements.iter().filter_map(|r| r.check(exec)).collect();
     if problems.is_empty() {
         return Ok(());
     }
@@ -117,9 +115,8 @@ pub fn check_all(sh: &Shell, requirements: &[Requirement]) -> anyhow::Result<()>
     )
 }
 
-fn target_std_installed(sh: &Shell, target: &str) -> bool {
-    let rustc = rustc();
-    let Ok(sysroot) = cmd!(sh, "{rustc} --print sysroot").quiet().read() else {
+fn target_std_installed(exec: &Exec, target: &str) -> bool {
+    let Ok(sysroot) = exec.read(&Command::new(rustc()).args(["--print", "sysroot"])) else {
         return false;
     };
     Path::new(sysroot.trim())
@@ -152,6 +149,8 @@ pub enum Cross {
 pub struct TargetSetup {
     pub env: Vec<(String, String)>,
     pub requirements: Vec<Requirement>,
+    /// Debian packages that provide the C cross toolchain (what a build image installs).
+    pub packages: Vec<String>,
 }
 
 /// `CARGO_TARGET_<TRIPLE>_<KEY>`, as cargo spells it.
@@ -198,6 +197,10 @@ pub fn target_setup(
         };
         let linker = format!("{gnu_arch}-linux-gnu-gcc");
         let package = format!("gcc-{}-linux-gnu", gnu_arch.replace('_', "-"));
+        setup.packages = vec![
+            package.clone(),
+            format!("libc6-dev-{}-cross", debian_arch(gnu_arch)),
+        ];
         setup
             .env
             .push((target_env_key(target, "LINKER"), linker.clone()));
@@ -222,6 +225,15 @@ pub fn target_setup(
         );
     }
     Ok(setup)
+}
+
+/// Debian's name of a GNU architecture (`aarch64` is `arm64`).
+pub fn debian_arch(gnu_arch: &str) -> &str {
+    match gnu_arch {
+        "aarch64" => "arm64",
+        "x86_64" => "amd64",
+        other => other,
+    }
 }
 
 /// Requirements of the `--cross zigbuild` mode itself.

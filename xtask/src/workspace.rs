@@ -1,68 +1,13 @@
 //! The workspace as cargo sees it (`cargo metadata --no-deps`) plus its
 //! `[workspace.metadata.xtask]` configuration. Nothing here knows the names of the app crates.
 
+use crate::cargo::{Metadata, MetadataRequest};
+use crate::config::Config;
+use crate::exec::{Command, Exec};
 use anyhow::{bail, Context};
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use xshell::{cmd, Shell};
-
-/// Production targets when `[workspace.metadata.xtask] targets` is not set.
-pub const DEFAULT_TARGETS: [&str; 2] = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"];
-
-/// `[workspace.metadata.xtask]`. Every key is optional.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct Config {
-    /// Binaries to ship (default: every binary of the default members).
-    pub bins: Option<Vec<String>>,
-    /// Production targets (default: [`DEFAULT_TARGETS`]).
-    pub targets: Option<Vec<String>>,
-    /// Where production artifacts go, relative to the workspace root (default `dist`).
-    pub dist_dir: Option<String>,
-    /// Linker per target triple, replacing the built-in choice (`aarch64-linux-gnu-gcc`, ...).
-    #[serde(default)]
-    pub linkers: BTreeMap<String, String>,
-    /// The long-running service binary, for containers and smoke tests.
-    pub service: Option<Service>,
-    /// `cargo xtask docker`: image name, source URL and labels.
-    pub docker: Option<DockerConfig>,
-    /// `cargo xtask bench`: scenarios, variants, runs, edited files.
-    pub bench: Option<crate::bench::BenchConfig>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct DockerConfig {
-    /// Image name (default: the service binary's name).
-    pub image: Option<String>,
-    /// `org.opencontainers.image.source` label.
-    pub source: Option<String>,
-    /// Extra labels on every image.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct Service {
-    pub bin: String,
-    #[serde(default = "default_health_path")]
-    pub health_path: String,
-    #[serde(default = "default_version_path")]
-    pub version_path: String,
-    /// Arguments that make the binary listen on `{addr}`.
-    #[serde(default)]
-    pub listen_args: Vec<String>,
-}
-
-fn default_health_path() -> String {
-    "/healthz".into()
-}
-
-fn default_version_path() -> String {
-    "/version".into()
-}
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 /// A workspace member: its sources and which other members it depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +21,7 @@ pub struct Member {
 }
 
 /// A binary target of a default member.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Bin {
     pub name: String,
     pub package: String,
@@ -92,133 +37,86 @@ pub struct Workspace {
     pub bins: Vec<Bin>,
     /// Every workspace member but this tool's own package.
     pub members: Vec<Member>,
+    /// Package ids of every member (this tool's included): what is not one is third-party.
+    pub member_ids: BTreeSet<String>,
     pub config: Config,
-}
-
-#[derive(Deserialize)]
-struct Metadata {
-    workspace_root: PathBuf,
-    target_directory: PathBuf,
-    packages: Vec<Package>,
-    workspace_members: Vec<String>,
-    #[serde(default)]
-    workspace_default_members: Option<Vec<String>>,
-    #[serde(default)]
-    metadata: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct Package {
-    id: String,
-    name: String,
-    version: String,
-    targets: Vec<Target>,
-    #[serde(default)]
-    dependencies: Vec<Dependency>,
-}
-
-#[derive(Deserialize)]
-struct Target {
-    name: String,
-    kind: Vec<String>,
-    #[serde(default)]
-    src_path: PathBuf,
-}
-
-#[derive(Deserialize)]
-struct Dependency {
-    name: String,
-    #[serde(default)]
-    path: Option<PathBuf>,
 }
 
 impl Workspace {
     /// Read the workspace that contains the current directory.
-    pub fn load(sh: &Shell) -> anyhow::Result<Workspace> {
+    pub fn load(exec: &Exec) -> anyhow::Result<Workspace> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let json = cmd!(sh, "{cargo} metadata --format-version 1 --no-deps")
-            .quiet()
-            .read()
-            .context(
-                "running `cargo metadata` (is the current directory inside a Cargo workspace?)",
-            )?;
-        Self::from_metadata_json(&json, cargo)
+        let meta = MetadataRequest {
+            cargo: &cargo,
+            no_deps: true,
+            platform: None,
+            manifest_path: None,
+            locked: false,
+        }
+        .run(exec)?;
+        Self::from_metadata(&meta, cargo)
     }
 
-    fn from_metadata_json(json: &str, cargo: String) -> anyhow::Result<Workspace> {
-        let meta: Metadata =
-            serde_json::from_str(json).context("parsing `cargo metadata` output")?;
-        let config = match meta.metadata.as_ref().and_then(|m| m.get("xtask")) {
-            Some(value) => Config::deserialize(value.clone())
-                .context("reading [workspace.metadata.xtask] in the root Cargo.toml")?,
-            None => Config::default(),
-        };
+    pub fn from_metadata(meta: &Metadata, cargo: String) -> anyhow::Result<Workspace> {
+        let config = Config::from_metadata(&meta.workspace_metadata)?;
         // The package of this very binary is tooling: never built or shipped as part of the app.
         let xtask_package = env!("CARGO_PKG_NAME");
-        let default_members = meta
-            .workspace_default_members
-            .clone()
-            .unwrap_or_else(|| meta.workspace_members.clone());
-        let mut bins = Vec::new();
-        for pkg in meta
-            .packages
+        let members = meta.workspace_packages();
+        let default_members: BTreeSet<&cargo_metadata::PackageId> =
+            if meta.workspace_default_members.is_available() {
+                meta.workspace_default_members.iter().collect()
+            } else {
+                meta.workspace_members.iter().collect()
+            };
+        let member_names: BTreeSet<&str> = members.iter().map(|p| p.name.as_str()).collect();
+        let mut bins: Vec<Bin> = members
             .iter()
-            .filter(|p| default_members.contains(&p.id))
-        {
-            if pkg.name == xtask_package {
-                continue;
-            }
-            for t in pkg
-                .targets
-                .iter()
-                .filter(|t| t.kind.iter().any(|k| k == "bin"))
-            {
-                bins.push(Bin {
+            .filter(|p| default_members.contains(&p.id) && p.name.as_str() != xtask_package)
+            .flat_map(|p| {
+                p.targets.iter().filter(|t| t.is_bin()).map(|t| Bin {
                     name: t.name.clone(),
-                    package: pkg.name.clone(),
-                    version: pkg.version.clone(),
-                });
-            }
-        }
-        bins.sort_by(|a, b| a.name.cmp(&b.name));
-        let member_names: Vec<&str> = meta
-            .packages
-            .iter()
-            .filter(|p| meta.workspace_members.contains(&p.id))
-            .map(|p| p.name.as_str())
+                    package: p.name.to_string(),
+                    version: p.version.to_string(),
+                })
+            })
             .collect();
-        let members = meta
-            .packages
+        bins.sort_by(|a, b| a.name.cmp(&b.name));
+        let app_members = members
             .iter()
-            .filter(|p| meta.workspace_members.contains(&p.id) && p.name != xtask_package)
-            .map(|p| {
-                let src = |kind: &'static str| {
-                    p.targets
-                        .iter()
-                        .filter(move |t| t.kind.iter().any(|k| k == kind))
-                };
-                Member {
-                    name: p.name.clone(),
-                    default: default_members.contains(&p.id),
-                    lib_src: src("lib").next().map(|t| t.src_path.clone()),
-                    bin_srcs: src("bin")
-                        .map(|t| (t.name.clone(), t.src_path.clone()))
-                        .collect(),
-                    depends_on: p
-                        .dependencies
-                        .iter()
-                        .filter(|d| d.path.is_some() && member_names.contains(&d.name.as_str()))
-                        .map(|d| d.name.clone())
-                        .collect(),
-                }
+            .filter(|p| p.name.as_str() != xtask_package)
+            .map(|p| Member {
+                name: p.name.to_string(),
+                default: default_members.contains(&p.id),
+                lib_src: p
+                    .targets
+                    .iter()
+                    .find(|t| t.is_lib() || t.is_proc_macro())
+                    .map(|t| t.src_path.clone().into()),
+                bin_srcs: p
+                    .targets
+                    .iter()
+                    .filter(|t| t.is_bin())
+                    .map(|t| (t.name.clone(), t.src_path.clone().into()))
+                    .collect(),
+                depends_on: p
+                    .dependencies
+                    .iter()
+                    .filter(|d| d.path.is_some() && member_names.contains(d.name.as_str()))
+                    .map(|d| d.name.clone())
+                    .collect(),
             })
             .collect();
         let ws = Workspace {
-            root: meta.workspace_root,
-            target_dir: meta.target_directory,
+            root: meta.workspace_root.clone().into(),
+            target_dir: meta.target_directory.clone().into(),
             cargo,
             bins,
-            members,
+            members: app_members,
+            member_ids: meta
+                .workspace_members
+                .iter()
+                .map(|id| id.repr.clone())
+                .collect(),
             config,
         };
         ws.validate()?;
@@ -260,79 +158,78 @@ impl Workspace {
         }
     }
 
-    pub fn production_targets(&self) -> Vec<String> {
-        match &self.config.targets {
-            Some(t) => t.clone(),
-            None => DEFAULT_TARGETS.iter().map(|t| t.to_string()).collect(),
-        }
-    }
-
     pub fn dist_dir(&self) -> PathBuf {
         self.root
             .join(self.config.dist_dir.as_deref().unwrap_or("dist"))
     }
 
-    /// Directory cargo puts a profile's output in (`dev` is called `debug` on disk).
-    pub fn profile_dir(&self, target: Option<&str>, profile: &str) -> PathBuf {
-        let dir = if profile == "dev" { "debug" } else { profile };
-        match target {
-            Some(t) => self.target_dir.join(t).join(dir),
-            None => self.target_dir.join(dir),
-        }
+    /// Is this package id one of the workspace's members?
+    pub fn is_member(&self, package_id: &str) -> bool {
+        self.member_ids.contains(package_id)
+    }
+
+    /// The crate names of the members as rustc and cargo print them (`my-app` and `my_app`).
+    pub fn crate_names(&self) -> BTreeSet<String> {
+        self.members
+            .iter()
+            .flat_map(|m| [m.name.clone(), m.name.replace('-', "_")])
+            .collect()
+    }
+
+    /// The commit the tree is at and whether it has uncommitted changes; `None` outside git.
+    pub fn git_state(&self, exec: &Exec) -> Option<GitState> {
+        let git = |args: &[&str]| {
+            exec.read(&Command::new("git").args(args).dir(&self.root))
+                .ok()
+        };
+        let commit = git(&["rev-parse", "HEAD"])?;
+        let status = git(&["status", "--porcelain", "--untracked-files=no"])?;
+        Some(GitState {
+            commit,
+            dirty: !status.is_empty(),
+        })
     }
 }
 
-/// The commit the tree is at and whether it has uncommitted changes; `None` outside git.
-#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+/// The commit the tree is at and whether it has uncommitted changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GitState {
     pub commit: String,
     pub dirty: bool,
 }
 
-pub fn git_state(sh: &Shell, root: &Path) -> Option<GitState> {
-    let _dir = sh.push_dir(root);
-    let commit = cmd!(sh, "git rev-parse HEAD")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()?;
-    let status = cmd!(sh, "git status --porcelain --untracked-files=no")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()?;
-    Some(GitState {
-        commit,
-        dirty: !status.is_empty(),
-    })
-}
-
 #[cfg(test)]
 pub mod tests_support {
     use super::*;
+    use crate::config::Service;
 
     /// A workspace with binaries `svc` (the service) and `tool`, without running cargo.
     pub fn workspace_with_service() -> Workspace {
-        let bin = |name: &str| Bin {
-            name: name.into(),
-            package: format!("{name}-pkg"),
-            version: "1.2.3".into(),
-        };
+        let mut ws = workspace(Config {
+            service: Some(Service::named("svc")),
+            ..Config::default()
+        });
+        ws.bins = ["svc", "tool"]
+            .iter()
+            .map(|name| Bin {
+                name: name.to_string(),
+                package: format!("{name}-pkg"),
+                version: "1.2.3".into(),
+            })
+            .collect();
+        ws
+    }
+
+    /// A workspace at /ws with `config`, no binaries and no members.
+    pub fn workspace(config: Config) -> Workspace {
         Workspace {
             root: "/ws".into(),
             target_dir: "/ws/target".into(),
             cargo: "cargo".into(),
-            bins: vec![bin("svc"), bin("tool")],
+            bins: vec![],
             members: vec![],
-            config: Config {
-                service: Some(Service {
-                    bin: "svc".into(),
-                    health_path: default_health_path(),
-                    version_path: default_version_path(),
-                    listen_args: vec![],
-                }),
-                ..Config::default()
-            },
+            member_ids: BTreeSet::new(),
+            config,
         }
     }
 }
@@ -340,51 +237,83 @@ pub mod tests_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DEFAULT_TARGETS;
+    use std::path::Path;
 
-    fn metadata(xtask: &str) -> String {
-        format!(
-            r#"{{"workspace_root":"/ws","target_directory":"/ws/target",
+    fn metadata(xtask: &str) -> Metadata {
+        let package = |id: &str, name: &str, version: &str, targets: &str| {
+            format!(
+                r#"{{"id":"{id}","name":"{name}","version":"{version}","dependencies":[],"features":{{}},
+                "manifest_path":"/ws/{name}/Cargo.toml","targets":{targets}}}"#
+            )
+        };
+        let target = |name: &str, kind: &str| {
+            format!(r#"{{"name":"{name}","kind":["{kind}"],"src_path":"/ws/src/{name}.rs"}}"#)
+        };
+        let json = format!(
+            r#"{{"version":1,"workspace_root":"/ws","target_directory":"/ws/target",
             "workspace_members":["a","b","x"],"workspace_default_members":["a","b"],
             "metadata":{{"xtask":{xtask}}},
-            "packages":[
-              {{"id":"a","name":"alpha","version":"1.0.0","targets":[{{"name":"alpha","kind":["lib"]}}]}},
-              {{"id":"b","name":"beta","version":"2.0.0","targets":[{{"name":"beta-cli","kind":["bin"]}},{{"name":"beta-d","kind":["bin"]}}]}},
-              {{"id":"x","name":"tool","version":"0.1.0","targets":[{{"name":"tool","kind":["bin"]}}]}}
-            ]}}"#
-        )
+            "packages":[{},{},{}]}}"#,
+            package(
+                "a",
+                "alpha",
+                "1.0.0",
+                &format!("[{}]", target("alpha", "lib"))
+            ),
+            package(
+                "b",
+                "beta",
+                "2.0.0",
+                &format!(
+                    "[{},{}]",
+                    target("beta-cli", "bin"),
+                    target("beta-d", "bin")
+                )
+            ),
+            package(
+                "x",
+                "tool",
+                "0.1.0",
+                &format!("[{}]", target("tool", "bin"))
+            ),
+        );
+        cargo_metadata::MetadataCommand::parse(json).unwrap()
+    }
+
+    fn load(xtask: &str) -> anyhow::Result<Workspace> {
+        Workspace::from_metadata(&metadata(xtask), "cargo".into())
     }
 
     #[test]
     fn bins_come_from_default_members_only() {
-        let ws = Workspace::from_metadata_json(&metadata("{}"), "cargo".into()).unwrap();
+        let ws = load("{}").unwrap();
         let names: Vec<_> = ws.bins.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, ["beta-cli", "beta-d"]);
         assert_eq!(ws.shipped_bins().len(), 2);
-        assert_eq!(ws.production_targets(), DEFAULT_TARGETS);
+        assert_eq!(ws.config.production_targets(), DEFAULT_TARGETS);
         assert_eq!(ws.dist_dir(), Path::new("/ws/dist"));
+        assert!(ws.is_member("x") && !ws.is_member("serde"));
     }
 
     #[test]
     fn config_selects_bins_and_targets() {
-        let ws = Workspace::from_metadata_json(
-            &metadata(
-                r#"{"bins":["beta-d"],"targets":["aarch64-unknown-linux-musl"],"dist-dir":"out"}"#,
-            ),
-            "cargo".into(),
+        let ws = load(
+            r#"{"bins":["beta-d"],"targets":["aarch64-unknown-linux-musl"],"dist-dir":"out"}"#,
         )
         .unwrap();
         assert_eq!(ws.shipped_bins()[0].name, "beta-d");
         assert_eq!(ws.shipped_bins()[0].version, "2.0.0");
-        assert_eq!(ws.production_targets(), ["aarch64-unknown-linux-musl"]);
+        assert_eq!(
+            ws.config.production_targets(),
+            ["aarch64-unknown-linux-musl"]
+        );
         assert_eq!(ws.dist_dir(), Path::new("/ws/out"));
     }
 
     #[test]
     fn unknown_bin_in_config_lists_the_valid_ones() {
-        let err = Workspace::from_metadata_json(&metadata(r#"{"bins":["nope"]}"#), "cargo".into())
-            .err()
-            .unwrap();
-        let msg = format!("{err:#}");
+        let msg = format!("{:#}", load(r#"{"bins":["nope"]}"#).err().unwrap());
         assert!(
             msg.contains("unknown binary `nope`") && msg.contains("beta-cli, beta-d"),
             "{msg}"
@@ -393,22 +322,10 @@ mod tests {
 
     #[test]
     fn a_typo_in_the_config_is_an_error() {
-        let err = Workspace::from_metadata_json(&metadata(r#"{"target":["x"]}"#), "cargo".into())
-            .err()
-            .unwrap();
+        let err = load(r#"{"target":["x"]}"#).err().unwrap();
         assert!(
             format!("{err:#}").contains("unknown field `target`"),
             "{err:#}"
-        );
-    }
-
-    #[test]
-    fn profile_dirs() {
-        let ws = Workspace::from_metadata_json(&metadata("{}"), "cargo".into()).unwrap();
-        assert_eq!(ws.profile_dir(None, "dev"), Path::new("/ws/target/debug"));
-        assert_eq!(
-            ws.profile_dir(Some("aarch64-unknown-linux-gnu"), "production"),
-            Path::new("/ws/target/aarch64-unknown-linux-gnu/production")
         );
     }
 }

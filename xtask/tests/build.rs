@@ -174,7 +174,13 @@ fn dry_run_writes_nothing() {
         );
         let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(plan["variant"], variant);
-        assert!(plan["args"]
+        let cargo = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == "cargo")
+            .expect("a cargo step");
+        assert!(cargo["command"]["args"]
             .as_array()
             .unwrap()
             .iter()

@@ -10,9 +10,9 @@
 //!
 //! Changing `SOURCE` or the flags changes what a control time means: bump `baseline::SCHEMA`.
 
+use crate::exec::{Command, Exec};
 use anyhow::{bail, Context};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Instant;
 
 /// Generic code, trait objects, formatting and collections: a little of each thing rustc
@@ -56,8 +56,7 @@ fn main() {
 "#;
 
 pub struct SpeedControl {
-    rustc: String,
-    dir: PathBuf,
+    command: Command,
 }
 
 impl SpeedControl {
@@ -67,29 +66,33 @@ impl SpeedControl {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         std::fs::write(dir.join("control.rs"), SOURCE)
             .with_context(|| format!("writing {}", dir.join("control.rs").display()))?;
-        Ok(SpeedControl {
-            rustc: crate::toolchain::rustc(),
-            dir,
-        })
+        // Plain `rustc`: no wrapper and no flags from the workspace, only its default debug
+        // settings.
+        let command = Command::new(crate::toolchain::rustc())
+            .args(["--edition", "2021", "--crate-name", "control", "-o"])
+            .arg(dir.join("control").display().to_string())
+            .arg(dir.join("control.rs").display().to_string())
+            .dir(&dir);
+        Ok(SpeedControl { command })
     }
 
-    /// Compile the control once; its wall time in seconds. Plain `rustc`: no wrapper and no
-    /// flags from the workspace, only its default debug settings.
-    pub fn time(&self) -> anyhow::Result<f64> {
+    /// The compile that is timed.
+    pub fn command(&self) -> &Command {
+        &self.command
+    }
+
+    /// Compile the control once; its wall time in seconds.
+    pub fn time(&self, exec: &Exec) -> anyhow::Result<f64> {
         let start = Instant::now();
-        let out = Command::new(&self.rustc)
-            .args(["--edition", "2021", "--crate-name", "control", "-o"])
-            .arg(self.dir.join("control"))
-            .arg(self.dir.join("control.rs"))
-            .current_dir(&self.dir)
-            .output()
-            .with_context(|| format!("running `{}` for the speed control", self.rustc))?;
+        let out = exec
+            .output(&self.command)
+            .context("running rustc for the speed control")?;
         let seconds = start.elapsed().as_secs_f64();
-        if !out.status.success() {
+        if !out.success {
             bail!(
                 "the speed control (a small program compiled by `{}`) failed to build:\n{}",
-                self.rustc,
-                String::from_utf8_lossy(&out.stderr)
+                self.command.program,
+                out.stderr
             );
         }
         Ok(seconds)
@@ -104,7 +107,10 @@ mod tests {
     fn the_control_compiles_and_takes_measurable_time() {
         let dir = crate::test_support::scratch("speed-control");
         let control = SpeedControl::new(&dir).unwrap();
-        let seconds = control.time().unwrap();
+        let sh = xshell::Shell::new().unwrap();
+        let seconds = control
+            .time(&Exec::new(&sh, crate::exec::Verbosity::Quiet))
+            .unwrap();
         assert!(seconds > 0.0 && seconds < 60.0, "{seconds}");
         assert!(dir.join("speed-control/control").is_file());
         std::fs::remove_dir_all(dir).unwrap();

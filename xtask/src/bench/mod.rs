@@ -11,30 +11,34 @@ mod report;
 mod scenario;
 mod stats;
 
-use crate::build::Facts;
+use crate::exec::{Exec, Verbosity};
+use crate::render::{print_json, Format, Table};
+use crate::rules::Facts;
 use crate::toolchain::Toolchain;
-use crate::workspace::{git_state, Workspace};
+use crate::workspace::Workspace;
 use anyhow::{bail, Context};
 use baseline::{Baseline, Machine, ScenarioResult};
 use control::SpeedControl;
 use scenario::{Runner, Scenario};
 use std::path::PathBuf;
-use xshell::Shell;
 
-pub use report::markdown_table;
-pub use scenario::BenchConfig;
+/// `bench --compare` found a slower scenario: exit status 1, not an error.
+#[derive(Debug)]
+pub struct Regressed(pub Vec<String>);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Markdown,
-    Json,
+impl std::fmt::Display for Regressed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "regressed: {}", self.0.join(", "))
+    }
 }
+
+impl std::error::Error for Regressed {}
 
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 ok, 1 a scenario regressed (--compare), 2 an error.\n\
-    Baselines live in target/xtask/bench/<NAME>.json unless --file is given."
+    Baselines live in target/xtask/bench/<NAME>.json unless --file is given.\n\
+    --dry-run lists every scenario's steps (edits, timed commands) and measures nothing."
 )]
 pub struct BenchArgs {
     /// Measure and save a baseline called NAME (default `main`).
@@ -58,9 +62,6 @@ pub struct BenchArgs {
     /// A change counts only beyond this many percent (and beyond the runs' spread).
     #[arg(long, default_value_t = 10.0, value_name = "PERCENT")]
     pub threshold: f64,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
     /// Also write an HTML page with a bar chart (baseline vs current) to PATH.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
@@ -70,8 +71,18 @@ pub struct BenchArgs {
     pub no_speed_control: bool,
 }
 
+pub fn run(
+    args: BenchArgs,
+    exec: &Exec,
+    ws: &Workspace,
+    format: Format,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    args.run(exec, ws, format, dry_run)
+}
+
 impl BenchArgs {
-    pub fn run(self, sh: &Shell, ws: &Workspace) -> anyhow::Result<()> {
+    fn run(self, exec: &Exec, ws: &Workspace, format: Format, dry_run: bool) -> anyhow::Result<()> {
         if !(0.0..1000.0).contains(&self.threshold) {
             bail!(
                 "--threshold {} is not a percentage between 0 and 1000",
@@ -93,7 +104,7 @@ impl BenchArgs {
         let configured = scenario::configured(ws, &config, self.runs)?;
 
         if self.list {
-            return self.list(ws, &configured);
+            return self.list(ws, &configured, format);
         }
         let (name, comparing) = match (&self.baseline, &self.compare) {
             (Some(name), None) => (name.clone(), false),
@@ -133,19 +144,29 @@ impl BenchArgs {
             None => scenario::filter(configured.clone(), &self.scenarios)?,
         };
 
-        let toolchain = Toolchain::detect(sh)?;
+        let toolchain = Toolchain::detect(exec)?;
         let machine = Machine::detect(&toolchain.verbose_version, &toolchain.host);
+        let quiet = exec.with(Verbosity::Quiet);
         let runner = Runner {
+            exec: &quiet,
             ws,
             editor: editor.clone(),
             scratch: bench_dir.clone(),
-            facts: Facts::from_machine(sh, ws, &toolchain),
-            docker_flags: std::env::var("DOCKER_BUILD_FLAGS").ok(),
+            facts: Facts::from_machine(exec, ws, &toolchain),
+            docker: std::env::var("DOCKER").unwrap_or_else(|_| "docker".into()),
+            docker_flags: std::env::var("DOCKER_BUILD_FLAGS")
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
             edit_seed: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),
         };
         let control = SpeedControl::new(&bench_dir)?;
+        if dry_run {
+            return dry_run_plan(&runner, &control, &scenarios, &path, comparing, format);
+        }
         edit::restore_on_signals(&editor)?;
         let measured = measure(&runner, &control, &scenarios)?;
 
@@ -168,12 +189,12 @@ impl BenchArgs {
                     schema: baseline::SCHEMA,
                     name: name.clone(),
                     created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    git: git_state(sh, &ws.root),
+                    git: ws.git_state(exec),
                     machine,
                     results,
                 };
                 baseline::save(&path, &baseline)?;
-                self.print_results(&baseline)?;
+                print_results(&baseline, format)?;
                 eprintln!("saved baseline `{name}` to {}", path.display());
                 if let Some(report_path) = &self.report {
                     let bars: Vec<_> = baseline
@@ -185,7 +206,7 @@ impl BenchArgs {
                         &format!("Build times: baseline `{name}`"),
                         &baseline.machine.describe(),
                         &bars,
-                        &report::results_table(&baseline.results, true),
+                        &report::results_table(&baseline.results),
                     );
                     std::fs::write(report_path, page)
                         .with_context(|| format!("writing {}", report_path.display()))?;
@@ -209,10 +230,10 @@ impl BenchArgs {
                     .collect();
                 let comparison =
                     report::Comparison::new(&name, self.threshold / 100.0, warnings, speed, pairs);
-                match self.format {
-                    Format::Table => println!("{}", comparison.table()),
+                match format {
+                    Format::Text => println!("{}", comparison.text()),
                     Format::Markdown => print!("{}", comparison.markdown()),
-                    Format::Json => println!("{}", serde_json::to_string_pretty(&comparison)?),
+                    Format::Json => print_json(&comparison)?,
                 }
                 if let Some(report_path) = &self.report {
                     let bars: Vec<_> = comparison
@@ -229,15 +250,14 @@ impl BenchArgs {
                             comparison.speed.text()
                         ),
                         &bars,
-                        &comparison.markdown(),
+                        &comparison.table(),
                     );
                     std::fs::write(report_path, page)
                         .with_context(|| format!("writing {}", report_path.display()))?;
                 }
                 let regressed = comparison.regressed();
                 if !regressed.is_empty() {
-                    eprintln!("regressed: {}", regressed.join(", "));
-                    std::process::exit(1);
+                    return Err(Regressed(regressed.iter().map(|s| s.to_string()).collect()).into());
                 }
                 Ok(())
             }
@@ -256,64 +276,122 @@ impl BenchArgs {
         }
     }
 
-    fn list(&self, ws: &Workspace, scenarios: &[Scenario]) -> anyhow::Result<()> {
+    fn list(&self, ws: &Workspace, scenarios: &[Scenario], format: Format) -> anyhow::Result<()> {
         let scenarios = scenario::filter(scenarios.to_vec(), &self.scenarios)?;
-        if self.format == Format::Json {
-            println!("{}", serde_json::to_string_pretty(&scenarios)?);
-            return Ok(());
-        }
-        let header = ["scenario", "warm-up", "runs", "edits", "timed command"];
-        let rows = scenarios.iter().map(|s| {
-            vec![
+        let mut table = Table::new(["scenario", "warm-up", "runs", "edits", "timed command"]);
+        for s in &scenarios {
+            table.row([
                 s.id.clone(),
                 s.warmup.to_string(),
                 s.runs.to_string(),
                 s.edit_file.clone().unwrap_or_else(|| "-".into()),
                 s.command.clone(),
-            ]
-        });
-        if self.format == Format::Markdown {
-            print!("{}", report::markdown_table(&header, rows));
-        } else {
-            let mut table = comfy_table::Table::new();
-            table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-            table.set_header(header);
-            rows.for_each(|r| {
-                table.add_row(r);
-            });
-            println!(
-                "{table}\nbench target dir: {}",
+            ]);
+        }
+        match format {
+            Format::Json => print_json(&scenarios)?,
+            Format::Markdown => print!("{}", table.markdown()),
+            Format::Text => println!(
+                "{}\nbench target dir: {}",
+                table.terminal(),
                 ws.target_dir.join("xtask/bench/target").display()
-            );
+            ),
         }
         Ok(())
     }
+}
 
-    fn print_results(&self, baseline: &Baseline) -> anyhow::Result<()> {
-        match self.format {
-            Format::Json => println!("{}", serde_json::to_string_pretty(baseline)?),
-            Format::Markdown => print!(
-                "{}\n_Machine: {}; commit {}._\n",
-                report::results_table(&baseline.results, true),
-                baseline.machine.describe(),
-                baseline
-                    .git
-                    .as_ref()
-                    .map(|g| format!(
-                        "{}{}",
-                        &g.commit[..g.commit.len().min(12)],
-                        if g.dirty { " (dirty)" } else { "" }
-                    ))
-                    .unwrap_or_else(|| "unknown".into())
-            ),
-            Format::Table => println!(
-                "{}\nmachine: {}",
-                report::results_table(&baseline.results, false),
-                baseline.machine.describe()
-            ),
-        }
-        Ok(())
+fn print_results(baseline: &Baseline, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => print_json(baseline)?,
+        Format::Markdown => print!(
+            "{}\n_Machine: {}; commit {}._\n",
+            report::results_table(&baseline.results).markdown(),
+            baseline.machine.describe(),
+            baseline
+                .git
+                .as_ref()
+                .map(|g| format!(
+                    "{}{}",
+                    &g.commit[..g.commit.len().min(12)],
+                    if g.dirty { " (dirty)" } else { "" }
+                ))
+                .unwrap_or_else(|| "unknown".into())
+        ),
+        Format::Text => println!(
+            "{}\nmachine: {}",
+            report::results_table(&baseline.results).terminal(),
+            baseline.machine.describe()
+        ),
     }
+    Ok(())
+}
+
+/// `--dry-run`: every scenario's steps, the speed control around each run, where the baseline
+/// goes or comes from; nothing measured, edited or saved.
+fn dry_run_plan(
+    runner: &Runner,
+    control: &SpeedControl,
+    scenarios: &[Scenario],
+    baseline: &std::path::Path,
+    comparing: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    struct ScenarioPlan<'a> {
+        id: &'a str,
+        warmup: usize,
+        runs: usize,
+        steps: Vec<scenario::Step>,
+    }
+    let plans = scenarios
+        .iter()
+        .map(|s| {
+            Ok(ScenarioPlan {
+                id: &s.id,
+                warmup: s.warmup,
+                runs: s.runs,
+                steps: runner.steps(s)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let speed_control = control.command();
+    if format == Format::Json {
+        return print_json(&serde_json::json!({
+            "command": if comparing { "bench --compare" } else { "bench --baseline" },
+            "baseline": baseline,
+            "speed_control": speed_control,
+            "scenarios": plans,
+        }));
+    }
+    println!(
+        "plan: {} {}",
+        if comparing {
+            "compare with"
+        } else {
+            "save the baseline"
+        },
+        baseline.display()
+    );
+    println!("  around every measured run: {}", speed_control.line());
+    for p in &plans {
+        println!("  {} ({} warm-up, {} runs):", p.id, p.warmup, p.runs);
+        for step in &p.steps {
+            match step {
+                scenario::Step::Clean { dir } => println!("    remove  {}", dir.display()),
+                scenario::Step::Edit { file } => {
+                    println!("    append  a new line to {file} (restored after the run)")
+                }
+                scenario::Step::Cargo { command } => println!("    time    {}", command.line()),
+                scenario::Step::Docker { commands } => {
+                    for c in commands {
+                        println!("    time    {}", c.line());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Run every scenario: warm-ups, then measured runs, each between two timings of the speed
@@ -347,10 +425,10 @@ fn measure(
         let mut units = Vec::new();
         let mut controls = Vec::new();
         // The control after run r is also the one before run r + 1.
-        let mut before = control.time()?;
+        let mut before = control.time(runner.exec)?;
         for r in 0..s.runs {
             let result = runner.run(s, r)?;
-            let after = control.time()?;
+            let after = control.time(runner.exec)?;
             eprintln!(
                 "[{}/{total}] {}, run {}/{}: {:.2} s, {} units compiled (speed control {:.3} s)",
                 i + 1,

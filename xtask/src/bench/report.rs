@@ -3,6 +3,7 @@
 
 use super::baseline::{control_reference, Baseline, ScenarioResult};
 use super::stats::{rule_text, verdict, Stats, Verdict};
+use crate::render::{escape_html as escape, Table};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -190,16 +191,20 @@ impl Comparison {
         "verdict",
     ];
 
-    pub fn table(&self) -> String {
-        let mut table = comfy_table::Table::new();
-        table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-        table.set_header(Self::HEADER);
+    pub fn table(&self) -> Table {
+        let mut table = Table::new(Self::HEADER);
         for row in &self.rows {
-            table.add_row(self.cells(row));
+            table.row(self.cells(row));
         }
+        table
+    }
+
+    /// The table for a terminal, with the rule, the speed control and any warning.
+    pub fn text(&self) -> String {
         let mut out = format!(
-            "compared with baseline `{}`\n{table}\n{}\n{}",
+            "compared with baseline `{}`\n{}\n{}\n{}",
             self.baseline_name,
+            self.table().terminal(),
             self.rule,
             self.speed.text()
         );
@@ -211,10 +216,7 @@ impl Comparison {
 
     pub fn markdown(&self) -> String {
         let mut out = format!("### Build times vs baseline `{}`\n\n", self.baseline_name);
-        out.push_str(&markdown_table(
-            &Self::HEADER,
-            self.rows.iter().map(|r| self.cells(r).to_vec()),
-        ));
+        out.push_str(&self.table().markdown());
         let _ = write!(
             out,
             "\n_{}; ± is half the range of the runs._\n\n_{}._\n",
@@ -228,21 +230,9 @@ impl Comparison {
     }
 }
 
-pub fn markdown_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
-    let mut out = format!(
-        "| {} |\n|{}\n",
-        header.join(" | "),
-        " --- |".repeat(header.len())
-    );
-    for row in rows {
-        let _ = writeln!(out, "| {} |", row.join(" | "));
-    }
-    out
-}
-
 /// Summary of a fresh measurement (no comparison): one row per scenario.
-pub fn results_table(results: &[ScenarioResult], markdown: bool) -> String {
-    let header = [
+pub fn results_table(results: &[ScenarioResult]) -> Table {
+    let mut table = Table::new([
         "scenario",
         "median",
         "min",
@@ -250,10 +240,10 @@ pub fn results_table(results: &[ScenarioResult], markdown: bool) -> String {
         "runs",
         "units compiled",
         "edit",
-    ];
-    let rows = results.iter().map(|r| {
+    ]);
+    for r in results {
         let s = r.stats();
-        vec![
+        table.row([
             r.scenario.id.clone(),
             format!("{:.2} s", s.median),
             format!("{:.2} s", s.min),
@@ -265,25 +255,9 @@ pub fn results_table(results: &[ScenarioResult], markdown: bool) -> String {
                 .map(|u| u.to_string())
                 .unwrap_or_default(),
             r.scenario.edit_file.clone().unwrap_or_else(|| "-".into()),
-        ]
-    });
-    if markdown {
-        return markdown_table(&header, rows);
+        ]);
     }
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(header);
-    for row in rows {
-        table.add_row(row);
-    }
-    table.to_string()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    table
 }
 
 /// A self-contained HTML page: an SVG chart of baseline vs current medians per scenario, with
@@ -292,7 +266,7 @@ pub fn html(
     title: &str,
     subtitle: &str,
     bars: &[(String, Stats, Option<Stats>, Option<Verdict>)],
-    table_markdown: &str,
+    table: &Table,
 ) -> String {
     let row_height = 46.0;
     let (label_w, chart_w, pad) = (190.0, 560.0, 20.0);
@@ -357,26 +331,13 @@ pub fn html(
         label_w + 106.0
     );
     svg.push_str("</svg>\n");
-    let table_html: String = table_markdown
-        .lines()
-        .filter(|l| l.starts_with('|') && !l.contains("---"))
-        .enumerate()
-        .map(|(i, l)| {
-            let tag = if i == 0 { "th" } else { "td" };
-            let cells: String = l
-                .trim_matches('|')
-                .split('|')
-                .map(|c| format!("<{tag}>{}</{tag}>", escape(c.trim())))
-                .collect();
-            format!("<tr>{cells}</tr>\n")
-        })
-        .collect();
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\n\
          <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style>\n\
-         </head><body>\n<h1>{t}</h1>\n<p>{s}</p>\n{svg}<table>\n{table_html}</table>\n</body></html>\n",
+         </head><body>\n<h1>{t}</h1>\n<p>{s}</p>\n{svg}{table}</body></html>\n",
         t = escape(title),
-        s = escape(subtitle)
+        s = escape(subtitle),
+        table = table.html()
     )
 }
 
@@ -431,7 +392,7 @@ mod tests {
             "{md}"
         );
         assert_eq!(cmp.regressed(), ["incr-core/dev"]);
-        assert!(cmp.table().contains("slower"));
+        assert!(cmp.text().contains("slower"));
     }
 
     #[test]
@@ -443,12 +404,12 @@ mod tests {
         assert_eq!(cmp.rows[0].verdict, Some(Verdict::NoChange));
         assert!((cmp.rows[0].current.unwrap().median - 1.0).abs() < 1e-9);
         assert_eq!(cmp.rows[0].current_raw.unwrap().median, 1.25);
-        assert!(cmp.table().contains("(machine +25.0%)"), "{}", cmp.table());
+        assert!(cmp.text().contains("(machine +25.0%)"), "{}", cmp.text());
         assert!(cmp.regressed().is_empty());
 
         let raw = compare(&base, &now, true);
         assert_eq!(raw.rows[0].verdict, Some(Verdict::Slower));
-        assert!(raw.table().contains("times are raw (--no-speed-control)"));
+        assert!(raw.text().contains("times are raw (--no-speed-control)"));
     }
 
     #[test]
@@ -462,7 +423,9 @@ mod tests {
             ),
             ("noop/<dev>".to_string(), stats(&[0.1]), None, None),
         ];
-        let page = html("t", "s", &bars, "| a | b |\n| --- | --- |\n| 1 | 2 |\n");
+        let mut table = Table::new(["a", "b"]);
+        table.row(["1", "2"]);
+        let page = html("t", "s", &bars, &table);
         assert!(page.starts_with("<!doctype html>") && page.contains("<svg"));
         assert_eq!(
             page.matches("<rect").count(),

@@ -1,73 +1,36 @@
 //! The build scenarios a bench measures, and how one run of each is done.
 
 use super::edit::Editor;
-use crate::build::{self, BuildArgs, BuildPlan, Variant};
-use crate::docker::{DockerBuildArgs, DockerVariant, Platform};
+use crate::cargo::{Invocation, Selection, Subcommand};
+use crate::config::{BenchConfig, ScenarioKind as Kind, Variant};
+use crate::docker::plan::{ImageRequest, Platform};
+use crate::exec::{Command, Exec};
+use crate::rules::{self, BuildRequest, Facts};
+use crate::toolchain;
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// Clean target dir, full build.
-    Cold,
-    /// Nothing changed.
-    Noop,
-    /// One-line edit in a leaf binary crate.
-    IncrLeaf,
-    /// One-line edit in a library other members depend on.
-    IncrCore,
-    /// `cargo test --no-run` after a one-line edit in the core library.
-    TestBuild,
-    /// One-line edit in the leaf crate, then the development image rebuilt (needs an engine).
-    DockerRebuild,
+/// (warm-up runs, measured runs) of a kind unless configured.
+pub fn default_runs(kind: Kind) -> (usize, usize) {
+    match kind {
+        // Two cold builds already take minutes; their verdict leans on the threshold.
+        Kind::Cold => (0, 2),
+        // Five runs against five separate completely by chance 2 times in 252 (3 against 3:
+        // 1 in 10), so the no-overlap rule carries weight.
+        Kind::Noop | Kind::IncrLeaf | Kind::IncrCore | Kind::TestBuild | Kind::DockerRebuild => {
+            (1, 5)
+        }
+    }
 }
 
-pub const ALL_KINDS: [Kind; 6] = [
-    Kind::Cold,
-    Kind::Noop,
-    Kind::IncrLeaf,
-    Kind::IncrCore,
-    Kind::TestBuild,
-    Kind::DockerRebuild,
-];
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Cold => "cold",
-            Kind::Noop => "noop",
-            Kind::IncrLeaf => "incr-leaf",
-            Kind::IncrCore => "incr-core",
-            Kind::TestBuild => "test-build",
-            Kind::DockerRebuild => "docker-rebuild",
-        }
-    }
-
-    /// (warm-up runs, measured runs) unless configured.
-    pub fn default_runs(self) -> (usize, usize) {
-        match self {
-            // Two cold builds already take minutes; their verdict leans on the threshold.
-            Kind::Cold => (0, 2),
-            // Five runs against five separate completely by chance 2 times in 252 (3 against 3:
-            // 1 in 10), so the no-overlap rule carries weight.
-            Kind::Noop
-            | Kind::IncrLeaf
-            | Kind::IncrCore
-            | Kind::TestBuild
-            | Kind::DockerRebuild => (1, 5),
-        }
-    }
-
-    fn edits(self) -> Option<EditTarget> {
-        match self {
-            Kind::IncrLeaf | Kind::DockerRebuild => Some(EditTarget::Leaf),
-            Kind::IncrCore | Kind::TestBuild => Some(EditTarget::Core),
-            Kind::Cold | Kind::Noop => None,
-        }
+fn edits(kind: Kind) -> Option<EditTarget> {
+    match kind {
+        Kind::IncrLeaf | Kind::DockerRebuild => Some(EditTarget::Leaf),
+        Kind::IncrCore | Kind::TestBuild => Some(EditTarget::Core),
+        Kind::Cold | Kind::Noop => None,
     }
 }
 
@@ -89,23 +52,6 @@ pub struct Scenario {
     pub edit_file: Option<String>,
     /// What is timed, for people.
     pub command: String,
-}
-
-/// `[workspace.metadata.xtask.bench]`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct BenchConfig {
-    /// Scenario kinds to run (default: all).
-    pub scenarios: Option<Vec<Kind>>,
-    /// Variants to run them for (default: dev and production).
-    pub variants: Option<Vec<Variant>>,
-    /// Measured runs per kind, e.g. `{ cold = 3 }`.
-    #[serde(default)]
-    pub runs: std::collections::BTreeMap<String, usize>,
-    /// File of the leaf-crate edit (default: the service binary's, else a binary no member uses).
-    pub leaf_file: Option<String>,
-    /// File of the core-library edit (default: the library most members depend on).
-    pub core_file: Option<String>,
 }
 
 /// The file a one-line edit goes to, found from the workspace unless configured.
@@ -166,7 +112,7 @@ pub fn configured(
     let kinds = config
         .scenarios
         .clone()
-        .unwrap_or_else(|| ALL_KINDS.to_vec());
+        .unwrap_or_else(|| Kind::ALL.to_vec());
     let variants = config
         .variants
         .clone()
@@ -180,8 +126,8 @@ pub fn configured(
             variants.clone()
         };
         for variant in kind_variants {
-            let (warmup, default_runs) = kind.default_runs();
-            let edit_file = match kind.edits() {
+            let (warmup, default_runs) = default_runs(kind);
+            let edit_file = match edits(kind) {
                 Some(target) => {
                     let path = edit_file(ws, config, &target)?;
                     Some(
@@ -256,14 +202,31 @@ pub struct RunResult {
     pub compiled: usize,
 }
 
+/// What one run of a scenario does, in order.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// Remove the bench's target dir (a cold build).
+    Clean { dir: PathBuf },
+    /// Append a line no earlier run used to this file; it is restored after the timed step.
+    Edit { file: String },
+    /// The timed cargo command.
+    Cargo { command: Command },
+    /// The timed image build (the development image, amd64).
+    Docker { commands: Vec<Command> },
+}
+
 /// Runs scenarios in a bench target dir of their own, so the user's target dir is untouched.
 pub struct Runner<'a> {
+    pub exec: &'a Exec<'a>,
     pub ws: &'a Workspace,
     pub editor: Editor,
     pub scratch: PathBuf,
-    pub facts: build::Facts<'a>,
+    pub facts: Facts<'a>,
+    /// The docker client (DOCKER).
+    pub docker: String,
     /// Extra flags of `docker build` (DOCKER_BUILD_FLAGS).
-    pub docker_flags: Option<String>,
+    pub docker_flags: Vec<String>,
     /// Differs between bench invocations (the start time), so no edit repeats an earlier one.
     pub edit_seed: u64,
 }
@@ -282,62 +245,100 @@ impl Runner<'_> {
         self.scratch.join("target").join(variant.profile())
     }
 
-    fn plan(&self, variant: Variant) -> anyhow::Result<BuildPlan> {
-        let mut plan = BuildArgs::for_variant(variant, Vec::new()).plan(self.ws, &self.facts)?;
-        plan.env.push((
-            "CARGO_TARGET_DIR".into(),
-            self.target_dir(variant).display().to_string(),
-        ));
-        Ok(plan)
+    /// The cargo command a scenario times: the variant's build, in the bench target dir.
+    fn invocation(&self, scenario: &Scenario) -> anyhow::Result<Invocation> {
+        let spec = rules::spec(self.ws, &BuildRequest::of(scenario.variant), &self.facts)?;
+        let mut invocation = spec.cargo();
+        invocation.target_dir = Some(self.target_dir(scenario.variant));
+        if scenario.kind == Kind::TestBuild {
+            // The test harnesses of the default members instead of the shipped binaries.
+            invocation.subcommand = Subcommand::TestNoRun;
+            invocation.selection = Selection::Default;
+        }
+        Ok(invocation)
+    }
+
+    /// The development image of the leaf edit, amd64, under a tag of the bench's own.
+    fn image_request(&self) -> ImageRequest {
+        ImageRequest {
+            platforms: vec![Platform::LinuxAmd64],
+            image: Some("xtask-bench".into()),
+            tag: Some("rebuild".into()),
+            commit: "bench".into(),
+            // A fixed creation time keeps the runtime stage's label (and so its cache) stable.
+            created: "1970-01-01T00:00:00Z".into(),
+            docker_flags: self.docker_flags.clone(),
+            ..ImageRequest::of(Variant::Dev, &self.docker)
+        }
+    }
+
+    /// The steps of one run of `scenario`.
+    pub fn steps(&self, scenario: &Scenario) -> anyhow::Result<Vec<Step>> {
+        let mut steps = Vec::new();
+        if scenario.kind == Kind::Cold {
+            steps.push(Step::Clean {
+                dir: self.target_dir(scenario.variant),
+            });
+        }
+        if let Some(file) = &scenario.edit_file {
+            steps.push(Step::Edit { file: file.clone() });
+        }
+        steps.push(match scenario.kind {
+            Kind::DockerRebuild => {
+                let plan = crate::docker::plan::plan(self.ws, &self.image_request(), &self.facts)?;
+                Step::Docker {
+                    commands: plan.steps().map(|s| s.command.clone()).collect(),
+                }
+            }
+            _ => Step::Cargo {
+                command: self.invocation(scenario)?.command(),
+            },
+        });
+        Ok(steps)
     }
 
     /// Check what the scenario needs; `Some(reason)` when it must be skipped.
     pub fn skip_reason(&self, scenario: &Scenario) -> Option<String> {
         if scenario.kind == Kind::DockerRebuild {
-            if let Err(e) = crate::docker::check_engine(&self.docker_client()) {
+            if let Err(e) = crate::docker::check_engine(self.exec, &self.docker) {
                 return Some(format!("{e:#}"));
             }
         }
         None
     }
 
-    fn docker_client(&self) -> String {
-        std::env::var("DOCKER").unwrap_or_else(|_| "docker".into())
-    }
-
     /// Fail (naming the fix) when the machine lacks what the scenario's builds need: once per
     /// scenario, not on every run.
     pub fn check(&self, scenario: &Scenario) -> anyhow::Result<()> {
-        let plan = self.plan(scenario.variant)?;
-        crate::toolchain::check_all(&xshell::Shell::new()?, &plan.requirements)
+        let spec = rules::spec(self.ws, &BuildRequest::of(scenario.variant), &self.facts)?;
+        toolchain::check_all(self.exec, &spec.requirements)
     }
 
     /// Do one run of `scenario` (`index` varies the edit, so every run compiles).
     pub fn run(&self, scenario: &Scenario, index: usize) -> anyhow::Result<RunResult> {
-        let plan = self.plan(scenario.variant)?;
-        let guard = match &scenario.edit_file {
-            Some(file) => {
-                let guard = self.editor.edit(&self.ws.root.join(file))?;
-                guard.append(&edit_line(self.edit_seed, index))?;
-                Some(guard)
-            }
-            None => None,
-        };
-        let result = match scenario.kind {
-            Kind::Cold => {
-                let dir = self.target_dir(scenario.variant);
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir)
-                        .with_context(|| format!("cleaning {}", dir.display()))?;
+        let mut guard = None;
+        let mut result = None;
+        for step in self.steps(scenario)? {
+            match step {
+                Step::Clean { dir } => {
+                    if dir.exists() {
+                        std::fs::remove_dir_all(&dir)
+                            .with_context(|| format!("cleaning {}", dir.display()))?;
+                    }
                 }
-                self.time_cargo(&plan)
+                Step::Edit { file } => {
+                    let edit = self.editor.edit(&self.ws.root.join(file))?;
+                    edit.append(&edit_line(self.edit_seed, index))?;
+                    guard = Some(edit);
+                }
+                Step::Cargo { .. } => result = Some(self.time_cargo(scenario)),
+                Step::Docker { .. } => result = Some(self.time_docker()),
             }
-            Kind::Noop | Kind::IncrLeaf | Kind::IncrCore => self.time_cargo(&plan),
-            Kind::TestBuild => self.time_cargo(&plan.as_test_build()),
-            Kind::DockerRebuild => self.time_docker(),
-        };
+        }
         drop(guard);
-        let result = result.with_context(|| format!("scenario {} failed", scenario.id))?;
+        let result = result
+            .context("a scenario times one step")?
+            .with_context(|| format!("scenario {} failed", scenario.id))?;
         if let Some(file) = scenario.edit_file.as_ref().filter(|_| result.compiled == 0) {
             bail!(
                 "scenario {}: the edit to {} compiled nothing, so the time is a cache hit, not a \
@@ -350,8 +351,10 @@ impl Runner<'_> {
         Ok(result)
     }
 
-    fn time_cargo(&self, plan: &BuildPlan) -> anyhow::Result<RunResult> {
-        let outcome = build::execute_quiet(plan, self.ws)?;
+    fn time_cargo(&self, scenario: &Scenario) -> anyhow::Result<RunResult> {
+        let outcome = self
+            .invocation(scenario)?
+            .run(self.exec, &|id| self.ws.is_member(id))?;
         Ok(RunResult {
             seconds: outcome.seconds,
             compiled: outcome.compiled(),
@@ -359,27 +362,8 @@ impl Runner<'_> {
     }
 
     fn time_docker(&self) -> anyhow::Result<RunResult> {
-        let args = DockerBuildArgs {
-            variant: DockerVariant::Development,
-            platforms: vec![Platform::LinuxAmd64],
-            image: Some("xtask-bench".into()),
-            tag: Some("rebuild".into()),
-            version: None,
-            commit: Some("bench".into()),
-            registry: None,
-            labels: Vec::new(),
-            secrets: Vec::new(),
-            sccache: false,
-            docker: self.docker_client(),
-            docker_flags: self.docker_flags.clone(),
-            dry_run: false,
-            manifest_only: false,
-            json: false,
-        };
-        // A fixed creation time keeps the runtime stage's label (and so its cache) stable.
-        let plan = args.plan(self.ws, "bench", "1970-01-01T00:00:00Z")?;
         let start = Instant::now();
-        let report = crate::docker::execute_quiet(&plan, self.ws)?;
+        let report = crate::docker::build(self.exec, self.ws, &self.image_request(), &self.facts)?;
         Ok(RunResult {
             seconds: start.elapsed().as_secs_f64(),
             compiled: report.phases.iter().map(|p| p.crates_compiled).sum(),
@@ -407,7 +391,7 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workspace::{Member, Workspace};
+    use crate::workspace::Member;
     use std::path::Path;
 
     fn ws() -> Workspace {

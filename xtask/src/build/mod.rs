@@ -1,0 +1,428 @@
+//! `cargo xtask build`: the spec of a variant (see `rules`), planned as steps (check the
+//! machine, one cargo run, package into dist/), then run.
+
+pub mod dist;
+
+use crate::cargo::Outcome;
+use crate::config::Variant;
+use crate::exec::{Command, Exec};
+use crate::render::{human_size, print_json, Format, Table};
+use crate::rules::{self, BuildRequest, BuildSpec, Facts};
+use crate::toolchain::{self, Cross, LinkerChoice, Requirement, Toolchain};
+use crate::workspace::Workspace;
+use anyhow::bail;
+use dist::Artifact;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// What to build.
+    #[arg(long, value_enum, default_value_t = Variant::Dev)]
+    pub variant: Variant,
+    /// Target triple (repeatable). Production default: `[workspace.metadata.xtask] targets`;
+    /// dev default: this machine.
+    #[arg(long = "target", value_name = "TRIPLE")]
+    pub targets: Vec<String>,
+    /// Build and ship only this binary (repeatable).
+    #[arg(long = "bin", value_name = "NAME")]
+    pub bins: Vec<String>,
+    /// How production cross-compiles: each target's C linker, or cargo-zigbuild.
+    #[arg(long, value_enum, default_value_t = Cross::Linker)]
+    pub cross: Cross,
+    /// Linker of dev builds.
+    #[arg(long, value_enum, default_value_t = LinkerChoice::Auto)]
+    pub linker: LinkerChoice,
+    /// Pass --locked to cargo (always on when the CI environment variable is set).
+    #[arg(long)]
+    pub locked: bool,
+}
+
+impl BuildArgs {
+    pub fn request(&self) -> BuildRequest {
+        BuildRequest {
+            variant: self.variant,
+            targets: self.targets.clone(),
+            bins: self.bins.clone(),
+            cross: self.cross,
+            linker: self.linker,
+            locked: self.locked,
+        }
+    }
+}
+
+/// What `cargo xtask build` will do, step by step.
+#[derive(Debug, Serialize)]
+pub struct BuildPlan {
+    pub variant: Variant,
+    pub profile: &'static str,
+    pub targets: Vec<String>,
+    pub bins: Vec<String>,
+    pub linker: String,
+    /// Where cargo leaves each target's binaries.
+    pub output_dirs: BTreeMap<String, PathBuf>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// Fail, naming each fix, unless the machine has these.
+    Check { requirements: Vec<Requirement> },
+    /// The one cargo run.
+    Cargo { command: Command },
+    /// Copy the binaries into `staging`, with `manifest.json` and `SHA256SUMS`, then swap it in
+    /// for `dist` (the previous dist stays whole until then).
+    Package { staging: PathBuf, dist: PathBuf },
+}
+
+pub fn plan(ws: &Workspace, spec: &BuildSpec) -> BuildPlan {
+    let mut steps = Vec::new();
+    if !spec.requirements.is_empty() {
+        steps.push(Step::Check {
+            requirements: spec.requirements.clone(),
+        });
+    }
+    steps.push(Step::Cargo {
+        command: spec.cargo().command(),
+    });
+    if spec.variant == Variant::Production {
+        let dist = ws.dist_dir();
+        steps.push(Step::Package {
+            staging: dist::staging_dir(&dist),
+            dist,
+        });
+    }
+    BuildPlan {
+        variant: spec.variant,
+        profile: spec.profile,
+        targets: spec.targets.clone(),
+        bins: spec.bins.iter().map(|b| b.name.clone()).collect(),
+        linker: spec.linker.clone(),
+        output_dirs: spec.output_dirs(ws),
+        steps,
+    }
+}
+
+impl BuildPlan {
+    /// The plan as a person reads it: every command, variable and path.
+    pub fn describe(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "plan: {:?} build, profile `{}`",
+            self.variant, self.profile
+        );
+        let _ = writeln!(out, "  targets:  {}", self.targets.join(", "));
+        let _ = writeln!(out, "  binaries: {}", self.bins.join(", "));
+        let _ = writeln!(out, "  linker:   {}", self.linker);
+        for step in &self.steps {
+            match step {
+                Step::Check { requirements } => {
+                    for req in requirements {
+                        let what = match req {
+                            Requirement::TargetStd { target } => format!("rust std for {target}"),
+                            Requirement::Program { program, .. } => format!("`{program}` on PATH"),
+                        };
+                        let _ = writeln!(out, "  needs:    {what}");
+                    }
+                }
+                Step::Cargo { command } => {
+                    let _ = writeln!(out, "  command:  {}", command.line());
+                    for (key, value) in &command.env {
+                        let _ = writeln!(out, "  env:      {key}={value}");
+                    }
+                    for (target, dir) in &self.output_dirs {
+                        let _ = writeln!(out, "  output:   {target} -> {}", dir.display());
+                    }
+                }
+                Step::Package { staging, dist } => {
+                    let _ = writeln!(
+                        out,
+                        "  staging:  {} (replaces the dist dir only when complete)",
+                        staging.display()
+                    );
+                    let _ = writeln!(out, "  dist:     {}", dist.display());
+                }
+            }
+        }
+        out
+    }
+}
+
+pub fn run(
+    args: BuildArgs,
+    exec: &Exec,
+    ws: &Workspace,
+    format: Format,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let toolchain = Toolchain::detect(exec)?;
+    let facts = Facts::from_machine(exec, ws, &toolchain);
+    let spec = rules::spec(ws, &args.request(), &facts)?;
+    let plan = plan(ws, &spec);
+    if dry_run {
+        match format {
+            Format::Json => print_json(&plan)?,
+            _ => print!("{}", plan.describe()),
+        }
+        toolchain::check_all(exec, &spec.requirements)?;
+        eprintln!("dry run: the machine has everything this build needs; nothing was built");
+        return Ok(());
+    }
+    let summary = execute(exec, ws, &spec, &plan, &toolchain, &facts)?;
+    match format {
+        Format::Json => print_json(&summary),
+        Format::Markdown => {
+            print!("{}", summary.table().markdown());
+            Ok(())
+        }
+        Format::Text => {
+            println!("{}\n{}", summary.table().terminal(), summary.sentence());
+            Ok(())
+        }
+    }
+}
+
+fn execute(
+    exec: &Exec,
+    ws: &Workspace,
+    spec: &BuildSpec,
+    plan: &BuildPlan,
+    toolchain: &Toolchain,
+    facts: &Facts,
+) -> anyhow::Result<Summary> {
+    let mut summary = Summary::new(spec);
+    let mut artifacts = Vec::new();
+    for step in &plan.steps {
+        match step {
+            Step::Check { requirements } => toolchain::check_all(exec, requirements)?,
+            Step::Cargo { .. } => {
+                let outcome =
+                    spec.cargo()
+                        .run(exec, &|id| ws.is_member(id))
+                        .map_err(|e| {
+                            match plan.steps.iter().find_map(|s| match s {
+                                Step::Package { dist, .. } => Some(dist),
+                                _ => None,
+                            }) {
+                                Some(dist) => {
+                                    e.context(format!("{} was left as it was", dist.display()))
+                                }
+                                None => e,
+                            }
+                        })?;
+                artifacts = binaries(ws, spec, &outcome)?;
+                summary.record(&outcome, &artifacts);
+            }
+            Step::Package { staging, dist } => {
+                let meta = dist::Provenance {
+                    git: facts.git.clone(),
+                    rustc: toolchain
+                        .verbose_version
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                    profile: spec.profile.to_string(),
+                };
+                let manifest = dist::package(&artifacts, staging, dist, &meta)?;
+                summary.packaged(&manifest, dist);
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// The binaries of the spec, each for each target, from cargo's messages.
+fn binaries(ws: &Workspace, spec: &BuildSpec, outcome: &Outcome) -> anyhow::Result<Vec<Artifact>> {
+    let mut artifacts = Vec::new();
+    for unit in outcome.units.iter().filter(|u| u.is_bin()) {
+        let Some(bin) = spec.bins.iter().find(|b| b.name == unit.target) else {
+            continue;
+        };
+        let Some(exe) = &unit.executable else {
+            continue;
+        };
+        let Some(target) = spec.target_of(ws, exe) else {
+            continue;
+        };
+        artifacts.push(Artifact {
+            name: bin.name.clone(),
+            version: bin.version.clone(),
+            target,
+            path: exe.clone(),
+            build_seconds: unit.seconds,
+        });
+    }
+    for target in &spec.targets {
+        for bin in &spec.bins {
+            if !artifacts
+                .iter()
+                .any(|a| &a.target == target && a.name == bin.name)
+            {
+                bail!(
+                    "cargo succeeded but reported no `{}` binary for {target}",
+                    bin.name
+                );
+            }
+        }
+    }
+    artifacts.sort_by(|a, b| (&a.target, &a.name).cmp(&(&b.target, &b.name)));
+    Ok(artifacts)
+}
+
+/// The result of a build, for people (a table) and machines (`--json`).
+#[derive(Serialize)]
+pub struct Summary {
+    pub variant: Variant,
+    pub profile: String,
+    pub targets: Vec<String>,
+    pub linker: String,
+    pub seconds: f64,
+    pub units_compiled: usize,
+    pub units_fresh: usize,
+    pub dist_dir: Option<PathBuf>,
+    pub artifacts: Vec<SummaryArtifact>,
+}
+
+#[derive(Serialize)]
+pub struct SummaryArtifact {
+    pub name: String,
+    pub target: String,
+    pub path: PathBuf,
+    pub size: u64,
+    pub build_seconds: f64,
+    pub sha256: Option<String>,
+}
+
+impl Summary {
+    fn new(spec: &BuildSpec) -> Summary {
+        Summary {
+            variant: spec.variant,
+            profile: spec.profile.into(),
+            targets: spec.targets.clone(),
+            linker: spec.linker.clone(),
+            seconds: 0.0,
+            units_compiled: 0,
+            units_fresh: 0,
+            dist_dir: None,
+            artifacts: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, outcome: &Outcome, artifacts: &[Artifact]) {
+        self.seconds = outcome.seconds;
+        self.units_compiled = outcome.compiled();
+        self.units_fresh = outcome.fresh();
+        self.artifacts = artifacts
+            .iter()
+            .map(|a| SummaryArtifact {
+                name: a.name.clone(),
+                target: a.target.clone(),
+                path: a.path.clone(),
+                size: std::fs::metadata(&a.path).map(|m| m.len()).unwrap_or(0),
+                build_seconds: a.build_seconds,
+                sha256: None,
+            })
+            .collect();
+    }
+
+    fn packaged(&mut self, manifest: &dist::Manifest, dist: &std::path::Path) {
+        self.dist_dir = Some(dist.to_path_buf());
+        self.artifacts = manifest
+            .artifacts
+            .iter()
+            .map(|a| SummaryArtifact {
+                name: a.name.clone(),
+                target: a.target.clone(),
+                path: dist.join(&a.path),
+                size: a.size,
+                build_seconds: a.build_seconds,
+                sha256: Some(a.sha256.clone()),
+            })
+            .collect();
+    }
+
+    pub fn table(&self) -> Table {
+        let mut table = Table::new(["binary", "target", "size", "done after", "path"]);
+        for a in &self.artifacts {
+            table.row([
+                a.name.clone(),
+                a.target.clone(),
+                human_size(a.size),
+                format!("{:.1} s", a.build_seconds),
+                a.path.display().to_string(),
+            ]);
+        }
+        table
+    }
+
+    pub fn sentence(&self) -> String {
+        let place = match &self.dist_dir {
+            Some(dist) => format!(
+                "; artifacts, manifest.json and SHA256SUMS in {}",
+                dist.display()
+            ),
+            None => String::new(),
+        };
+        format!(
+            "{:?} build ({} profile, {} target(s), linker: {}) in {:.1} s: {} units compiled, {} fresh{place}",
+            self.variant,
+            self.profile,
+            self.targets.len(),
+            self.linker,
+            self.seconds,
+            self.units_compiled,
+            self.units_fresh
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::tests_support::spec_of;
+    use crate::workspace::tests_support::workspace_with_service;
+
+    #[test]
+    fn production_plans_check_cargo_then_package() {
+        let ws = workspace_with_service();
+        let spec = spec_of(&ws, &BuildRequest::of(Variant::Production)).unwrap();
+        let plan = plan(&ws, &spec);
+        let kinds: Vec<_> = plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Check { .. } => "check",
+                Step::Cargo { .. } => "cargo",
+                Step::Package { .. } => "package",
+            })
+            .collect();
+        assert_eq!(kinds, ["check", "cargo", "package"]);
+        let Step::Package { staging, dist } = &plan.steps[2] else {
+            panic!()
+        };
+        assert_eq!(dist, &PathBuf::from("/ws/dist"));
+        assert_eq!(staging, &PathBuf::from("/ws/dist.staging"));
+        let text = plan.describe();
+        assert!(
+            text.contains("needs:    rust std for aarch64-unknown-linux-gnu"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(json["steps"][1]["step"], "cargo");
+        assert_eq!(json["steps"][1]["command"]["args"][0], "build");
+    }
+
+    #[test]
+    fn dev_plans_one_cargo_run_and_no_dist() {
+        let ws = workspace_with_service();
+        let spec = spec_of(&ws, &BuildRequest::of(Variant::Dev)).unwrap();
+        let plan = plan(&ws, &spec);
+        assert_eq!(plan.steps.len(), 1);
+        assert!(matches!(plan.steps[0], Step::Cargo { .. }));
+    }
+}

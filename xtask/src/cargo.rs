@@ -1,0 +1,342 @@
+//! Cargo as typed values: an [`Invocation`] (subcommand, profile, targets, selection, target
+//! dir, env) that becomes arguments only when it runs, `cargo metadata` read into
+//! `cargo_metadata`'s model, and the JSON message stream read into compilation [`Unit`]s.
+
+use crate::exec::{self, Exec, Line, Stream};
+use anyhow::Context;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub use cargo_metadata::Metadata;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Subcommand {
+    Build,
+    /// `cargo test --no-run`: compile the test harnesses, run nothing.
+    TestNoRun,
+}
+
+/// Which packages and targets a cargo command builds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// What plain `cargo build` builds: the default members.
+    Default,
+    /// These binaries (`--bin`).
+    Bins(Vec<String>),
+    /// These packages (`-p`).
+    Packages(Vec<String>),
+}
+
+/// One cargo command, decided before it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invocation {
+    /// The cargo that runs us (`$CARGO`), so a pinned toolchain is used throughout.
+    pub cargo: String,
+    pub subcommand: Subcommand,
+    /// `cargo zigbuild` in place of `cargo build` (zig links and compiles C for every target).
+    pub zigbuild: bool,
+    /// Another workspace's manifest (`--manifest-path`).
+    pub manifest_path: Option<PathBuf>,
+    pub profile: String,
+    /// Target triples (`--target`, one run for all); empty: the host, without `--target`.
+    pub targets: Vec<String>,
+    pub selection: Selection,
+    pub locked: bool,
+    /// Instead of the workspace's target dir (`--target-dir`).
+    pub target_dir: Option<PathBuf>,
+    /// Set for this command only.
+    pub env: Vec<(String, String)>,
+}
+
+impl Invocation {
+    pub fn new(cargo: &str, subcommand: Subcommand, profile: &str) -> Invocation {
+        Invocation {
+            cargo: cargo.into(),
+            subcommand,
+            zigbuild: false,
+            manifest_path: None,
+            profile: profile.into(),
+            targets: Vec::new(),
+            selection: Selection::Default,
+            locked: false,
+            target_dir: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// The arguments after `cargo`.
+    pub fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = match (self.subcommand, self.zigbuild) {
+            (Subcommand::Build, true) => vec!["zigbuild".into()],
+            (Subcommand::Build, false) => vec!["build".into()],
+            (Subcommand::TestNoRun, _) => vec!["test".into()],
+        };
+        if let Some(manifest) = &self.manifest_path {
+            args.extend(["--manifest-path".into(), manifest.display().to_string()]);
+        }
+        args.extend(["--profile".into(), self.profile.clone()]);
+        for target in &self.targets {
+            args.extend(["--target".into(), target.clone()]);
+        }
+        match &self.selection {
+            Selection::Default => {}
+            Selection::Bins(bins) => {
+                for bin in bins {
+                    args.extend(["--bin".into(), bin.clone()]);
+                }
+            }
+            Selection::Packages(packages) => {
+                for package in packages {
+                    args.extend(["-p".into(), package.clone()]);
+                }
+            }
+        }
+        if let Some(dir) = &self.target_dir {
+            args.extend(["--target-dir".into(), dir.display().to_string()]);
+        }
+        if self.locked {
+            args.push("--locked".into());
+        }
+        if self.subcommand == Subcommand::TestNoRun {
+            args.push("--no-run".into());
+        }
+        args.push("--message-format=json-render-diagnostics".into());
+        args
+    }
+
+    pub fn command(&self) -> exec::Command {
+        exec::Command {
+            program: self.cargo.clone(),
+            args: self.args(),
+            env: self.env.clone(),
+            dir: None,
+        }
+    }
+
+    #[cfg(test)]
+    pub fn line(&self) -> String {
+        self.command().line()
+    }
+
+    /// Where cargo leaves `target`'s artifacts (`dev` is `debug` on disk); `workspace_target`
+    /// is the target dir cargo uses when none is given.
+    pub fn output_dir(&self, workspace_target: &Path, target: &str) -> PathBuf {
+        let root = self.target_dir.as_deref().unwrap_or(workspace_target);
+        let profile = if self.profile == "dev" {
+            "debug"
+        } else {
+            &self.profile
+        };
+        if self.targets.is_empty() {
+            root.join(profile)
+        } else {
+            root.join(target).join(profile)
+        }
+    }
+
+    /// Run it through `exec`, reading cargo's messages into units; `is_member` tells workspace
+    /// packages from third-party ones.
+    pub fn run(&self, exec: &Exec, is_member: &dyn Fn(&str) -> bool) -> anyhow::Result<Outcome> {
+        let start = Instant::now();
+        let mut units = Vec::new();
+        exec.run(&self.command(), &mut |stream, line| {
+            if stream == Stream::Stdout {
+                if let Some(unit) = Unit::from_message(line, is_member, start) {
+                    units.push(unit);
+                    return Line::Consumed;
+                }
+                if line.starts_with('{') {
+                    // Another cargo message (build-script output, build finished).
+                    return Line::Consumed;
+                }
+            }
+            Line::Show
+        })?;
+        Ok(Outcome {
+            seconds: start.elapsed().as_secs_f64(),
+            units,
+        })
+    }
+}
+
+/// What a cargo run compiled.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub seconds: f64,
+    /// Every compilation unit cargo reported, compiled or fresh.
+    pub units: Vec<Unit>,
+}
+
+impl Outcome {
+    pub fn compiled(&self) -> usize {
+        self.units.iter().filter(|u| !u.fresh).count()
+    }
+
+    pub fn fresh(&self) -> usize {
+        self.units.iter().filter(|u| u.fresh).count()
+    }
+}
+
+/// One compilation unit (a crate target for one platform), from a `compiler-artifact` message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unit {
+    pub package_id: String,
+    /// The target's name (the binary's name for a binary).
+    pub target: String,
+    pub kind: Vec<String>,
+    pub fresh: bool,
+    /// Not a workspace member: from a registry, git, or a path outside the workspace.
+    pub third_party: bool,
+    pub executable: Option<PathBuf>,
+    /// Seconds from the start of the run until cargo reported it.
+    pub seconds: f64,
+}
+
+impl Unit {
+    fn from_message(line: &str, is_member: &dyn Fn(&str) -> bool, start: Instant) -> Option<Unit> {
+        if !line.starts_with('{') {
+            return None;
+        }
+        let cargo_metadata::Message::CompilerArtifact(artifact) =
+            serde_json::from_str(line).ok()?
+        else {
+            return None;
+        };
+        Some(Unit {
+            third_party: !is_member(&artifact.package_id.repr),
+            package_id: artifact.package_id.repr,
+            target: artifact.target.name,
+            kind: artifact.target.kind.iter().map(|k| k.to_string()).collect(),
+            fresh: artifact.fresh,
+            executable: artifact.executable.map(Into::into),
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    pub fn is_bin(&self) -> bool {
+        self.kind.iter().any(|k| k == "bin")
+    }
+
+    /// `name@version (kind `target`)`, from a package id such as
+    /// `registry+https://github.com/rust-lang/crates.io-index#tokio@1.54.1`.
+    pub fn describe(&self) -> String {
+        let pkg = self
+            .package_id
+            .rsplit('#')
+            .next()
+            .unwrap_or(&self.package_id);
+        format!("{pkg} ({} `{}`)", self.kind.join(","), self.target)
+    }
+}
+
+/// `cargo metadata`, run through `exec`.
+pub struct MetadataRequest<'a> {
+    pub cargo: &'a str,
+    /// Only the workspace's own packages, no dependency resolution.
+    pub no_deps: bool,
+    /// `--filter-platform`: the resolve as seen when building for this triple.
+    pub platform: Option<&'a str>,
+    pub manifest_path: Option<&'a Path>,
+    /// `--locked`: fail instead of updating Cargo.lock.
+    pub locked: bool,
+}
+
+impl MetadataRequest<'_> {
+    pub fn command(&self) -> exec::Command {
+        let mut c = exec::Command::new(self.cargo).args(["metadata", "--format-version", "1"]);
+        if self.no_deps {
+            c = c.arg("--no-deps");
+        }
+        if let Some(platform) = self.platform {
+            c = c.args(["--filter-platform", platform]);
+        }
+        if let Some(manifest) = self.manifest_path {
+            c = c.args([
+                "--manifest-path".to_string(),
+                manifest.display().to_string(),
+            ]);
+        }
+        if self.locked {
+            c = c.arg("--locked");
+        }
+        c
+    }
+
+    pub fn run(&self, exec: &Exec) -> anyhow::Result<Metadata> {
+        let json = exec.read(&self.command()).context(
+            "running `cargo metadata` (is the current directory inside a Cargo workspace?)",
+        )?;
+        cargo_metadata::MetadataCommand::parse(json).context("parsing `cargo metadata` output")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variation_is_a_field_change() {
+        let mut inv = Invocation::new("cargo", Subcommand::Build, "production");
+        inv.targets = vec![
+            "x86_64-unknown-linux-gnu".into(),
+            "aarch64-unknown-linux-gnu".into(),
+        ];
+        inv.selection = Selection::Bins(vec!["svc".into()]);
+        inv.locked = true;
+        assert_eq!(
+            inv.line(),
+            "cargo build --profile production --target x86_64-unknown-linux-gnu \
+             --target aarch64-unknown-linux-gnu --bin svc --locked \
+             --message-format=json-render-diagnostics"
+        );
+        let test = Invocation {
+            subcommand: Subcommand::TestNoRun,
+            selection: Selection::Default,
+            target_dir: Some("/scratch".into()),
+            ..inv.clone()
+        };
+        assert_eq!(
+            test.line(),
+            "cargo test --profile production --target x86_64-unknown-linux-gnu \
+             --target aarch64-unknown-linux-gnu --target-dir /scratch --locked --no-run \
+             --message-format=json-render-diagnostics"
+        );
+        assert_eq!(
+            test.output_dir(Path::new("/ws/target"), "aarch64-unknown-linux-gnu"),
+            Path::new("/scratch/aarch64-unknown-linux-gnu/production")
+        );
+        let dev = Invocation::new("cargo", Subcommand::Build, "dev");
+        assert_eq!(
+            dev.output_dir(Path::new("/ws/target"), "x86_64-unknown-linux-gnu"),
+            Path::new("/ws/target/debug"),
+            "no --target: cargo leaves host artifacts under <profile>"
+        );
+        let zig = Invocation {
+            zigbuild: true,
+            ..dev
+        };
+        assert!(zig.line().starts_with("cargo zigbuild --profile dev"));
+    }
+
+    #[test]
+    fn units_come_from_artifact_messages() {
+        let line = r#"{"reason":"compiler-artifact","package_id":"registry+https://github.com/rust-lang/crates.io-index#serde@1.0.229","manifest_path":"/r/serde/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"serde","src_path":"/r/serde/src/lib.rs","edition":"2021","doc":true,"doctest":true,"test":true},"profile":{"opt_level":"0","debuginfo":0,"debug_assertions":true,"overflow_checks":true,"test":false},"features":["std"],"filenames":["/t/libserde.rlib"],"executable":null,"fresh":true}"#;
+        let unit = Unit::from_message(line, &|_| false, Instant::now()).unwrap();
+        assert!(unit.fresh && unit.third_party && !unit.is_bin());
+        assert_eq!(unit.describe(), "serde@1.0.229 (lib `serde`)");
+        assert!(
+            Unit::from_message(line, &|id| id.contains("serde"), Instant::now())
+                .is_some_and(|u| !u.third_party)
+        );
+        assert!(Unit::from_message("   Compiling serde", &|_| false, Instant::now()).is_none());
+        assert!(Unit::from_message(
+            r#"{"reason":"build-finished","success":true}"#,
+            &|_| false,
+            Instant::now()
+        )
+        .is_none());
+    }
+}

@@ -1,0 +1,234 @@
+//! `[workspace.metadata.xtask]` in the root `Cargo.toml`: the whole schema, and nothing else.
+//! Every key is optional; a typo is an error that names the key.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Production targets when `targets` is not set.
+pub const DEFAULT_TARGETS: [&str; 2] = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"];
+
+/// What a build is for. The rules of each (profile, targets, linker, env) are in `rules`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    /// Native debug build: host target, `dev` profile, incremental, fastest linker.
+    #[serde(alias = "development")]
+    Dev,
+    /// Optimized `production` profile for every configured target, packaged into dist/.
+    Production,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 2] = [Variant::Dev, Variant::Production];
+
+    /// The cargo profile, and the variant's short name (`dev`, `production`).
+    pub fn profile(self) -> &'static str {
+        match self {
+            Variant::Dev => "dev",
+            Variant::Production => "production",
+        }
+    }
+
+    /// The long name images are tagged with (`development`, `production`).
+    pub fn image_name(self) -> &'static str {
+        match self {
+            Variant::Dev => "development",
+            Variant::Production => "production",
+        }
+    }
+
+    /// Either name, as flags and the Makefile spell it.
+    pub fn parse(name: &str) -> Option<Variant> {
+        Variant::ALL
+            .into_iter()
+            .find(|v| name == v.profile() || name == v.image_name())
+    }
+}
+
+impl clap::ValueEnum for Variant {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Variant::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let value = clap::builder::PossibleValue::new(self.profile());
+        Some(match self {
+            Variant::Dev => value
+                .alias("development")
+                .help("native debug build: host target, `dev` profile, incremental"),
+            Variant::Production => {
+                value.help("optimized `production` profile for every configured target")
+            }
+        })
+    }
+}
+
+/// A bench scenario kind (`[workspace.metadata.xtask.bench] scenarios`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScenarioKind {
+    /// Clean target dir, full build.
+    Cold,
+    /// Nothing changed.
+    Noop,
+    /// One-line edit in a leaf binary crate.
+    IncrLeaf,
+    /// One-line edit in a library other members depend on.
+    IncrCore,
+    /// `cargo test --no-run` after a one-line edit in the core library.
+    TestBuild,
+    /// One-line edit in the leaf crate, then the development image rebuilt (needs an engine).
+    DockerRebuild,
+}
+
+impl ScenarioKind {
+    pub const ALL: [ScenarioKind; 6] = [
+        ScenarioKind::Cold,
+        ScenarioKind::Noop,
+        ScenarioKind::IncrLeaf,
+        ScenarioKind::IncrCore,
+        ScenarioKind::TestBuild,
+        ScenarioKind::DockerRebuild,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ScenarioKind::Cold => "cold",
+            ScenarioKind::Noop => "noop",
+            ScenarioKind::IncrLeaf => "incr-leaf",
+            ScenarioKind::IncrCore => "incr-core",
+            ScenarioKind::TestBuild => "test-build",
+            ScenarioKind::DockerRebuild => "docker-rebuild",
+        }
+    }
+}
+
+/// `[workspace.metadata.xtask]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Binaries to ship (default: every binary of the default members).
+    pub bins: Option<Vec<String>>,
+    /// Production targets (default: [`DEFAULT_TARGETS`]).
+    pub targets: Option<Vec<String>>,
+    /// Where production artifacts go, relative to the workspace root (default `dist`).
+    pub dist_dir: Option<String>,
+    /// Linker per target triple, replacing the built-in choice (`aarch64-linux-gnu-gcc`, ...).
+    #[serde(default)]
+    pub linkers: BTreeMap<String, String>,
+    /// The long-running service binary, for containers and smoke tests.
+    pub service: Option<Service>,
+    /// `cargo xtask docker`: image name, source URL and labels.
+    pub docker: Option<DockerConfig>,
+    /// `cargo xtask bench`: scenarios, variants, runs, edited files.
+    pub bench: Option<BenchConfig>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DockerConfig {
+    /// Image name (default: the service binary's name).
+    pub image: Option<String>,
+    /// `org.opencontainers.image.source` label.
+    pub source: Option<String>,
+    /// Extra labels on every image.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Service {
+    pub bin: String,
+    #[serde(default = "default_health_path")]
+    pub health_path: String,
+    #[serde(default = "default_version_path")]
+    pub version_path: String,
+    /// Arguments that make the binary listen on `{addr}`.
+    #[serde(default)]
+    pub listen_args: Vec<String>,
+}
+
+#[cfg(test)]
+impl Service {
+    /// A service table naming only its binary (the other keys at their defaults).
+    pub fn named(bin: &str) -> Service {
+        Service {
+            bin: bin.into(),
+            health_path: default_health_path(),
+            version_path: default_version_path(),
+            listen_args: Vec::new(),
+        }
+    }
+}
+
+fn default_health_path() -> String {
+    "/healthz".into()
+}
+
+fn default_version_path() -> String {
+    "/version".into()
+}
+
+/// `[workspace.metadata.xtask.bench]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BenchConfig {
+    /// Scenario kinds to run (default: all).
+    pub scenarios: Option<Vec<ScenarioKind>>,
+    /// Variants to run them for (default: dev and production).
+    pub variants: Option<Vec<Variant>>,
+    /// Measured runs per kind, e.g. `{ cold = 3 }`.
+    #[serde(default)]
+    pub runs: BTreeMap<String, usize>,
+    /// File of the leaf-crate edit (default: the service binary's, else a binary no member uses).
+    pub leaf_file: Option<String>,
+    /// File of the core-library edit (default: the library most members depend on).
+    pub core_file: Option<String>,
+}
+
+impl Config {
+    /// The table from `[workspace.metadata]` (`None`: no `xtask` key, every default).
+    pub fn from_metadata(metadata: &serde_json::Value) -> anyhow::Result<Config> {
+        use anyhow::Context;
+        match metadata.get("xtask") {
+            Some(value) => Config::deserialize(value)
+                .context("reading [workspace.metadata.xtask] in the root Cargo.toml"),
+            None => Ok(Config::default()),
+        }
+    }
+
+    pub fn production_targets(&self) -> Vec<String> {
+        match &self.targets {
+            Some(t) => t.clone(),
+            None => DEFAULT_TARGETS.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typo_is_an_error_naming_the_key() {
+        let err =
+            Config::from_metadata(&serde_json::json!({"xtask": {"target": ["x"]}})).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `target`"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn variants_have_a_short_and_a_long_name() {
+        assert_eq!(Variant::parse("development"), Some(Variant::Dev));
+        assert_eq!(Variant::parse("dev"), Some(Variant::Dev));
+        assert_eq!(Variant::parse("production"), Some(Variant::Production));
+        assert_eq!(Variant::parse("fast"), None);
+        let bench: BenchConfig =
+            serde_json::from_value(serde_json::json!({"variants": ["development", "production"]}))
+                .unwrap();
+        assert_eq!(bench.variants.unwrap(), Variant::ALL);
+    }
+}

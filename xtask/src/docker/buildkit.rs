@@ -1,0 +1,177 @@
+//! Reading a `docker build --progress=plain` log: each step's stage gives its phase (deps,
+//! build, runtime), its `DONE` line the time, its `CACHED` line the cache hit, and cargo's
+//! `Compiling` lines which crates it compiled, and which of them were third-party: the proof
+//! that a source change never rebuilds a dependency.
+
+use super::plan::{Phase, Platform, Step, CARGO_MARKER, EXPORT};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Serialize)]
+pub struct PhaseReport {
+    pub phase: Phase,
+    pub platform: Option<Platform>,
+    pub seconds: f64,
+    /// `Compiling <crate>` lines in the phase's output.
+    pub crates_compiled: usize,
+    pub third_party_compiled: Vec<String>,
+    /// Every build step of the phase came from cache.
+    pub cached: bool,
+    /// Each cargo run of the phase: "<target triple> on <machine that ran it>" (a cross build
+    /// says `aarch64-unknown-linux-gnu on x86_64`; an emulated one would say `on aarch64`).
+    pub cargo_runs: Vec<String>,
+}
+
+/// One BuildKit step (`#7`) of a run's plain-progress log.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct BuildStep {
+    /// The Dockerfile stage (`deps`, `build`, ...), `export` for the image export, `internal`.
+    stage: String,
+    is_run: bool,
+    cached: bool,
+    seconds: f64,
+    /// Crates cargo printed `Compiling` for.
+    compiled: Vec<String>,
+    /// What build-env reported: "cargo for <triple> on <machine>".
+    cargo_runs: Vec<String>,
+}
+
+/// What one docker run printed, step by step.
+#[derive(Debug, Default, PartialEq)]
+pub struct BuildkitLog {
+    steps: BTreeMap<u32, BuildStep>,
+}
+
+impl BuildkitLog {
+    /// Read one line of `--progress=plain` output: `#7 [build 2/2] RUN ...` (a step's header),
+    /// `#7 CACHED`, `#7 DONE 11.2s`, `#7 12.30    Compiling serde v1.0.229` (its output).
+    pub fn read_line(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix('#') else {
+            return;
+        };
+        let (id, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        let Ok(id) = id.parse::<u32>() else { return };
+        let step = self.steps.entry(id).or_default();
+        if let Some(header) = rest.strip_prefix('[') {
+            let name = header.split([' ', ']']).next().unwrap_or_default();
+            step.stage = name.to_string();
+            step.is_run |= rest.contains("] RUN ");
+        } else if rest.starts_with("exporting to image") {
+            step.stage = EXPORT.into();
+        } else if rest == "CACHED" {
+            step.cached = true;
+        } else if let Some(done) = rest.strip_prefix("DONE ") {
+            step.seconds = done.trim_end_matches('s').parse().unwrap_or(0.0);
+        } else if let Some(run) = rest.split(CARGO_MARKER).nth(1) {
+            step.cargo_runs.push(run.trim().to_string());
+        } else if let Some(compiling) = rest.split("Compiling ").nth(1) {
+            let mut words = compiling.split_whitespace();
+            if let (Some(name), Some(version)) = (words.next(), words.next()) {
+                if version.starts_with('v') {
+                    step.compiled.push(name.to_string());
+                }
+            }
+        }
+    }
+
+    /// The steps of these stages, summed into one phase.
+    fn phase(
+        &self,
+        phase: Phase,
+        platform: Option<Platform>,
+        members: &BTreeSet<String>,
+    ) -> PhaseReport {
+        let stages = phase.stages();
+        let steps: Vec<&BuildStep> = self
+            .steps
+            .values()
+            .filter(|s| stages.contains(&s.stage.as_str()))
+            .collect();
+        let compiled: Vec<String> = steps
+            .iter()
+            .flat_map(|s| s.compiled.iter().cloned())
+            .collect();
+        let runs: Vec<&&BuildStep> = steps.iter().filter(|s| s.is_run).collect();
+        PhaseReport {
+            phase,
+            platform,
+            seconds: steps.iter().map(|s| s.seconds).sum(),
+            crates_compiled: compiled.len(),
+            third_party_compiled: compiled
+                .iter()
+                .filter(|c| !members.contains(*c))
+                .cloned()
+                .collect(),
+            cached: !runs.is_empty() && runs.iter().all(|s| s.cached),
+            cargo_runs: steps
+                .iter()
+                .flat_map(|s| s.cargo_runs.iter().cloned())
+                .collect(),
+        }
+    }
+
+    /// Phase reports of a step: an image build splits into deps, build and runtime.
+    pub fn reports(&self, step: &Step, wall: f64, members: &BTreeSet<String>) -> Vec<PhaseReport> {
+        match step.phase {
+            Phase::Build => [Phase::Deps, Phase::Build, Phase::Runtime]
+                .into_iter()
+                .map(|phase| self.phase(phase, step.platform, members))
+                .collect(),
+            phase => {
+                let mut report = self.phase(phase, step.platform, members);
+                report.seconds = wall;
+                vec![report]
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_phases_compiled_crates_and_cache_hits_from_buildkit_output() {
+        let mut log = BuildkitLog::default();
+        for line in [
+            "#5 [toolchain 3/3] RUN build-env setup",
+            "#5 CACHED",
+            "#9 [deps 4/4] RUN --mount=type=cache build-env cargo build --locked -p ci_optims",
+            "#9 CACHED",
+            "#10 [build 1/2] COPY . .",
+            "#10 DONE 0.4s",
+            "#12 [build 2/2] RUN --mount=type=cache build-env cargo build",
+            "#12 40.1 build-env: cargo for aarch64-unknown-linux-gnu on x86_64",
+            "#12 41.2    Compiling serde v1.0.229",
+            "#12 43.0    Compiling my_app v0.1.0 (/app/crates/my-app)",
+            "#12 44.0 warning: Compiling is a word",
+            "#12 DONE 11.5s",
+            "#14 [runtime 1/1] COPY --from=build /runtime/ /",
+            "#14 DONE 0.1s",
+            "#15 exporting to image",
+            "#15 DONE 0.3s",
+        ] {
+            log.read_line(line);
+        }
+        let members: BTreeSet<String> = ["my_app".to_string()].into();
+        let step = Step {
+            phase: Phase::Build,
+            platform: Some(Platform::LinuxArm64),
+            command: crate::exec::Command::new("docker"),
+        };
+        let reports = log.reports(&step, 13.0, &members);
+        let phases: Vec<_> = reports.iter().map(|r| r.phase).collect();
+        assert_eq!(phases, [Phase::Deps, Phase::Build, Phase::Runtime]);
+        let (deps, build, runtime) = (&reports[0], &reports[1], &reports[2]);
+        assert!(deps.cached && deps.crates_compiled == 0);
+        assert!(!build.cached);
+        assert_eq!(build.seconds, 11.9);
+        assert_eq!(build.crates_compiled, 2);
+        assert_eq!(build.third_party_compiled, ["serde"]);
+        assert_eq!(build.cargo_runs, ["aarch64-unknown-linux-gnu on x86_64"]);
+        assert!(
+            (runtime.seconds - 0.4).abs() < 1e-9,
+            "runtime stage + export"
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! `cargo xtask docker build` / `manifest`: the image of the service binary, per platform, in
+//! phases. `plan` decides the docker commands (each platform one `docker build`, platforms in
+//! parallel, each cross-compiled on the build platform); `buildkit` reads their logs; `report`
+//! shows what each phase did. With a registry, the deps stage is tagged too (a cached run) and
+//! pushed as the cache other machines start from, each platform's image is pushed, and the
+//! platforms are joined into one manifest list.
+
+mod buildkit;
+pub mod plan;
+mod report;
+
+use crate::ci_optims;
+use crate::config::Variant;
+use crate::exec::{Command, Exec, Line, Prepared};
+use crate::render::{print_json, Format};
+use crate::rules::Facts;
+use crate::toolchain::Toolchain;
+use crate::workspace::Workspace;
+use anyhow::{bail, Context};
+use buildkit::{BuildkitLog, PhaseReport};
+use plan::{DockerPlan, ImageRequest, Platform, Step};
+pub use report::DockerReport;
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+#[derive(Debug, clap::Args)]
+pub struct DockerArgs {
+    #[command(subcommand)]
+    command: DockerCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum DockerCommand {
+    /// Build the service image for each platform (in parallel), then push and join them.
+    Build(ImageArgs),
+    /// Join per-platform images already pushed (`<tag>-<arch>`) into the manifest list `<tag>`:
+    /// the last step when each platform was built by its own CI job.
+    Manifest(ImageArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImageArgs {
+    /// Build variant (BUILD_VARIANT): production (optimized, stripped) or development (alias
+    /// dev; the `dev` profile, fastest to build).
+    #[arg(long, default_value = "production", value_parser = image_variant())]
+    variant: Variant,
+    /// Comma-separated platforms (PLATFORMS). Default: linux/amd64 for development,
+    /// linux/amd64,linux/arm64 for production.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    platforms: Vec<Platform>,
+    /// Image name (IMAGE). Default: [workspace.metadata.xtask.docker] image, else the service binary.
+    #[arg(long)]
+    image: Option<String>,
+    /// Tag (TAG); per-platform images get `-<arch>` appended. Default: the variant name.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Version reported by the binary (VERSION). Default: the service package's version.
+    #[arg(long)]
+    version: Option<String>,
+    /// Commit reported by the binary (COMMIT_SHA). Default: `git rev-parse HEAD`.
+    #[arg(long)]
+    commit: Option<String>,
+    /// Registry to push to, e.g. 127.0.0.1:5000 (REGISTRY): push each platform, then one manifest list.
+    #[arg(long)]
+    registry: Option<String>,
+    /// Extra image label KEY=VALUE (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// BuildKit secret passed through, e.g. `id=git_token,src=token.txt` (repeatable).
+    #[arg(long = "secret", value_name = "SPEC")]
+    secrets: Vec<String>,
+    /// Compile through sccache (its own cache mount).
+    #[arg(long)]
+    sccache: bool,
+    /// Docker client (DOCKER).
+    #[arg(long, env = "DOCKER", default_value = "docker")]
+    docker: String,
+    /// Extra flags for every `docker build`, whitespace-separated (DOCKER_BUILD_FLAGS), e.g.
+    /// `--network host --cache-from reg/img:tag`.
+    #[arg(long, allow_hyphen_values = true, value_name = "FLAGS")]
+    docker_flags: Option<String>,
+}
+
+/// Images name the variants `production` and `development` (`dev` is accepted too).
+fn image_variant() -> impl clap::builder::TypedValueParser<Value = Variant> {
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(["production", "development", "dev"])
+        .map(|v| Variant::parse(&v).expect("one of the possible values"))
+}
+
+impl ImageArgs {
+    fn request(self, commit: String) -> ImageRequest {
+        ImageRequest {
+            variant: self.variant,
+            platforms: self.platforms,
+            image: self.image,
+            tag: self.tag,
+            version: self.version,
+            commit: self.commit.unwrap_or(commit),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            registry: self.registry,
+            labels: self.labels,
+            secrets: self.secrets,
+            sccache: self.sccache,
+            docker: self.docker,
+            docker_flags: self
+                .docker_flags
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
+        }
+    }
+}
+
+pub fn run(
+    args: DockerArgs,
+    exec: &Exec,
+    ws: &Workspace,
+    format: Format,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let (manifest_only, args) = match args.command {
+        DockerCommand::Build(args) => (false, args),
+        DockerCommand::Manifest(args) => (true, args),
+    };
+    let commit = match &args.commit {
+        Some(_) => String::new(),
+        None => ws.git_state(exec).map(|g| g.commit).unwrap_or_default(),
+    };
+    let request = args.request(commit);
+    let plan = if manifest_only {
+        plan::manifest_plan(ws, &request)?
+    } else {
+        let toolchain = Toolchain::detect(exec)?;
+        let facts = Facts::from_machine(exec, ws, &toolchain);
+        plan::plan(ws, &request, &facts)?
+    };
+    if dry_run {
+        return match format {
+            Format::Json => print_json(&plan),
+            _ => {
+                for step in plan.steps() {
+                    println!("{}", step.command.line());
+                }
+                Ok(())
+            }
+        };
+    }
+    if !manifest_only {
+        ci_optims::check(exec, ws).context("the Docker deps stage builds ci_optims/")?;
+    }
+    check_engine(exec, &request.docker)?;
+    let report = execute(exec, ws, &plan)?;
+    report.write_step_summary()?;
+    match format {
+        Format::Json => print_json(&report)?,
+        Format::Markdown => print!("{}", report.table().markdown()),
+        Format::Text => println!("{}\n{}", report.table().terminal(), report.sentence()),
+    }
+    Ok(())
+}
+
+/// Build `request`'s image as planned; for other commands (the bench's rebuild).
+pub fn build(
+    exec: &Exec,
+    ws: &Workspace,
+    request: &ImageRequest,
+    facts: &Facts,
+) -> anyhow::Result<DockerReport> {
+    let plan = plan::plan(ws, request, facts)?;
+    execute(exec, ws, &plan)
+}
+
+/// Is an engine reachable, and does the client build with BuildKit?
+pub fn check_engine(exec: &Exec, docker: &str) -> anyhow::Result<()> {
+    let version = Command::new(docker)
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .env("DOCKER_BUILDKIT", "1");
+    let version = match exec.output(&version) {
+        Err(e) => bail!("cannot run the docker client `{docker}`: {e:#}; fix: install Docker, or set DOCKER=/path/to/docker"),
+        Ok(out) if !out.success => bail!(
+            "no Docker engine answers ({}); fix: start one (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at it",
+            out.stderr.trim()
+        ),
+        Ok(out) => out.stdout.trim().to_string(),
+    };
+    let help = exec.output(
+        &Command::new(docker)
+            .args(["build", "--help"])
+            .env("DOCKER_BUILDKIT", "1"),
+    )?;
+    let help_text = help.stdout + &help.stderr;
+    buildkit_problem(&version, help.success, &help_text).map_or(Ok(()), |p| bail!(p))
+}
+
+/// Why BuildKit cannot be used, from the engine version and `docker build --help`.
+fn buildkit_problem(server_version: &str, help_ok: bool, help: &str) -> Option<String> {
+    let mut parts = server_version
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) < (18, 9) {
+        return Some(format!(
+            "the Docker engine {server_version} has no BuildKit (needs 18.09 or newer); fix: upgrade the engine"
+        ));
+    }
+    if !help_ok || !help.contains("--secret") {
+        return Some(
+            "this docker client cannot build with BuildKit (no `--secret` in `docker build --help`; a recent CLI without the buildx plugin refuses BuildKit); fix: install docker-buildx, or set DOCKER to a client with BuildKit built in (e.g. /usr/bin/docker)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Run one step, reading its BuildKit log; its phases.
+fn run_step(
+    prepared: Prepared,
+    step: &Step,
+    members: &BTreeSet<String>,
+) -> anyhow::Result<Vec<PhaseReport>> {
+    let start = Instant::now();
+    let mut log = BuildkitLog::default();
+    prepared.run(&mut |_, line| {
+        log.read_line(line);
+        Line::Show
+    })?;
+    Ok(log.reports(step, start.elapsed().as_secs_f64(), members))
+}
+
+fn label(step: &Step) -> String {
+    match step.platform {
+        Some(p) => format!("[{} {:?}]", p.arch(), step.phase).to_lowercase(),
+        None => format!("[{:?}]", step.phase).to_lowercase(),
+    }
+}
+
+/// Run the plan: every platform's steps in parallel (each in order), then the publish steps.
+fn execute(exec: &Exec, ws: &Workspace, plan: &DockerPlan) -> anyhow::Result<DockerReport> {
+    let mut members = ws.crate_names();
+    members.insert(ci_optims::PACKAGE.into());
+    let members = &members;
+    let start = Instant::now();
+    // Prepared through the shell here; run on one thread per platform.
+    let prepared: Vec<Vec<(Prepared, &Step)>> = plan
+        .platforms
+        .iter()
+        .map(|p| {
+            p.steps
+                .iter()
+                .map(|s| (exec.prepare(&s.command, &label(s)), s))
+                .collect()
+        })
+        .collect();
+    let results: Vec<anyhow::Result<Vec<PhaseReport>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = prepared
+            .into_iter()
+            .map(|steps| {
+                scope.spawn(move || -> anyhow::Result<Vec<PhaseReport>> {
+                    let mut reports = Vec::new();
+                    for (prepared, step) in steps {
+                        reports.extend(run_step(prepared, step, members)?);
+                    }
+                    Ok(reports)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a platform build panicked"))
+            .collect()
+    });
+    let mut phases = Vec::new();
+    for result in results {
+        phases.extend(result?);
+    }
+    for step in &plan.publish {
+        phases.extend(run_step(
+            exec.prepare(&step.command, &label(step)),
+            step,
+            members,
+        )?);
+    }
+    Ok(DockerReport {
+        image: plan.image.clone(),
+        platform_images: plan
+            .platforms
+            .iter()
+            .map(|p| (p.platform, p.image.clone()))
+            .collect(),
+        phases,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buildkit_detection() {
+        assert!(buildkit_problem("17.06.0", true, "--secret")
+            .unwrap()
+            .contains("upgrade"));
+        assert!(
+            buildkit_problem("28.2.2", false, "buildx component is missing")
+                .unwrap()
+                .contains("docker-buildx")
+        );
+        assert_eq!(
+            buildkit_problem("20.10.24+dfsg1", true, "      --secret stringArray"),
+            None
+        );
+    }
+}

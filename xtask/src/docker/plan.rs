@@ -1,0 +1,619 @@
+//! The docker commands of an image build, decided before any runs: per platform, one
+//! `docker build` whose build arguments carry the build rules (`rules::spec` for that
+//! platform's triple), then pushes and the manifest list.
+
+use crate::cargo::Invocation;
+use crate::config::Variant;
+use crate::exec::Command;
+use crate::rules::{self, BuildRequest, Facts};
+use crate::workspace::Workspace;
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+/// The Dockerfile's stages, in order (checked against the file by a test).
+pub const STAGES: [&str; 4] = ["toolchain", "deps", "build", "runtime"];
+/// What `docker/build-env.sh` prints before each cargo run: "<triple> on <machine>" follows.
+pub const CARGO_MARKER: &str = "build-env: cargo for ";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+pub enum Platform {
+    #[value(name = "linux/amd64")]
+    #[serde(rename = "linux/amd64")]
+    LinuxAmd64,
+    #[value(name = "linux/arm64")]
+    #[serde(rename = "linux/arm64")]
+    LinuxArm64,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::LinuxAmd64 => "linux/amd64",
+            Platform::LinuxArm64 => "linux/arm64",
+        }
+    }
+
+    pub fn arch(self) -> &'static str {
+        match self {
+            Platform::LinuxAmd64 => "amd64",
+            Platform::LinuxArm64 => "arm64",
+        }
+    }
+
+    /// The Rust target an image for this platform is built for.
+    pub fn triple(self) -> &'static str {
+        match self {
+            Platform::LinuxAmd64 => "x86_64-unknown-linux-gnu",
+            Platform::LinuxArm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The toolchain and deps stages: every third-party crate.
+    Deps,
+    Build,
+    Runtime,
+    /// Tagging the deps stage for the registry (a fully cached run).
+    Cache,
+    Push,
+    Manifest,
+}
+
+/// The image export step of the log, counted with the runtime phase.
+pub const EXPORT: &str = "export";
+
+impl Phase {
+    /// The Dockerfile stages whose log steps make up this phase.
+    pub fn stages(self) -> &'static [&'static str] {
+        const ALL: [&str; 5] = [STAGES[0], STAGES[1], STAGES[2], STAGES[3], EXPORT];
+        match self {
+            Phase::Deps => &ALL[0..2],
+            Phase::Build => &ALL[2..3],
+            Phase::Runtime => &ALL[3..5],
+            Phase::Cache | Phase::Push | Phase::Manifest => &ALL,
+        }
+    }
+}
+
+/// An image build, as a command asks for it (`docker build`, or the bench's rebuild).
+#[derive(Debug, Clone)]
+pub struct ImageRequest {
+    pub variant: Variant,
+    /// Empty: linux/amd64 for dev, both for production.
+    pub platforms: Vec<Platform>,
+    pub image: Option<String>,
+    pub tag: Option<String>,
+    pub version: Option<String>,
+    pub commit: String,
+    /// The `org.opencontainers.image.created` label.
+    pub created: String,
+    pub registry: Option<String>,
+    pub labels: Vec<String>,
+    /// BuildKit secrets passed through (`id=git_token,src=FILE`).
+    pub secrets: Vec<String>,
+    pub sccache: bool,
+    pub docker: String,
+    /// Extra flags of every `docker build` (`--network host`, `--cache-from ...`).
+    pub docker_flags: Vec<String>,
+}
+
+impl ImageRequest {
+    /// A development image of `tag`, amd64, with nothing pushed: the defaults for a command.
+    pub fn of(variant: Variant, docker: &str) -> ImageRequest {
+        ImageRequest {
+            variant,
+            platforms: Vec::new(),
+            image: None,
+            tag: None,
+            version: None,
+            commit: String::new(),
+            created: String::new(),
+            registry: None,
+            labels: Vec::new(),
+            secrets: Vec::new(),
+            sccache: false,
+            docker: docker.into(),
+            docker_flags: Vec::new(),
+        }
+    }
+}
+
+/// One docker invocation of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub phase: Phase,
+    pub platform: Option<Platform>,
+    pub command: Command,
+}
+
+/// One platform's image: its reference and its build steps, run in order.
+#[derive(Debug, Serialize)]
+pub struct PlatformPlan {
+    pub platform: Platform,
+    pub image: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DockerPlan {
+    pub variant: Variant,
+    pub bin: String,
+    /// The final reference: one platform's image, or the manifest list.
+    pub image: String,
+    pub platforms: Vec<PlatformPlan>,
+    /// After every platform is built: pushes, then the manifest list.
+    pub publish: Vec<Step>,
+}
+
+impl DockerPlan {
+    pub fn steps(&self) -> impl Iterator<Item = &Step> {
+        self.platforms
+            .iter()
+            .flat_map(|p| &p.steps)
+            .chain(&self.publish)
+    }
+}
+
+/// What names the images get.
+struct Names {
+    bin: String,
+    repo: String,
+    tag: String,
+}
+
+fn names(ws: &Workspace, request: &ImageRequest) -> anyhow::Result<Names> {
+    let service = ws.config.service.as_ref().context(
+        "no service to containerise: set [workspace.metadata.xtask.service] bin = \"<binary>\" in the root Cargo.toml",
+    )?;
+    let bin = ws.bin(&service.bin)?;
+    let docker_config = ws.config.docker.clone().unwrap_or_default();
+    let image = request
+        .image
+        .clone()
+        .or(docker_config.image)
+        .unwrap_or_else(|| bin.name.clone());
+    let repo = match &request.registry {
+        Some(registry) => format!("{}/{image}", registry.trim_end_matches('/')),
+        None => image,
+    };
+    Ok(Names {
+        bin: bin.name.clone(),
+        repo,
+        tag: request
+            .tag
+            .clone()
+            .unwrap_or_else(|| request.variant.image_name().to_string()),
+    })
+}
+
+fn platforms(request: &ImageRequest) -> Vec<Platform> {
+    let mut platforms = request.platforms.clone();
+    if platforms.is_empty() {
+        platforms = match request.variant {
+            Variant::Dev => vec![Platform::LinuxAmd64],
+            Variant::Production => vec![Platform::LinuxAmd64, Platform::LinuxArm64],
+        };
+    }
+    platforms.sort();
+    platforms.dedup();
+    platforms
+}
+
+/// The build arguments that carry the rules of `platform`'s build into the Dockerfile.
+pub fn build_args(
+    ws: &Workspace,
+    request: &ImageRequest,
+    platform: Platform,
+    bin: &str,
+    facts: &Facts,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let build = BuildRequest {
+        targets: vec![platform.triple().into()],
+        bins: vec![bin.into()],
+        ..BuildRequest::of(request.variant)
+    };
+    let spec = rules::spec(ws, &build, facts)?;
+    let env: Vec<String> = spec
+        .invocation
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if env.iter().any(|kv| kv.contains(char::is_whitespace)) {
+        bail!("a build variable with spaces cannot be passed to the image: {env:?}");
+    }
+    let version = request.version.clone().unwrap_or_else(|| {
+        spec.bins
+            .first()
+            .map(|b| b.version.clone())
+            .unwrap_or_default()
+    });
+    let build_info: Vec<String> = [
+        ("APP_BUILD_VARIANT", spec.profile.to_string()),
+        ("APP_VERSION", version.clone()),
+        ("APP_COMMIT_SHA", request.commit.clone()),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty() && !v.contains(char::is_whitespace))
+    .map(|(k, v)| format!("{k}={v}"))
+    .collect();
+    // What the binary links to at run time lives in the target's sysroot (Debian's layout).
+    let gnu_arch = platform.triple().split('-').next().unwrap_or_default();
+    let libdir = if spec.packages.is_empty() {
+        format!("/lib/{gnu_arch}-linux-gnu")
+    } else {
+        format!("/usr/{gnu_arch}-linux-gnu/lib")
+    };
+    let output = Invocation::output_dir(&spec.invocation, "target".as_ref(), platform.triple());
+    let args = [
+        ("RUST_TARGET", platform.triple().to_string()),
+        ("APT_PACKAGES", spec.packages.join(" ")),
+        ("CARGO_PROFILE", spec.profile.to_string()),
+        ("CARGO_ENV", env.join(" ")),
+        ("SCCACHE", request.sccache.to_string()),
+        ("BIN", bin.to_string()),
+        ("BIN_PATH", output.join(bin).display().to_string()),
+        ("TARGET_LIBDIR", libdir),
+        ("BUILD_INFO", build_info.join(" ")),
+        ("VERSION", version),
+        ("COMMIT_SHA", request.commit.clone()),
+    ];
+    Ok(args.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Result<DockerPlan> {
+    let names = names(ws, request)?;
+    let docker_config = ws.config.docker.clone().unwrap_or_default();
+    let platforms = platforms(request);
+    let single = platforms.len() == 1;
+    let mut per_platform = Vec::new();
+    let mut publish = Vec::new();
+    let mut pushed = Vec::new();
+    for platform in &platforms {
+        let arch = platform.arch();
+        let image_ref = format!("{}:{}-{arch}", names.repo, names.tag);
+        // The deps stage gets its own tag: pushed, it is the cache another machine starts from.
+        let deps_ref = format!(
+            "{}:deps-{}-{arch}",
+            names.repo,
+            request.variant.image_name()
+        );
+        let build_args = build_args(ws, request, *platform, &names.bin, facts)?;
+        let base = |phase: Phase, target: &str| {
+            let mut c = Command::new(&request.docker)
+                .args(["build", "--progress=plain", "--platform", platform.as_str()])
+                .args(["--target", target])
+                .env("DOCKER_BUILDKIT", "1");
+            for (k, v) in &build_args {
+                c = c.args(["--build-arg".to_string(), format!("{k}={v}")]);
+            }
+            for secret in &request.secrets {
+                c = c.args(["--secret", secret]);
+            }
+            if request.registry.is_some() {
+                c = c.args(["--cache-from", &deps_ref]);
+            }
+            c = c.args(request.docker_flags.iter().cloned());
+            Step {
+                phase,
+                platform: Some(*platform),
+                command: c,
+            }
+        };
+        // One run builds every stage: its log gives the deps, build and runtime phases.
+        let mut image = base(Phase::Build, "runtime");
+        image.command = image.command.args([
+            "--build-arg".to_string(),
+            format!("CREATED={}", request.created),
+            "--build-arg".into(),
+            format!(
+                "SOURCE={}",
+                docker_config.source.clone().unwrap_or_default()
+            ),
+        ]);
+        for label in docker_config
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain(request.labels.iter().cloned())
+        {
+            image.command = image.command.args(["--label".to_string(), label]);
+        }
+        image.command = image.command.args(["-t", &image_ref]);
+        if single {
+            image.command = image
+                .command
+                .args(["-t".to_string(), format!("{}:{}", names.repo, names.tag)]);
+        }
+        let mut steps = vec![image];
+        if request.registry.is_some() {
+            // The deps stage as an image of its own, with inline cache metadata: pushed,
+            // it is what `--cache-from` gives another machine. Fully cached here.
+            let mut cache = base(Phase::Cache, "deps");
+            cache.command =
+                cache
+                    .command
+                    .args(["--build-arg", "BUILDKIT_INLINE_CACHE=1", "-t", &deps_ref]);
+            steps.push(cache);
+        }
+        for step in &mut steps {
+            step.command.args.push(".".into());
+        }
+        per_platform.push(PlatformPlan {
+            platform: *platform,
+            image: image_ref.clone(),
+            steps,
+        });
+        if request.registry.is_some() {
+            for reference in [&deps_ref, &image_ref] {
+                publish.push(Step {
+                    phase: Phase::Push,
+                    platform: Some(*platform),
+                    command: Command::new(&request.docker).args(["push", reference]),
+                });
+            }
+            pushed.push(image_ref);
+        }
+    }
+    // One platform alone is pushed under `<tag>-<arch>` only: the manifest list is made once
+    // every platform is there (`cargo xtask docker manifest`).
+    if !single {
+        publish.extend(manifest_steps(request, &names, &pushed));
+    }
+    Ok(DockerPlan {
+        variant: request.variant,
+        bin: names.bin,
+        image: format!("{}:{}", names.repo, names.tag),
+        platforms: per_platform,
+        publish,
+    })
+}
+
+/// Only the manifest list of images already pushed (`<tag>-<arch>` for each platform).
+pub fn manifest_plan(ws: &Workspace, request: &ImageRequest) -> anyhow::Result<DockerPlan> {
+    if request.registry.is_none() {
+        bail!("a manifest list lives in a registry: give --registry (REGISTRY)");
+    }
+    let names = names(ws, request)?;
+    let pushed: Vec<String> = platforms(request)
+        .iter()
+        .map(|p| format!("{}:{}-{}", names.repo, names.tag, p.arch()))
+        .collect();
+    Ok(DockerPlan {
+        variant: request.variant,
+        image: format!("{}:{}", names.repo, names.tag),
+        publish: manifest_steps(request, &names, &pushed),
+        bin: names.bin,
+        platforms: Vec::new(),
+    })
+}
+
+fn manifest_steps(request: &ImageRequest, names: &Names, pushed: &[String]) -> Vec<Step> {
+    let Some(registry) = &request.registry else {
+        return Vec::new();
+    };
+    let list = format!("{}:{}", names.repo, names.tag);
+    // A plain-HTTP registry on loopback (a local or CI cache) needs --insecure.
+    let insecure = registry.starts_with("127.") || registry.starts_with("localhost");
+    let step = |args: Vec<String>| Step {
+        phase: Phase::Manifest,
+        platform: None,
+        command: Command::new(&request.docker).args(args),
+    };
+    let flag = insecure.then(|| "--insecure".to_string());
+    let mut create: Vec<String> = vec!["manifest".into(), "create".into()];
+    create.extend(flag.clone());
+    create.extend(["--amend".into(), list.clone()]);
+    create.extend(pushed.iter().cloned());
+    let mut push: Vec<String> = vec!["manifest".into(), "push".into()];
+    push.extend(flag);
+    push.push(list);
+    vec![step(create), step(push)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::tests_support::with_facts;
+    use crate::workspace::tests_support::workspace_with_service;
+
+    fn plan_of(request: &ImageRequest) -> anyhow::Result<DockerPlan> {
+        with_facts("1.95.0", false, |facts| {
+            plan(&workspace_with_service(), request, facts)
+        })
+    }
+
+    fn request(variant: Variant) -> ImageRequest {
+        ImageRequest {
+            commit: "abc".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            ..ImageRequest::of(variant, "docker")
+        }
+    }
+
+    #[test]
+    fn development_is_one_amd64_build_without_a_registry() {
+        let plan = plan_of(&request(Variant::Dev)).unwrap();
+        assert_eq!(plan.platforms.len(), 1);
+        let p = &plan.platforms[0];
+        assert_eq!(p.platform, Platform::LinuxAmd64);
+        assert_eq!(p.image, "svc:development-amd64");
+        assert_eq!(
+            p.steps.len(),
+            1,
+            "one docker build; the log gives the phases"
+        );
+        let line = p.steps[0].command.line();
+        assert!(
+            line.starts_with(
+                "docker build --progress=plain --platform linux/amd64 --target runtime"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("CARGO_PROFILE=dev")
+                && line.contains("BIN=svc")
+                && line.contains("COMMIT_SHA=abc")
+                && line.contains(
+                    "'BUILD_INFO=APP_BUILD_VARIANT=dev APP_VERSION=1.2.3 APP_COMMIT_SHA=abc'"
+                )
+                && line.contains("BIN_PATH=target/x86_64-unknown-linux-gnu/debug/svc"),
+            "{line}"
+        );
+        assert!(
+            line.contains("-t svc:development-amd64 -t svc:development"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("--cache-from"),
+            "no registry, no remote cache"
+        );
+        assert!(plan.publish.is_empty());
+    }
+
+    #[test]
+    fn the_cross_build_rules_reach_the_image() {
+        let production = plan_of(&request(Variant::Production)).unwrap();
+        let arm = production
+            .platforms
+            .iter()
+            .find(|p| p.platform == Platform::LinuxArm64)
+            .unwrap();
+        let line = arm.steps[0].command.line();
+        for expected in [
+            "RUST_TARGET=aarch64-unknown-linux-gnu",
+            "'APT_PACKAGES=gcc-aarch64-linux-gnu libc6-dev-arm64-cross'",
+            "CARGO_ENV=CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc",
+            "TARGET_LIBDIR=/usr/aarch64-linux-gnu/lib",
+            "BIN_PATH=target/aarch64-unknown-linux-gnu/production/svc",
+        ] {
+            assert!(line.contains(expected), "{expected} not in {line}");
+        }
+        // A configured linker reaches the image too.
+        let mut ws = workspace_with_service();
+        ws.config
+            .linkers
+            .insert("aarch64-unknown-linux-gnu".into(), "clang-aarch64".into());
+        let configured = with_facts("1.95.0", false, |f| {
+            plan(&ws, &request(Variant::Production), f)
+        })
+        .unwrap();
+        assert!(configured.platforms[1].steps[0]
+            .command
+            .line()
+            .contains("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=clang-aarch64"));
+    }
+
+    #[test]
+    fn production_with_a_registry_pushes_each_arch_and_joins_them() {
+        let mut r = request(Variant::Production);
+        r.registry = Some("127.0.0.1:5000".into());
+        r.tag = Some("v1".into());
+        r.docker_flags = vec!["--network".into(), "host".into()];
+        r.labels = vec!["team=core".into()];
+        let plan = plan_of(&r).unwrap();
+        let arches: Vec<_> = plan.platforms.iter().map(|p| p.platform.arch()).collect();
+        assert_eq!(arches, ["amd64", "arm64"]);
+        for p in &plan.platforms {
+            for step in &p.steps {
+                let line = step.command.line();
+                assert!(
+                    line.contains("--network host")
+                        && line.contains("--cache-from 127.0.0.1:5000/svc:deps-production-"),
+                    "{line}"
+                );
+            }
+        }
+        let publish: Vec<_> = plan.publish.iter().map(|s| s.command.line()).collect();
+        assert!(
+            publish.contains(&"docker push 127.0.0.1:5000/svc:v1-arm64".to_string()),
+            "{publish:?}"
+        );
+        assert!(
+            publish.contains(&"docker push 127.0.0.1:5000/svc:deps-production-amd64".to_string())
+        );
+        assert_eq!(
+            publish[publish.len() - 2],
+            "docker manifest create --insecure --amend 127.0.0.1:5000/svc:v1 127.0.0.1:5000/svc:v1-amd64 127.0.0.1:5000/svc:v1-arm64"
+        );
+        assert_eq!(
+            publish[publish.len() - 1],
+            "docker manifest push --insecure 127.0.0.1:5000/svc:v1"
+        );
+        let steps = &plan.platforms[0].steps;
+        assert!(steps[0].command.line().contains("--label team=core"));
+        let cache = steps[1].command.line();
+        assert!(
+            cache.contains("--target deps")
+                && cache.contains(
+                    "BUILDKIT_INLINE_CACHE=1 -t 127.0.0.1:5000/svc:deps-production-amd64"
+                ),
+            "the deps stage is tagged for the registry cache: {cache}"
+        );
+
+        // The manifest alone: no build, the list of what the per-arch jobs pushed.
+        let manifest = manifest_plan(&workspace_with_service(), &r).unwrap();
+        assert!(manifest.platforms.is_empty());
+        assert_eq!(manifest.publish.len(), 2);
+        assert!(manifest.publish.iter().all(|s| s.phase == Phase::Manifest));
+        r.registry = None;
+        let err = manifest_plan(&workspace_with_service(), &r).unwrap_err();
+        assert!(err.to_string().contains("--registry"), "{err}");
+    }
+
+    #[test]
+    fn no_service_is_a_clear_error() {
+        let mut ws = workspace_with_service();
+        ws.config.service = None;
+        let err = with_facts("1.95.0", false, |f| {
+            plan(&ws, &request(Variant::Production), f)
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("[workspace.metadata.xtask.service]"), "{err}");
+    }
+
+    /// The Dockerfile and build-env.sh are what this plan talks to: the stages the log parser
+    /// names, every build argument the plan passes, and the marker of each cargo run.
+    #[test]
+    fn the_dockerfile_has_the_stages_args_and_marker_the_plan_relies_on() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+        let stages: Vec<&str> = dockerfile
+            .lines()
+            .filter(|l| l.starts_with("FROM "))
+            .filter_map(|l| l.split(" AS ").nth(1))
+            .map(str::trim)
+            .collect();
+        assert_eq!(stages, STAGES);
+        let declared: Vec<&str> = dockerfile
+            .lines()
+            .filter_map(|l| l.strip_prefix("ARG "))
+            .map(|a| a.split('=').next().unwrap().trim())
+            .collect();
+        let plan = plan_of(&request(Variant::Production)).unwrap();
+        for step in plan.steps() {
+            let args = &step.command.args;
+            for (i, a) in args.iter().enumerate() {
+                if a == "--build-arg" {
+                    let name = args[i + 1].split('=').next().unwrap();
+                    assert!(
+                        declared.contains(&name) || name == "BUILDKIT_INLINE_CACHE",
+                        "the plan passes {name}, which the Dockerfile does not declare"
+                    );
+                }
+                if a == "--target" && args[0] == "build" {
+                    assert!(STAGES.contains(&args[i + 1].as_str()));
+                }
+            }
+        }
+        let build_env = std::fs::read_to_string(root.join("docker/build-env.sh")).unwrap();
+        assert!(
+            build_env.contains(CARGO_MARKER.trim_end()),
+            "no cargo marker in build-env.sh"
+        );
+    }
+}

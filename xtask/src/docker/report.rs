@@ -1,0 +1,74 @@
+//! What an image build did, per platform and phase: a table for people, markdown for the job
+//! summary, JSON for machines.
+
+use super::buildkit::PhaseReport;
+use super::plan::Platform;
+use crate::render::Table;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct DockerReport {
+    pub image: String,
+    pub platform_images: Vec<(Platform, String)>,
+    pub phases: Vec<PhaseReport>,
+    pub seconds: f64,
+}
+
+impl DockerReport {
+    pub fn table(&self) -> Table {
+        let mut table = Table::new([
+            "platform",
+            "phase",
+            "seconds",
+            "crates compiled",
+            "third-party compiled",
+            "cached",
+        ]);
+        for p in &self.phases {
+            table.row([
+                p.platform
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_else(|| "all".into()),
+                format!("{:?}", p.phase).to_lowercase(),
+                format!("{:.1}", p.seconds),
+                p.crates_compiled.to_string(),
+                match p.third_party_compiled.len() {
+                    0 => "0".into(),
+                    n if n <= 4 => format!("{n} ({})", p.third_party_compiled.join(", ")),
+                    n => format!("{n} ({}, ...)", p.third_party_compiled[..4].join(", ")),
+                },
+                if p.cached { "yes" } else { "" }.into(),
+            ]);
+        }
+        table
+    }
+
+    /// One line under the table: the total time and each platform's image.
+    pub fn sentence(&self) -> String {
+        let images: Vec<String> = self
+            .platform_images
+            .iter()
+            .map(|(p, r)| format!("{} -> {r}", p.as_str()))
+            .collect();
+        format!(
+            "{} in {:.1} s: {}",
+            self.image,
+            self.seconds,
+            images.join(", ")
+        )
+    }
+
+    /// In GitHub Actions, append the phase table (markdown) to the job's step summary.
+    pub fn write_step_summary(&self) -> anyhow::Result<()> {
+        let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+            return Ok(());
+        };
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)?;
+        writeln!(file, "### `{}`\n\n{}", self.image, self.table().markdown())?;
+        Ok(())
+    }
+}
