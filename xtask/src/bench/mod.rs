@@ -188,7 +188,7 @@ impl BenchArgs {
                 let baseline = Baseline {
                     schema: baseline::SCHEMA,
                     name: name.clone(),
-                    created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    created: crate::render::utc_now(),
                     git: ws.git_state(exec),
                     machine,
                     results,

@@ -99,7 +99,7 @@ pub fn package(
         std::fs::remove_dir_all(staging)
             .with_context(|| format!("removing stale {}", staging.display()))?;
     }
-    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let created = crate::render::utc_now();
     let mut entries = Vec::new();
     for a in artifacts {
         let rel = format!("{}/{}", a.target, a.name);

@@ -97,7 +97,7 @@ impl ImageArgs {
             tag: self.tag,
             version: self.version,
             commit: self.commit.unwrap_or(commit),
-            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            created: crate::render::utc_now(),
             registry: self.registry,
             labels: self.labels,
             secrets: self.secrets,
