@@ -35,14 +35,41 @@ impl Table {
         self.rows.push(cells.into_iter().map(Into::into).collect());
     }
 
+    /// Boxed, with columns as wide as their widest cell (counted in characters).
     pub fn terminal(&self) -> String {
-        let mut table = comfy_table::Table::new();
-        table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-        table.set_header(&self.header);
+        let columns = self.header.len();
+        let widths: Vec<usize> = (0..columns)
+            .map(|c| {
+                std::iter::once(&self.header)
+                    .chain(&self.rows)
+                    .filter_map(|row| row.get(c))
+                    .map(|cell| cell.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let rule = |left: &str, fill: &str, mid: &str, right: &str| -> String {
+            let parts: Vec<String> = widths.iter().map(|w| fill.repeat(w + 2)).collect();
+            format!("{left}{}{right}\n", parts.join(mid))
+        };
+        let line = |row: &[String]| -> String {
+            let cells: Vec<String> = (0..columns)
+                .map(|c| {
+                    let cell = row.get(c).map(String::as_str).unwrap_or("");
+                    let pad = widths[c] - cell.chars().count();
+                    format!(" {cell}{} ", " ".repeat(pad))
+                })
+                .collect();
+            format!("│{}│\n", cells.join("┆"))
+        };
+        let mut out = rule("┌", "─", "┬", "┐");
+        out.push_str(&line(&self.header));
+        out.push_str(&rule("╞", "═", "╪", "╡"));
         for row in &self.rows {
-            table.add_row(row);
+            out.push_str(&line(row));
         }
-        table.to_string()
+        out.push_str(&rule("└", "─", "┴", "┘"));
+        out.trim_end().to_string()
     }
 
     pub fn markdown(&self) -> String {
