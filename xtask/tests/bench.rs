@@ -319,6 +319,39 @@ fn list_shows_scenarios_and_the_files_they_edit() {
     assert_eq!(by_id("incr-leaf/dev")["edit_file"], "app/src/main.rs");
     assert_eq!(by_id("incr-core/dev")["edit_file"], "corelib/src/lib.rs");
     assert_eq!(by_id("cold/dev")["edit_file"], serde_json::Value::Null);
+
+    // A dry run lists each scenario's steps and touches nothing: no edit, no baseline.
+    let leaf = std::fs::read(root.join("app/src/main.rs")).unwrap();
+    let out = bench(
+        &root,
+        &[],
+        &[
+            "--baseline",
+            "--dry-run",
+            "--json",
+            "--scenario",
+            "incr-leaf/dev",
+        ],
+    );
+    assert!(out.status.success());
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = &plan["scenarios"][0]["steps"];
+    assert_eq!(steps[0]["step"], "edit");
+    assert_eq!(steps[0]["file"], "app/src/main.rs");
+    assert_eq!(steps[1]["step"], "cargo");
+    assert!(steps[1]["command"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a
+            .as_str()
+            .unwrap()
+            .ends_with("target/xtask/bench/target/dev")));
+    assert_eq!(std::fs::read(root.join("app/src/main.rs")).unwrap(), leaf);
+    assert!(
+        !root.join("target/xtask/bench").exists(),
+        "a dry run wrote into target/"
+    );
 }
 
 #[test]

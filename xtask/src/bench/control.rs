@@ -60,12 +60,9 @@ pub struct SpeedControl {
 }
 
 impl SpeedControl {
-    /// Write the control's source under `scratch` (once per bench).
-    pub fn new(scratch: &Path) -> anyhow::Result<SpeedControl> {
+    /// The control, compiled under `scratch/speed-control` (nothing is written yet).
+    pub fn new(scratch: &Path) -> SpeedControl {
         let dir = scratch.join("speed-control");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::write(dir.join("control.rs"), SOURCE)
-            .with_context(|| format!("writing {}", dir.join("control.rs").display()))?;
         // Plain `rustc`: no wrapper and no flags from the workspace, only its default debug
         // settings.
         let command = Command::new(crate::toolchain::rustc())
@@ -73,7 +70,19 @@ impl SpeedControl {
             .arg(dir.join("control").display().to_string())
             .arg(dir.join("control.rs").display().to_string())
             .dir(&dir);
-        Ok(SpeedControl { command })
+        SpeedControl { command }
+    }
+
+    /// Write the control's source (once per bench, before the first timing).
+    pub fn write_source(&self) -> anyhow::Result<()> {
+        let dir = self
+            .command
+            .dir
+            .as_ref()
+            .expect("the control has a directory");
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(dir.join("control.rs"), SOURCE)
+            .with_context(|| format!("writing {}", dir.join("control.rs").display()))
     }
 
     /// The compile that is timed.
@@ -106,7 +115,8 @@ mod tests {
     #[test]
     fn the_control_compiles_and_takes_measurable_time() {
         let dir = crate::test_support::scratch("speed-control");
-        let control = SpeedControl::new(&dir).unwrap();
+        let control = SpeedControl::new(&dir);
+        control.write_source().unwrap();
         let sh = xshell::Shell::new().unwrap();
         let seconds = control
             .time(&Exec::new(&sh, crate::exec::Verbosity::Quiet))

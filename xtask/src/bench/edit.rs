@@ -39,15 +39,17 @@ pub struct Editor {
 }
 
 impl Editor {
-    pub fn new(journal: PathBuf) -> anyhow::Result<Editor> {
-        std::fs::create_dir_all(&journal)
-            .with_context(|| format!("creating {}", journal.display()))?;
-        Ok(Editor { journal })
+    /// Edits journaled under `journal` (made when the first edit starts).
+    pub fn new(journal: PathBuf) -> Editor {
+        Editor { journal }
     }
 
     /// Put back every file a previous, killed run left edited. Returns the files restored.
     pub fn recover(&self) -> anyhow::Result<Vec<PathBuf>> {
         let mut restored = Vec::new();
+        if !self.journal.is_dir() {
+            return Ok(restored);
+        }
         for entry in std::fs::read_dir(&self.journal)? {
             let entry = entry?.path();
             if entry.extension().is_some_and(|e| e == "path") {
@@ -73,6 +75,8 @@ impl Editor {
         }
         let original =
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        std::fs::create_dir_all(&self.journal)
+            .with_context(|| format!("creating {}", self.journal.display()))?;
         let entry = self
             .journal
             .join(format!("{}-{}", std::process::id(), active.len()));
@@ -176,7 +180,7 @@ mod tests {
         let dir = scratch("drop");
         let file = dir.join("lib.rs");
         std::fs::write(&file, b"fn a() {}").unwrap(); // no trailing newline
-        let editor = Editor::new(dir.join("journal")).unwrap();
+        let editor = Editor::new(dir.join("journal"));
         {
             let guard = editor.edit(&file).unwrap();
             guard.append("fn b() {}").unwrap();
@@ -205,7 +209,7 @@ mod tests {
         let dir = scratch("panic");
         let file = dir.join("main.rs");
         std::fs::write(&file, "fn main() {}\n").unwrap();
-        let editor = Editor::new(dir.join("journal")).unwrap();
+        let editor = Editor::new(dir.join("journal"));
         let result = std::panic::catch_unwind(|| {
             let guard = editor.edit(&file).unwrap();
             guard.append("// edited").unwrap();
@@ -221,7 +225,7 @@ mod tests {
         let dir = scratch("recover");
         let file = dir.join("lib.rs");
         std::fs::write(&file, "original\n").unwrap();
-        let editor = Editor::new(dir.join("journal")).unwrap();
+        let editor = Editor::new(dir.join("journal"));
         let guard = editor.edit(&file).unwrap();
         guard.append("edited").unwrap();
         std::mem::forget(guard); // as if the process died here

@@ -93,12 +93,14 @@ impl BenchArgs {
             bail!("--runs must be at least 1");
         }
         let bench_dir = ws.target_dir.join("xtask/bench");
-        let editor = edit::Editor::new(bench_dir.join("pending-edits"))?;
-        for file in editor.recover()? {
-            eprintln!(
-                "restored {} (left edited by an interrupted bench run)",
-                file.display()
-            );
+        let editor = edit::Editor::new(bench_dir.join("pending-edits"));
+        if !dry_run {
+            for file in editor.recover()? {
+                eprintln!(
+                    "restored {} (left edited by an interrupted bench run)",
+                    file.display()
+                );
+            }
         }
         let config = ws.config.bench.clone().unwrap_or_default();
         let configured = scenario::configured(ws, &config, self.runs)?;
@@ -125,10 +127,10 @@ impl BenchArgs {
         } else {
             None
         };
-        if !comparing {
+        if !comparing && !dry_run {
             baseline::check_writable(&path)?;
         }
-        if let Some(report) = &self.report {
+        if let Some(report) = self.report.as_ref().filter(|_| !dry_run) {
             baseline::check_writable(report).context("--report")?;
         }
         let scenarios = match &previous {
@@ -163,10 +165,11 @@ impl BenchArgs {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),
         };
-        let control = SpeedControl::new(&bench_dir)?;
+        let control = SpeedControl::new(&bench_dir);
         if dry_run {
             return dry_run_plan(&runner, &control, &scenarios, &path, comparing, format);
         }
+        control.write_source()?;
         edit::restore_on_signals(&editor)?;
         let measured = measure(&runner, &control, &scenarios)?;
 
