@@ -4,7 +4,8 @@
 # passes it in as build arguments (`cargo xtask docker build --dry-run` prints them).
 #
 #   toolchain  Rust + the C cross toolchain (APT_PACKAGES), on the BUILD platform
-#   deps       every third-party crate, compiled from ci_optims/ alone: no app source is copied,
+#   deps       every third-party crate, compiled from ci_optims/ (the workspace's dependency
+#              requests with empty sources) alone: no app source is copied,
 #              so this layer is reused until a dependency changes (and travels with
 #              --cache-from, being an image layer rather than a cache mount)
 #   build      the workspace's own crates, on top of the deps layer's target dir
@@ -26,24 +27,25 @@ COPY docker/build-env.sh /usr/local/bin/build-env
 RUN build-env setup
 
 FROM toolchain AS deps
-# The cargo profile, and the toolchain's variables (KEY=VALUE ..., e.g. the target's linker).
+# The cargo profile, the toolchain's variables (KEY=VALUE ..., e.g. the target's linker) and the
+# binary: the deps stage builds what the build stage will, so cargo unifies the same features.
 ARG CARGO_PROFILE=production
 ARG CARGO_ENV=""
-# Only what building ci_optims needs: its standalone workspace root, its trimmed lockfile,
-# the crate itself and the cargo config.
+ARG BIN
+# Only what building ci_optims needs: the mirror of the workspace (its members' dependency
+# requests with empty sources, and its lockfile) and the cargo config.
 COPY .cargo/ .cargo/
 COPY ci_optims/ ci_optims/
-RUN cp ci_optims/standalone/Cargo.toml ci_optims/standalone/Cargo.lock ./
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/root/.cache/sccache,sharing=locked \
     --mount=type=secret,id=git_token,required=false \
-    build-env cargo build --locked -p ci_optims
+    test -n "$BIN" || { echo "set --build-arg BIN=<binary to ship> (cargo xtask docker build sets it)" >&2; exit 1; }; \
+    build-env cargo build --locked --manifest-path ci_optims/Cargo.toml --target-dir target --bin "$BIN"
 
 FROM deps AS build
-# The binary, where cargo leaves it, and what it reports (APP_BUILD_VARIANT, APP_VERSION,
+# Where cargo leaves the binary, and what it reports (APP_BUILD_VARIANT, APP_VERSION,
 # APP_COMMIT_SHA as KEY=VALUE ...). Declared only here, so the deps layer never depends on them.
-ARG BIN
 ARG BIN_PATH
 ARG BUILD_INFO=""
 # Where the target's C runtime libraries are (staged next to the binary).
@@ -53,7 +55,6 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/root/.cache/sccache,sharing=locked \
     --mount=type=secret,id=git_token,required=false \
-    test -n "$BIN" || { echo "set --build-arg BIN=<binary to ship> (cargo xtask docker build sets it)" >&2; exit 1; }; \
     build-env cargo build --locked --bin "$BIN" && build-env stage "${BIN_PATH:-target/release/$BIN}" /runtime
 
 FROM scratch AS runtime

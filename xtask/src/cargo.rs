@@ -16,6 +16,10 @@ pub enum Subcommand {
     Build,
     /// `cargo test --no-run`: compile the test harnesses, run nothing.
     TestNoRun,
+    /// Metadata only (`.rmeta`), no code generation.
+    Check,
+    /// `cargo check` with clippy's lints on the workspace's own crates.
+    Clippy,
 }
 
 /// Which packages and targets a cargo command builds.
@@ -26,8 +30,8 @@ pub enum Selection {
     Default,
     /// These binaries (`--bin`).
     Bins(Vec<String>),
-    /// These packages (`-p`).
-    Packages(Vec<String>),
+    /// Every member but these (`--workspace --exclude`).
+    Workspace { exclude: Vec<String> },
 }
 
 /// One cargo command, decided before it runs.
@@ -73,6 +77,8 @@ impl Invocation {
             (Subcommand::Build, true) => vec!["zigbuild".into()],
             (Subcommand::Build, false) => vec!["build".into()],
             (Subcommand::TestNoRun, _) => vec!["test".into()],
+            (Subcommand::Check, _) => vec!["check".into()],
+            (Subcommand::Clippy, _) => vec!["clippy".into()],
         };
         if let Some(manifest) = &self.manifest_path {
             args.extend(["--manifest-path".into(), manifest.display().to_string()]);
@@ -88,9 +94,10 @@ impl Invocation {
                     args.extend(["--bin".into(), bin.clone()]);
                 }
             }
-            Selection::Packages(packages) => {
-                for package in packages {
-                    args.extend(["-p".into(), package.clone()]);
+            Selection::Workspace { exclude } => {
+                args.push("--workspace".into());
+                for package in exclude {
+                    args.extend(["--exclude".into(), package.clone()]);
                 }
             }
         }

@@ -39,6 +39,8 @@ pub struct Workspace {
     pub members: Vec<Member>,
     /// Package ids of every member (this tool's included): what is not one is third-party.
     pub member_ids: BTreeSet<String>,
+    /// This tool's package, when it is a member.
+    pub tool_member: Option<String>,
     pub config: Config,
 }
 
@@ -117,6 +119,10 @@ impl Workspace {
                 .iter()
                 .map(|id| id.repr.clone())
                 .collect(),
+            tool_member: members
+                .iter()
+                .find(|p| p.name.as_str() == xtask_package)
+                .map(|p| p.name.to_string()),
             config,
         };
         ws.validate()?;
@@ -161,6 +167,11 @@ impl Workspace {
     pub fn dist_dir(&self) -> PathBuf {
         self.root
             .join(self.config.dist_dir.as_deref().unwrap_or("dist"))
+    }
+
+    /// Members that are this tool (when it is a member of the workspace it builds).
+    pub fn tool_members(&self) -> Vec<String> {
+        self.tool_member.iter().cloned().collect()
     }
 
     /// Is this package id one of the workspace's members?
@@ -229,6 +240,7 @@ pub mod tests_support {
             bins: vec![],
             members: vec![],
             member_ids: BTreeSet::new(),
+            tool_member: None,
             config,
         }
     }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use std::path::Path;
 use std::process::Command;
 
 #[test]
@@ -34,18 +35,20 @@ fn a_new_dependency_without_sync_is_caught_and_sync_fixes_it() {
     )
     .unwrap();
 
+    // The stub of the service's package in the mirror is what changes.
+    let stub = Path::new("ci_optims/members").join(manifest.strip_prefix(&root).unwrap());
     let out = xtask(&root, &["ci-optims", "check"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("ci_optims/Cargo.toml") && err.contains("cargo xtask ci-optims sync"),
+        err.contains(&stub.display().to_string()) && err.contains("cargo xtask ci-optims sync"),
         "{err}"
     );
 
     xtask_ok(&root, &["ci-optims", "sync"]);
-    let generated = std::fs::read_to_string(root.join("ci_optims/Cargo.toml")).unwrap();
+    let generated = std::fs::read_to_string(root.join(&stub)).unwrap();
     assert!(
-        generated.contains("\nitoa = { version = \"="),
+        generated.contains("\nitoa = { version = \"^1\" }"),
         "{generated}"
     );
     let out = xtask(&root, &["ci-optims", "check"]);
@@ -116,4 +119,64 @@ fn docker_errors_name_the_fix() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// ci_optims is not a member of the workspace: `cargo update -p X --precise V` and a broken
+/// ci_optims/ never stop a cargo command; `check` then says stale and names the fix, and `sync`
+/// repairs it, even from a broken manifest.
+#[test]
+fn cargo_update_and_a_broken_ci_optims_never_stop_cargo() {
+    let root = copy_workspace("ci-optims-update");
+    let cargo = |args: &[&str]| {
+        Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .unwrap()
+    };
+    let stale = |what: &str| {
+        let out = xtask(&root, &["ci-optims", "check"]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            !out.status.success()
+                && err.contains("stale")
+                && err.contains("cargo xtask ci-optims sync"),
+            "after {what}: {err}"
+        );
+        xtask_ok(&root, &["ci-optims", "sync"]);
+        let out = xtask(&root, &["ci-optims", "check"]);
+        assert!(
+            out.status.success(),
+            "after {what} and sync: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    // A Dependabot-style bump of one crate to another version: cargo takes it, ci_optims follows.
+    let out = cargo(&["update", "-p", "itoa", "--precise", "1.0.15"]);
+    assert!(
+        out.status.success(),
+        "cargo update --precise: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stale("cargo update -p itoa --precise 1.0.15");
+    let lock = std::fs::read_to_string(root.join("ci_optims/Cargo.lock")).unwrap();
+    assert!(
+        lock.contains("name = \"itoa\"\nversion = \"1.0.15\""),
+        "{lock}"
+    );
+
+    // A hand-edited or badly merged manifest in ci_optims/: cargo in the workspace is unaffected.
+    let manifest = root.join("ci_optims/Cargo.toml");
+    std::fs::write(&manifest, "<<<<<<< HEAD\n[workspace\n").unwrap();
+    let out = cargo(&["metadata", "--format-version", "1", "--no-deps"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stale("a broken ci_optims/Cargo.toml");
+    assert!(std::fs::read_to_string(&manifest)
+        .unwrap()
+        .contains("[workspace]"));
 }

@@ -149,6 +149,15 @@ pub fn run(
     }
     if !manifest_only {
         ci_optims::check(exec, ws).context("the Docker deps stage builds ci_optims/")?;
+        let local = ws.root.join(ci_optims::DIR).join(ci_optims::LOCAL_PATHS);
+        if let Ok(paths) = std::fs::read_to_string(&local) {
+            bail!(
+                "{} refers to local paths outside it ({}), which the image's deps stage does not copy yet; \
+                 build natively, or make them members of the workspace",
+                ci_optims::DIR,
+                paths.lines().collect::<Vec<_>>().join(", ")
+            );
+        }
     }
     check_engine(exec, &request.docker)?;
     let report = execute(exec, ws, &plan)?;
@@ -238,8 +247,7 @@ fn label(step: &Step) -> String {
 
 /// Run the plan: every platform's steps in parallel (each in order), then the publish steps.
 fn execute(exec: &Exec, ws: &Workspace, plan: &DockerPlan) -> anyhow::Result<DockerReport> {
-    let mut members = ws.crate_names();
-    members.insert(ci_optims::PACKAGE.into());
+    let members = ws.crate_names();
     let members = &members;
     let start = Instant::now();
     // Prepared through the shell here; run on one thread per platform.

@@ -1,0 +1,1 @@
+// @generated stub: see ci_optims/Cargo.toml

@@ -1,0 +1,542 @@
+//! `ci_optims/` as a mirror of the workspace: a workspace of its own (never a member of the
+//! user's) with one stub package per member. Each stub has the member's name, version, edition,
+//! targets (lib, proc-macro, bins, build script), `[features]` and every dependency request as
+//! cargo resolved the manifest (workspace inheritance, renames, optional and target-specific
+//! dependencies, git and path sources), but empty sources. Its root carries the real root's
+//! resolver, profiles, `[patch]` and `[replace]`, and its lockfile is the real one as cargo trims
+//! it.
+//!
+//! Building it asks cargo for exactly what the real build asks for, so the resolver picks the
+//! same versions and the same features, host and target kept apart as in the real build, for any
+//! selection of packages: every third-party unit it compiles is one the real build then finds
+//! fresh. A crate that lists dependencies by hand cannot do that (a dependency used with other
+//! features by a build script or a proc macro than by the app, features that depend on which
+//! packages are built).
+
+use super::{DIR, HEADER};
+use crate::cargo::Metadata;
+use crate::workspace::Workspace;
+use anyhow::{bail, Context as _};
+use cargo_metadata::{DependencyKind, Package, TargetKind};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+/// How paths that leave `ci_optims/` are written: relative (the committed files, which must
+/// work in any clone and in an image) or absolute (a scratch copy elsewhere, for the lockfile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paths {
+    Relative,
+    Absolute,
+}
+
+/// Every file of the mirror, by path relative to `ci_optims/`, plus the local paths outside it
+/// that its manifests refer to (what an image's deps stage must copy too).
+pub struct Mirror {
+    pub files: BTreeMap<String, String>,
+    pub local_paths: BTreeSet<String>,
+}
+
+/// The mirror of the workspace described by `meta` (a full `cargo metadata`).
+pub fn render(
+    ws: &Workspace,
+    meta: &Metadata,
+    paths: Paths,
+    out_root: &Path,
+) -> anyhow::Result<Mirror> {
+    let root = &ws.root;
+    let xtask = env!("CARGO_PKG_NAME");
+    let members: Vec<&Package> = meta
+        .workspace_packages()
+        .into_iter()
+        .filter(|p| p.name.as_str() != xtask)
+        .collect();
+    if members.is_empty() {
+        bail!("the workspace has no package to mirror (only the xtask?)");
+    }
+    // Member directory -> its stub's directory (relative to ci_optims/). Stubs never sit where
+    // their member sits relative to its workspace root: cargo hashes a path package's output
+    // names by that relative path, and a stub must not share a build-script output with its
+    // member. The root package's stub is `root`, the others are under `members/`.
+    let member_dirs: BTreeMap<PathBuf, String> = members
+        .iter()
+        .map(|p| {
+            let dir = package_dir(p);
+            let rel = dir.strip_prefix(root).unwrap_or(&dir).to_path_buf();
+            let stub = if rel.as_os_str().is_empty() {
+                ROOT_STUB.to_string()
+            } else {
+                format!("{MEMBERS}/{}", slash(&rel))
+            };
+            (dir, stub)
+        })
+        .collect();
+    let mut mirror = Mirror {
+        files: BTreeMap::new(),
+        local_paths: BTreeSet::new(),
+    };
+    let real_root =
+        std::fs::read_to_string(root.join("Cargo.toml")).context("reading the root Cargo.toml")?;
+    let real_root: toml::Table = real_root.parse().context("parsing the root Cargo.toml")?;
+    let ctx = Mirroring {
+        root,
+        out_root,
+        paths,
+        member_dirs: &member_dirs,
+    };
+
+    for package in &members {
+        let stub_dir = &member_dirs[&package_dir(package)];
+        let (manifest, sources) = stub(&ctx, package, &mut mirror.local_paths)?;
+        for (file, text) in sources {
+            mirror.files.insert(format!("{stub_dir}/{file}"), text);
+        }
+        mirror.files.insert(
+            format!("{stub_dir}/Cargo.toml"),
+            format!("{HEADER}\n{manifest}"),
+        );
+    }
+    let workspace = workspace_table(&ctx, meta, &members, &real_root, &mut mirror.local_paths)?;
+    mirror.files.insert(
+        "Cargo.toml".into(),
+        format!(
+            "{HEADER}\n#\n# The workspace `cargo xtask ci-optims` builds to precompile every third-party unit of\n\
+             # the real one: its members' dependency requests with empty sources. Not a member of the\n\
+             # real workspace.\n{workspace}"
+        ),
+    );
+    Ok(mirror)
+}
+
+/// Where the stub of the root package goes, and the stubs of the other members.
+const ROOT_STUB: &str = "root";
+const MEMBERS: &str = "members";
+
+struct Mirroring<'a> {
+    root: &'a Path,
+    out_root: &'a Path,
+    paths: Paths,
+    member_dirs: &'a BTreeMap<PathBuf, String>,
+}
+
+impl Mirroring<'_> {
+    /// Where the stub of a member directory is, relative to `ci_optims/` (`None`: not a member).
+    fn stub_of(&self, dir: &Path) -> Option<&str> {
+        self.member_dirs.get(dir).map(String::as_str)
+    }
+
+    /// `target` (an absolute path outside the mirror) as written in a file of `stub_dir`.
+    fn outside(&self, stub_dir: &str, target: &Path, local: &mut BTreeSet<String>) -> String {
+        if let Ok(rel) = target.strip_prefix(self.root) {
+            local.insert(slash(rel));
+        }
+        match self.paths {
+            Paths::Absolute => slash(target),
+            Paths::Relative => {
+                let from = self.root.join(DIR).join(stub_dir);
+                slash(&relative_path(&from, target))
+            }
+        }
+    }
+
+    /// The stub at `to` (relative to ci_optims/) as written in a file of `stub_dir`.
+    fn inside(&self, stub_dir: &str, to: &str) -> String {
+        let from = self.out_root.join(stub_dir);
+        slash(&relative_path(&from, &self.out_root.join(to)))
+    }
+}
+
+fn package_dir(p: &Package) -> PathBuf {
+    p.manifest_path
+        .parent()
+        .map(|d| d.as_std_path().to_path_buf())
+        .unwrap_or_default()
+}
+
+fn slash(path: &Path) -> String {
+    let text = path.to_string_lossy().replace('\\', "/");
+    if text.is_empty() {
+        ".".into()
+    } else {
+        text
+    }
+}
+
+/// `to` relative to the directory `from` (both absolute, neither needs to exist).
+fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let (from, to) = (normalize(from), normalize(to));
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &to[common..] {
+        out.push(c);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn quote(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+/// A key as TOML writes it: bare when it can be.
+fn key(text: &str) -> String {
+    let bare = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if bare {
+        text.to_string()
+    } else {
+        quote(text)
+    }
+}
+
+fn list(items: &[String]) -> String {
+    format!(
+        "[{}]",
+        items
+            .iter()
+            .map(|i| quote(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The stub of one member: its manifest (without header) and its source files.
+fn stub(
+    ctx: &Mirroring,
+    p: &Package,
+    local: &mut BTreeSet<String>,
+) -> anyhow::Result<(String, Vec<(String, String)>)> {
+    let stub_dir = ctx.stub_of(&package_dir(p)).expect("a member").to_string();
+    let mut m = String::new();
+    let mut sources = Vec::new();
+    let _ = writeln!(m, "[package]");
+    let _ = writeln!(m, "name = {}", quote(&p.name));
+    let _ = writeln!(m, "version = {}", quote(&p.version.to_string()));
+    let _ = writeln!(m, "edition = {}", quote(p.edition.as_str()));
+    let _ = writeln!(m, "publish = false");
+    let _ = writeln!(
+        m,
+        "autobins = false\nautoexamples = false\nautotests = false\nautobenches = false"
+    );
+    let stub_source = "// @generated stub: see ci_optims/Cargo.toml\n";
+    if p.targets.iter().any(|t| t.is_custom_build()) {
+        let _ = writeln!(m, "build = \"build.rs\"");
+        sources.push(("build.rs".into(), format!("{stub_source}fn main() {{}}\n")));
+    }
+    if let Some(lib) = p
+        .targets
+        .iter()
+        .find(|t| t.is_lib() || t.is_proc_macro() || t.kind.iter().any(is_library_kind))
+    {
+        let _ = writeln!(
+            m,
+            "\n[lib]\nname = {}\npath = \"lib.rs\"",
+            quote(&lib.name.replace('-', "_"))
+        );
+        if lib.is_proc_macro() {
+            let _ = writeln!(m, "proc-macro = true");
+        } else {
+            let types: Vec<String> = lib.crate_types.iter().map(|t| t.to_string()).collect();
+            if types != ["lib"] {
+                let _ = writeln!(m, "crate-type = {}", list(&types));
+            }
+        }
+        sources.push(("lib.rs".into(), stub_source.into()));
+    }
+    for bin in p.targets.iter().filter(|t| t.is_bin()) {
+        let _ = writeln!(
+            m,
+            "\n[[bin]]\nname = {}\npath = \"bin/{}.rs\"",
+            quote(&bin.name),
+            bin.name
+        );
+        if !bin.required_features.is_empty() {
+            let _ = writeln!(m, "required-features = {}", list(&bin.required_features));
+        }
+        sources.push((
+            format!("bin/{}.rs", bin.name),
+            format!("{stub_source}fn main() {{}}\n"),
+        ));
+    }
+    if !p.features.is_empty() {
+        let _ = writeln!(m, "\n[features]");
+        for (name, enables) in &p.features {
+            let _ = writeln!(m, "{} = {}", key(name), list(enables));
+        }
+    }
+    // Section name -> lines, sections in a fixed order.
+    let mut sections: BTreeMap<(String, u8), Vec<String>> = BTreeMap::new();
+    for dep in &p.dependencies {
+        let (table, order) = match dep.kind {
+            DependencyKind::Normal => ("dependencies", 0),
+            DependencyKind::Build => ("build-dependencies", 1),
+            DependencyKind::Development => ("dev-dependencies", 2),
+            _ => continue,
+        };
+        let section = match &dep.target {
+            Some(platform) => format!("target.{}.{table}", quote(&platform.to_string())),
+            None => table.to_string(),
+        };
+        let dep_key = dep.rename.clone().unwrap_or_else(|| dep.name.clone());
+        let mut fields: Vec<(String, String)> = Vec::new();
+        if dep.rename.is_some() {
+            fields.push(("package".into(), quote(&dep.name)));
+        }
+        match (&dep.path, &dep.source) {
+            (Some(path), _) => {
+                let path = path.as_std_path();
+                let written = match ctx.stub_of(path) {
+                    Some(member) => ctx.inside(&stub_dir, member),
+                    None => ctx.outside(&stub_dir, path, local),
+                };
+                fields.push(("path".into(), quote(&written)));
+                if dep.req.comparators.len() > 0 {
+                    fields.push(("version".into(), quote(&dep.req.to_string())));
+                }
+            }
+            (None, Some(source)) if source.repr.starts_with("git+") => {
+                let git = &source.repr["git+".len()..];
+                let (url, query) = git.split_once('?').unwrap_or((git, ""));
+                fields.push(("git".into(), quote(url)));
+                for pair in query.split('&').filter(|q| !q.is_empty()) {
+                    if let Some((k, v)) = pair.split_once('=') {
+                        if ["branch", "tag", "rev"].contains(&k) {
+                            fields.push((k.into(), quote(v)));
+                        }
+                    }
+                }
+                if dep.req.comparators.len() > 0 {
+                    fields.push(("version".into(), quote(&dep.req.to_string())));
+                }
+            }
+            (None, Some(source)) if source.is_crates_io() => {
+                fields.push(("version".into(), quote(&dep.req.to_string())));
+            }
+            (None, source) => bail!(
+                "{}: dependency `{}` comes from {}, which ci-optims cannot mirror yet (crates.io, git and path are supported)",
+                p.name,
+                dep.name,
+                source.as_ref().map_or("an unknown source", |s| s.repr.as_str())
+            ),
+        }
+        if !dep.uses_default_features {
+            fields.push(("default-features".into(), "false".into()));
+        }
+        if !dep.features.is_empty() {
+            fields.push(("features".into(), list(&dep.features)));
+        }
+        if dep.optional {
+            fields.push(("optional".into(), "true".into()));
+        }
+        let inline: Vec<String> = fields.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        sections.entry((section, order)).or_default().push(format!(
+            "{} = {{ {} }}",
+            key(&dep_key),
+            inline.join(", ")
+        ));
+    }
+    let mut ordered: Vec<((String, u8), Vec<String>)> = sections.into_iter().collect();
+    ordered.sort_by(|a, b| {
+        (a.0 .0.starts_with("target."), a.0 .1, &a.0 .0).cmp(&(
+            b.0 .0.starts_with("target."),
+            b.0 .1,
+            &b.0 .0,
+        ))
+    });
+    for ((section, _), mut lines) in ordered {
+        lines.sort();
+        let _ = writeln!(m, "\n[{section}]");
+        for line in lines {
+            let _ = writeln!(m, "{line}");
+        }
+    }
+    Ok((m, sources))
+}
+
+fn is_library_kind(kind: &TargetKind) -> bool {
+    matches!(
+        kind,
+        TargetKind::Lib
+            | TargetKind::RLib
+            | TargetKind::DyLib
+            | TargetKind::CDyLib
+            | TargetKind::StaticLib
+            | TargetKind::ProcMacro
+    )
+}
+
+/// `[workspace]` of the mirror, then the real root's profiles, patches and replacements.
+fn workspace_table(
+    ctx: &Mirroring,
+    meta: &Metadata,
+    members: &[&Package],
+    real_root: &toml::Table,
+    local: &mut BTreeSet<String>,
+) -> anyhow::Result<String> {
+    let stub = |p: &Package| ctx.stub_of(&package_dir(p)).expect("a member").to_string();
+    let stub_dirs: Vec<String> = members
+        .iter()
+        .map(|p| stub(p))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut out = String::from("[workspace]\n");
+    let _ = writeln!(out, "members = {}", list(&stub_dirs));
+    // `cargo build` with no package flag builds the same packages here as in the real root: its
+    // default members, else the root package, else every member.
+    let defaults: Option<BTreeSet<String>> = if meta.workspace_default_members.is_available()
+        && real_root
+            .get("workspace")
+            .and_then(|w| w.get("default-members"))
+            .is_some()
+    {
+        Some(
+            meta.workspace_default_members
+                .iter()
+                .filter_map(|id| members.iter().find(|p| &p.id == id))
+                .map(|p| stub(p))
+                .collect(),
+        )
+    } else if real_root.contains_key("package") {
+        Some([ROOT_STUB.to_string()].into())
+    } else {
+        None
+    };
+    if let Some(defaults) = defaults {
+        let _ = writeln!(
+            out,
+            "default-members = {}",
+            list(&defaults.into_iter().collect::<Vec<_>>())
+        );
+    }
+    let _ = writeln!(out, "resolver = {}", quote(&resolver(real_root)));
+    let mut rest = toml::Table::new();
+    if let Some(profile) = real_root.get("profile") {
+        rest.insert("profile".into(), profile.clone());
+    }
+    for key in ["patch", "replace"] {
+        if let Some(value) = real_root.get(key) {
+            rest.insert(key.into(), rewrite_paths(ctx, value, local));
+        }
+    }
+    if !rest.is_empty() {
+        out.push('\n');
+        out.push_str(&toml::to_string(&rest)?);
+    }
+    Ok(out)
+}
+
+/// The resolver the real workspace uses: `workspace.resolver`, else the root package's
+/// edition's default (2021: 2, 2024: 3), else 1.
+fn resolver(real_root: &toml::Table) -> String {
+    if let Some(r) = real_root
+        .get("workspace")
+        .and_then(|w| w.get("resolver"))
+        .and_then(|r| r.as_str())
+    {
+        return r.to_string();
+    }
+    let edition = real_root
+        .get("package")
+        .and_then(|p| p.get("edition"))
+        .and_then(|e| e.as_str());
+    match edition {
+        Some("2024") => "3",
+        Some("2021") => "2",
+        _ => "1",
+    }
+    .into()
+}
+
+/// `path = "..."` values of `[patch]` / `[replace]` (relative to the real root) as the
+/// mirror's root must write them.
+fn rewrite_paths(
+    ctx: &Mirroring,
+    value: &toml::Value,
+    local: &mut BTreeSet<String>,
+) -> toml::Value {
+    match value {
+        toml::Value::Table(table) => toml::Value::Table(
+            table
+                .iter()
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("path", toml::Value::String(p)) => {
+                            let target = normalize(&ctx.root.join(p));
+                            toml::Value::String(ctx.outside("", &target, local))
+                        }
+                        _ => rewrite_paths(ctx, v, local),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(
+            relative_path(
+                Path::new("/ws/ci_optims/crates/a"),
+                Path::new("/ws/crates/b")
+            ),
+            Path::new("../../../crates/b")
+        );
+        assert_eq!(
+            relative_path(
+                Path::new("/ws/ci_optims"),
+                Path::new("/ws/ci_optims/crates/a")
+            ),
+            Path::new("crates/a")
+        );
+        assert_eq!(
+            relative_path(Path::new("/ws/ci_optims"), Path::new("/other/lib")),
+            Path::new("../../other/lib")
+        );
+        assert_eq!(
+            relative_path(Path::new("/ws/x"), Path::new("/ws/x")),
+            Path::new(".")
+        );
+    }
+
+    #[test]
+    fn the_resolver_follows_the_root() {
+        let t = |s: &str| s.parse::<toml::Table>().unwrap();
+        assert_eq!(resolver(&t("[workspace]\nresolver = \"2\"")), "2");
+        assert_eq!(
+            resolver(&t("[package]\nedition = \"2024\"\n[workspace]")),
+            "3"
+        );
+        assert_eq!(resolver(&t("[package]\nedition = \"2021\"")), "2");
+        assert_eq!(resolver(&t("[workspace]\nmembers = []")), "1");
+    }
+}
