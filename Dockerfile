@@ -20,6 +20,8 @@ ARG RUST_IMAGE=rust:1.95.0-slim-bookworm
 FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS toolchain
 # The Rust target and the Debian packages of its C cross toolchain (none for the build platform's own).
 ARG RUST_TARGET=""
+# Debian packages: the C cross toolchain, and [workspace.metadata.xtask] system-packages (their
+# `-dev` libraries also as `name:<arch>` for a cross build).
 ARG APT_PACKAGES=""
 ARG SCCACHE=false
 WORKDIR /app
@@ -65,10 +67,10 @@ ARG CREATED=""
 ARG SOURCE=""
 COPY --from=build /runtime/ /
 USER 10001:10001
+# No EXPOSE: the port is the binary's own business (`docker run -p`); a CLI has none.
 LABEL org.opencontainers.image.title="${BIN}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${COMMIT_SHA}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.source="${SOURCE}"
-EXPOSE 8080
 ENTRYPOINT ["/entrypoint"]

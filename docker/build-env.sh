@@ -17,6 +17,10 @@ die() { echo "build-env: $*" >&2; exit 1; }
 
 setup() {
   if [ -n "${APT_PACKAGES:-}" ]; then
+    # Packages for another architecture (`libssl-dev:arm64`) need it added first.
+    for arch in $(echo "$APT_PACKAGES" | tr ' ' '\n' | sed -n 's/^[^:]*:\(.*\)$/\1/p' | sort -u); do
+      dpkg --add-architecture "$arch"
+    done
     apt-get update -qq
     # shellcheck disable=SC2086 # a list of package names
     apt-get install -y -qq --no-install-recommends $APT_PACKAGES

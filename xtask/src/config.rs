@@ -122,6 +122,10 @@ pub struct Config {
     pub docker: Option<DockerConfig>,
     /// `cargo xtask bench`: scenarios, variants, runs, edited files.
     pub bench: Option<BenchConfig>,
+    /// Debian packages the build needs (`protobuf-compiler`, `pkg-config`, `libssl-dev`):
+    /// installed in the image's toolchain stage, the `-dev` libraries for the target too.
+    #[serde(default)]
+    pub system_packages: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -142,6 +142,12 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
     }
     let mut invocation = Invocation::new(&ws.cargo, Subcommand::Build, profile);
     let mut requirements = Vec::new();
+    if !["dev", "release", "test", "bench"].contains(&profile) {
+        requirements.push(Requirement::Profile {
+            profile: profile.into(),
+            defined: ws.profiles.contains(profile),
+        });
+    }
     let mut packages = Vec::new();
     // Production always names its targets; a dev build does only when asked to (a dev build
     // for another architecture, e.g. a development container image).
@@ -334,6 +340,28 @@ mod tests {
             s.invocation.env.iter().all(|(k, _)| !k.starts_with("APP_")),
             "build info stays apart from the toolchain's environment"
         );
+    }
+
+    #[test]
+    fn a_missing_production_profile_is_named_before_cargo_runs() {
+        let mut ws = workspace_with_service();
+        ws.profiles.clear();
+        let s = spec_of(&ws, &BuildRequest::of(Variant::Production)).unwrap();
+        let missing = s
+            .requirements
+            .iter()
+            .find(|r| matches!(r, Requirement::Profile { .. }))
+            .unwrap();
+        let sh = xshell::Shell::new().unwrap();
+        let problem = missing
+            .check(&Exec::new(&sh, crate::exec::Verbosity::Quiet))
+            .unwrap();
+        assert!(
+            problem.contains("[profile.production]") && problem.contains("inherits"),
+            "{problem}"
+        );
+        let dev = spec_of(&ws, &BuildRequest::of(Variant::Dev)).unwrap();
+        assert!(dev.requirements.is_empty(), "dev is cargo's own profile");
     }
 
     #[test]

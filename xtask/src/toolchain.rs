@@ -80,6 +80,8 @@ pub enum Requirement {
     TargetStd { target: String },
     /// A program on PATH.
     Program { program: String, fix: String },
+    /// A cargo profile the workspace must define (`dev`, `release` and `test` always exist).
+    Profile { profile: String, defined: bool },
 }
 
 impl Requirement {
@@ -99,6 +101,12 @@ impl Requirement {
             Requirement::Program { program, fix } => find_program(program)
                 .is_none()
                 .then(|| format!("`{program}` is not on PATH; fix: {fix}")),
+            Requirement::Profile { profile, defined } => (!defined).then(|| {
+                format!(
+                    "the workspace defines no `{profile}` profile; fix: add `[profile.{profile}]` with \
+                     `inherits = \"release\"` to the root Cargo.toml (`cargo xtask init` does)"
+                )
+            }),
         }
     }
 }

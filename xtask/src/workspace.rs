@@ -41,6 +41,8 @@ pub struct Workspace {
     pub member_ids: BTreeSet<String>,
     /// This tool's package, when it is a member.
     pub tool_member: Option<String>,
+    /// Custom profiles the root manifest and `.cargo/config.toml` define.
+    pub profiles: BTreeSet<String>,
     pub config: Config,
 }
 
@@ -108,7 +110,16 @@ impl Workspace {
                     .collect(),
             })
             .collect();
+        let root: PathBuf = meta.workspace_root.clone().into();
+        let profiles = ["Cargo.toml", ".cargo/config.toml"]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(root.join(f)).ok())
+            .filter_map(|text| text.parse::<toml::Table>().ok())
+            .filter_map(|t| t.get("profile").and_then(|p| p.as_table()).cloned())
+            .flat_map(|p| p.keys().cloned().collect::<Vec<_>>())
+            .collect();
         let ws = Workspace {
+            profiles,
             root: meta.workspace_root.clone().into(),
             target_dir: meta.target_directory.clone().into(),
             cargo,
@@ -241,6 +252,7 @@ pub mod tests_support {
             members: vec![],
             member_ids: BTreeSet::new(),
             tool_member: None,
+            profiles: ["production".to_string()].into(),
             config,
         }
     }

@@ -287,7 +287,11 @@ impl BenchArgs {
                 s.id.clone(),
                 s.warmup.to_string(),
                 s.runs.to_string(),
-                s.edit_file.clone().unwrap_or_else(|| "-".into()),
+                match (&s.edit_file, &s.problem) {
+                    (Some(file), _) => file.clone(),
+                    (None, Some(problem)) => format!("- ({problem})"),
+                    (None, None) => "-".into(),
+                },
                 s.command.clone(),
             ]);
         }

@@ -50,13 +50,30 @@ pub struct Scenario {
     pub runs: usize,
     /// Relative to the workspace root.
     pub edit_file: Option<String>,
+    /// Why the scenario cannot run here (no file to edit): listed, refused when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     /// What is timed, for people.
     pub command: String,
 }
 
 /// The file a one-line edit goes to, found from the workspace unless configured.
 fn edit_file(ws: &Workspace, config: &BenchConfig, target: &EditTarget) -> anyhow::Result<PathBuf> {
-    let apps: Vec<_> = ws.members.iter().filter(|m| m.default).collect();
+    // The members a build compiles: the default members and the members they depend on.
+    let mut built: Vec<&crate::workspace::Member> =
+        ws.members.iter().filter(|m| m.default).collect();
+    let mut i = 0;
+    while i < built.len() {
+        for dep in &built[i].depends_on {
+            if let Some(m) = ws.members.iter().find(|m| &m.name == dep) {
+                if !built.iter().any(|b| b.name == m.name) {
+                    built.push(m);
+                }
+            }
+        }
+        i += 1;
+    }
+    let apps = built;
     let used_by = |name: &str| {
         apps.iter()
             .filter(|m| m.depends_on.iter().any(|d| d == name))
@@ -127,17 +144,18 @@ pub fn configured(
         };
         for variant in kind_variants {
             let (warmup, default_runs) = default_runs(kind);
-            let edit_file = match edits(kind) {
-                Some(target) => {
-                    let path = edit_file(ws, config, &target)?;
+            let (edit_file, problem) = match edits(kind).map(|t| edit_file(ws, config, &t)) {
+                Some(Ok(path)) => (
                     Some(
                         path.strip_prefix(&ws.root)
                             .unwrap_or(&path)
                             .display()
                             .to_string(),
-                    )
-                }
-                None => None,
+                    ),
+                    None,
+                ),
+                Some(Err(e)) => (None, Some(format!("{e:#}"))),
+                None => (None, None),
             };
             out.push(Scenario {
                 id: format!("{}/{}", kind.name(), variant.profile()),
@@ -149,6 +167,7 @@ pub fn configured(
                     .unwrap_or(default_runs)
                     .max(1),
                 edit_file,
+                problem,
                 command: describe_command(kind, variant),
             });
         }
@@ -310,6 +329,9 @@ impl Runner<'_> {
     /// Fail (naming the fix) when the machine lacks what the scenario's builds need: once per
     /// scenario, not on every run.
     pub fn check(&self, scenario: &Scenario) -> anyhow::Result<()> {
+        if let Some(problem) = &scenario.problem {
+            bail!("scenario {}: {problem}", scenario.id);
+        }
         let spec = rules::spec(self.ws, &BuildRequest::of(scenario.variant), &self.facts)?;
         toolchain::check_all(self.exec, &spec.requirements)
     }
@@ -383,6 +405,7 @@ impl Scenario {
             warmup: 1,
             runs: 5,
             edit_file: edit.map(String::from),
+            problem: None,
             command: "cargo build".into(),
         }
     }
@@ -440,6 +463,28 @@ mod tests {
         assert_eq!(
             edit_file(&ws, &config, &EditTarget::Core).unwrap(),
             Path::new("/ws/x/lib.rs")
+        );
+    }
+
+    #[test]
+    fn edit_targets_follow_the_members_a_build_compiles() {
+        let mut ws = ws();
+        // A root package: only it is a default member; the libraries come in as its dependencies.
+        for m in &mut ws.members {
+            m.default = m.name == "svc-pkg";
+        }
+        assert_eq!(
+            edit_file(&ws, &BenchConfig::default(), &EditTarget::Core).unwrap(),
+            Path::new("/ws/core/src/lib.rs")
+        );
+        // No library anyone depends on: listed with the reason, refused when measured.
+        ws.members.retain(|m| m.lib_src.is_none());
+        let all = configured(&ws, &BenchConfig::default(), None).unwrap();
+        let core = all.iter().find(|s| s.id == "incr-core/dev").unwrap();
+        assert!(core.edit_file.is_none());
+        assert!(
+            core.problem.as_deref().unwrap().contains("core-file"),
+            "{core:?}"
         );
     }
 

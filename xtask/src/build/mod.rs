@@ -125,6 +125,10 @@ impl BuildPlan {
                         let what = match req {
                             Requirement::TargetStd { target } => format!("rust std for {target}"),
                             Requirement::Program { program, .. } => format!("`{program}` on PATH"),
+                            Requirement::Profile { profile, defined } => format!(
+                                "profile `{profile}` ({})",
+                                if *defined { "defined" } else { "MISSING" }
+                            ),
                         };
                         let _ = writeln!(out, "  needs:    {what}");
                     }

@@ -313,7 +313,7 @@ fn stub(
                     None => ctx.outside(&stub_dir, path, local),
                 };
                 fields.push(("path".into(), quote(&written)));
-                if dep.req.comparators.len() > 0 {
+                if !dep.req.comparators.is_empty() {
                     fields.push(("version".into(), quote(&dep.req.to_string())));
                 }
             }
@@ -328,7 +328,7 @@ fn stub(
                         }
                     }
                 }
-                if dep.req.comparators.len() > 0 {
+                if !dep.req.comparators.is_empty() {
                     fields.push(("version".into(), quote(&dep.req.to_string())));
                 }
             }

@@ -48,7 +48,11 @@ pub struct ImageArgs {
     /// linux/amd64,linux/arm64 for production.
     #[arg(long, value_enum, value_delimiter = ',')]
     platforms: Vec<Platform>,
-    /// Image name (IMAGE). Default: [workspace.metadata.xtask.docker] image, else the service binary.
+    /// The binary to ship (BIN). Default: [workspace.metadata.xtask.service] bin, else the only
+    /// binary of the default members.
+    #[arg(long)]
+    bin: Option<String>,
+    /// Image name (IMAGE). Default: [workspace.metadata.xtask.docker] image, else the binary.
     #[arg(long)]
     image: Option<String>,
     /// Tag (TAG); per-platform images get `-<arch>` appended. Default: the variant name.
@@ -93,6 +97,7 @@ impl ImageArgs {
         ImageRequest {
             variant: self.variant,
             platforms: self.platforms,
+            bin: self.bin,
             image: self.image,
             tag: self.tag,
             version: self.version,

@@ -7,7 +7,7 @@ use crate::config::Variant;
 use crate::exec::Command;
 use crate::rules::{self, BuildRequest, Facts};
 use crate::workspace::Workspace;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Serialize;
 
 /// The Dockerfile's stages, in order (checked against the file by a test).
@@ -84,6 +84,8 @@ pub struct ImageRequest {
     pub variant: Variant,
     /// Empty: linux/amd64 for dev, both for production.
     pub platforms: Vec<Platform>,
+    /// The binary to ship (default: the service's, else the only one).
+    pub bin: Option<String>,
     pub image: Option<String>,
     pub tag: Option<String>,
     pub version: Option<String>,
@@ -106,6 +108,7 @@ impl ImageRequest {
         ImageRequest {
             variant,
             platforms: Vec::new(),
+            bin: None,
             image: None,
             tag: None,
             version: None,
@@ -164,11 +167,29 @@ struct Names {
     tag: String,
 }
 
+/// The binary an image ships: `--bin`, else the service's, else the only one shipped.
+fn image_bin<'w>(
+    ws: &'w Workspace,
+    request: &ImageRequest,
+) -> anyhow::Result<&'w crate::workspace::Bin> {
+    if let Some(bin) = &request.bin {
+        return ws.bin(bin);
+    }
+    if let Some(service) = &ws.config.service {
+        return ws.bin(&service.bin);
+    }
+    match ws.shipped_bins().as_slice() {
+        [only] => Ok(only),
+        [] => bail!("the workspace has no binary to put in an image"),
+        many => bail!(
+            "which binary goes into the image? give --bin (one of: {}), or set [workspace.metadata.xtask.service] bin",
+            many.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
 fn names(ws: &Workspace, request: &ImageRequest) -> anyhow::Result<Names> {
-    let service = ws.config.service.as_ref().context(
-        "no service to containerise: set [workspace.metadata.xtask.service] bin = \"<binary>\" in the root Cargo.toml",
-    )?;
-    let bin = ws.bin(&service.bin)?;
+    let bin = image_bin(ws, request)?;
     let docker_config = ws.config.docker.clone().unwrap_or_default();
     let image = request
         .image
@@ -240,6 +261,32 @@ pub fn build_args(
     .filter(|(_, v)| !v.is_empty() && !v.contains(char::is_whitespace))
     .map(|(k, v)| format!("{k}={v}"))
     .collect();
+    // System packages the build needs: for the build platform, and the libraries (`-dev`) for
+    // the target architecture too when it is another (Debian multiarch: `libssl-dev:arm64`).
+    let mut packages = spec.packages.clone();
+    let cross = !spec.packages.is_empty();
+    let deb_arch =
+        crate::toolchain::debian_arch(platform.triple().split('-').next().unwrap_or_default())
+            .to_string();
+    for package in &ws.config.system_packages {
+        packages.push(package.clone());
+        if cross && package.ends_with("-dev") {
+            packages.push(format!("{package}:{deb_arch}"));
+        }
+    }
+    let mut env = env;
+    if cross
+        && ws
+            .config
+            .system_packages
+            .iter()
+            .any(|p| p.ends_with("-dev"))
+    {
+        // pkg-config finds the target's libraries, not the build platform's.
+        let gnu = platform.triple().replace("-unknown-", "-");
+        env.push("PKG_CONFIG_ALLOW_CROSS=1".into());
+        env.push(format!("PKG_CONFIG_PATH=/usr/lib/{gnu}/pkgconfig"));
+    }
     // What the binary links to at run time lives in the target's sysroot (Debian's layout).
     let gnu_arch = platform.triple().split('-').next().unwrap_or_default();
     let libdir = if spec.packages.is_empty() {
@@ -248,9 +295,9 @@ pub fn build_args(
         format!("/usr/{gnu_arch}-linux-gnu/lib")
     };
     let output = Invocation::output_dir(&spec.invocation, "target".as_ref(), platform.triple());
-    let args = [
+    let mut args = vec![
         ("RUST_TARGET", platform.triple().to_string()),
-        ("APT_PACKAGES", spec.packages.join(" ")),
+        ("APT_PACKAGES", packages.join(" ")),
         ("CARGO_PROFILE", spec.profile.to_string()),
         ("CARGO_ENV", env.join(" ")),
         ("SCCACHE", request.sccache.to_string()),
@@ -261,7 +308,40 @@ pub fn build_args(
         ("VERSION", version),
         ("COMMIT_SHA", request.commit.clone()),
     ];
+    if let Some(image) = rust_image(ws)? {
+        args.push(("RUST_IMAGE", image));
+    }
     Ok(args.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// The Rust image of a workspace that pins its toolchain (`rust-toolchain.toml` or
+/// `rust-toolchain` with a version as its channel): `rust:<version>-slim-bookworm`.
+fn rust_image(ws: &Workspace) -> anyhow::Result<Option<String>> {
+    for name in ["rust-toolchain.toml", "rust-toolchain"] {
+        let path = ws.root.join(name);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let channel = match text.parse::<toml::Table>() {
+            Ok(table) => table
+                .get("toolchain")
+                .and_then(|t| t.get("channel"))
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
+            // The old format: the channel alone.
+            Err(_) => Some(text.trim().to_string()),
+        };
+        let Some(channel) = channel else { continue };
+        if channel.split('.').all(|part| part.parse::<u32>().is_ok()) && channel.contains('.') {
+            return Ok(Some(format!("rust:{channel}-slim-bookworm")));
+        }
+        bail!(
+            "{} pins the toolchain `{channel}`, which has no official image tag; pin a version \
+             (e.g. channel = \"1.95.0\") to build images",
+            path.display()
+        );
+    }
+    Ok(None)
 }
 
 pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Result<DockerPlan> {
@@ -565,7 +645,7 @@ mod tests {
     }
 
     #[test]
-    fn no_service_is_a_clear_error() {
+    fn any_binary_gets_an_image_and_a_choice_is_asked_for_when_needed() {
         let mut ws = workspace_with_service();
         ws.config.service = None;
         let err = with_facts("1.95.0", false, |f| {
@@ -573,7 +653,69 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(err.contains("[workspace.metadata.xtask.service]"), "{err}");
+        assert!(
+            err.contains("--bin (one of: svc, tool)")
+                && err.contains("[workspace.metadata.xtask.service]"),
+            "{err}"
+        );
+        let mut r = request(Variant::Dev);
+        r.bin = Some("tool".into());
+        let p = with_facts("1.95.0", false, |f| plan(&ws, &r, f)).unwrap();
+        assert_eq!(p.bin, "tool");
+        assert_eq!(
+            p.image, "tool:development",
+            "the image is named after its binary"
+        );
+        // One binary alone needs no choice.
+        ws.bins.truncate(1);
+        let p = with_facts("1.95.0", false, |f| plan(&ws, &request(Variant::Dev), f)).unwrap();
+        assert_eq!(p.bin, "svc");
+    }
+
+    #[test]
+    fn system_packages_reach_the_image_for_both_architectures() {
+        let mut ws = workspace_with_service();
+        ws.config.system_packages = vec!["protobuf-compiler".into(), "libssl-dev".into()];
+        let p = with_facts("1.95.0", false, |f| {
+            plan(&ws, &request(Variant::Production), f)
+        })
+        .unwrap();
+        let amd = p.platforms[0].steps[0].command.line();
+        assert!(
+            amd.contains("'APT_PACKAGES=protobuf-compiler libssl-dev'"),
+            "{amd}"
+        );
+        let arm = p.platforms[1].steps[0].command.line();
+        assert!(
+            arm.contains("'APT_PACKAGES=gcc-aarch64-linux-gnu libc6-dev-arm64-cross protobuf-compiler libssl-dev libssl-dev:arm64'"),
+            "{arm}"
+        );
+        assert!(arm.contains("PKG_CONFIG_ALLOW_CROSS=1"), "{arm}");
+    }
+
+    #[test]
+    fn a_pinned_toolchain_picks_the_rust_image() {
+        let dir = crate::test_support::scratch("rust-image");
+        let mut ws = workspace_with_service();
+        ws.root = dir.clone();
+        assert_eq!(rust_image(&ws).unwrap(), None);
+        std::fs::write(
+            dir.join("rust-toolchain.toml"),
+            "[toolchain]\nchannel = \"1.85.1\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            rust_image(&ws).unwrap().as_deref(),
+            Some("rust:1.85.1-slim-bookworm")
+        );
+        std::fs::write(
+            dir.join("rust-toolchain.toml"),
+            "[toolchain]\nchannel = \"nightly\"\n",
+        )
+        .unwrap();
+        let err = rust_image(&ws).unwrap_err().to_string();
+        assert!(err.contains("pin a version"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// The Dockerfile and build-env.sh are what this plan talks to: the stages the log parser
