@@ -24,8 +24,10 @@ ARG RUST_TARGET=""
 # `-dev` libraries also as `name:<arch>` for a cross build).
 ARG APT_PACKAGES=""
 ARG SCCACHE=false
+# The script every stage runs cargo through (`[workspace.metadata.xtask.docker] build-env`).
+ARG BUILD_ENV=docker/build-env.sh
 WORKDIR /app
-COPY docker/build-env.sh /usr/local/bin/build-env
+COPY ${BUILD_ENV} /usr/local/bin/build-env
 RUN build-env setup
 
 FROM toolchain AS deps

@@ -138,6 +138,10 @@ pub struct DockerConfig {
     /// Extra labels on every image.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The tool's Dockerfile, relative to the root (default `Dockerfile`).
+    pub dockerfile: Option<String>,
+    /// The script the Dockerfile's stages run cargo through (default `docker/build-env.sh`).
+    pub build_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

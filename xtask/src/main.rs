@@ -25,6 +25,7 @@ mod build;
 mod changes;
 mod ci_optims;
 mod docker;
+mod init;
 
 #[cfg(test)]
 mod test_support;
@@ -74,6 +75,9 @@ enum Command {
     /// What a change between two commits touches (deps, code, docs, ci): `key=value` lines for
     /// $GITHUB_OUTPUT, or the Cargo.lock changes as markdown for a pull-request comment.
     Changes(changes::ChangesArgs),
+    /// Wire another workspace to this tool (xtask/, alias, config, production profile,
+    /// ci_optims/, images): prints every change first with --dry-run, never overwrites its files.
+    Init(init::InitArgs),
 }
 
 fn main() {
@@ -91,7 +95,12 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let sh = xshell::Shell::new()?;
     let exec = Exec::new(&sh, Verbosity::Normal);
-    let ws = Workspace::load(&exec)?;
+    let ws = match &cli.command {
+        Command::Init(init::InitArgs {
+            path: Some(path), ..
+        }) => Workspace::load_at(&exec, path)?,
+        _ => Workspace::load(&exec)?,
+    };
     sh.change_dir(&ws.root);
     let format = if cli.json { Format::Json } else { cli.format };
     let dry_run = cli.dry_run;
@@ -101,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Docker(args) => docker::run(args, &exec, &ws, format, dry_run),
         Command::Bench(args) => bench::run(args, &exec, &ws, format, dry_run),
         Command::Changes(args) => changes::run(args, &exec, &ws, format, dry_run),
+        Command::Init(args) => init::run(args, &exec, &ws, format, dry_run),
     }
 }
 
@@ -114,7 +124,7 @@ const LAYERS: &[&[&str]] = &[
     &["rules"],
     &["build", "ci_optims"],
     &["changes", "docker"],
-    &["bench"],
+    &["bench", "init"],
 ];
 
 #[cfg(test)]

@@ -49,12 +49,31 @@ pub struct Workspace {
 impl Workspace {
     /// Read the workspace that contains the current directory.
     pub fn load(exec: &Exec) -> anyhow::Result<Workspace> {
+        Self::load_manifest(exec, None)
+    }
+
+    /// Read the workspace whose root (or a member) is the directory `dir`.
+    pub fn load_at(exec: &Exec, dir: &std::path::Path) -> anyhow::Result<Workspace> {
+        let manifest = dir.join("Cargo.toml");
+        if !manifest.is_file() {
+            bail!(
+                "{} has no Cargo.toml: give the root of a Cargo workspace",
+                dir.display()
+            );
+        }
+        Self::load_manifest(exec, Some(&manifest))
+    }
+
+    fn load_manifest(
+        exec: &Exec,
+        manifest_path: Option<&std::path::Path>,
+    ) -> anyhow::Result<Workspace> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let meta = MetadataRequest {
             cargo: &cargo,
             no_deps: true,
             platform: None,
-            manifest_path: None,
+            manifest_path,
             locked: false,
         }
         .run(exec)?;

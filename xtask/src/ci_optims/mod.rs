@@ -89,6 +89,17 @@ pub fn run(
     dry_run: bool,
 ) -> anyhow::Result<()> {
     match args.command {
+        CiOptimsCommand::Sync if !dry_run => {
+            let changed = sync(exec, ws)?;
+            if changed.is_empty() {
+                eprintln!("{DIR} is up to date");
+            } else {
+                for path in changed {
+                    eprintln!("wrote {path}");
+                }
+            }
+            Ok(())
+        }
         CiOptimsCommand::Sync => {
             let files = generate(exec, ws)?;
             let steps: Vec<Step> = files
@@ -99,18 +110,7 @@ pub fn run(
                     path,
                 })
                 .collect();
-            if dry_run {
-                return print_steps(format, "ci-optims sync", &steps);
-            }
-            let changed = files.write(&ws.root)?;
-            if changed.is_empty() {
-                eprintln!("{DIR} is up to date");
-            } else {
-                for path in changed {
-                    eprintln!("wrote {path}");
-                }
-            }
-            Ok(())
+            print_steps(format, "ci-optims sync", &steps)
         }
         CiOptimsCommand::Check => {
             if dry_run {
@@ -270,6 +270,11 @@ fn lockfile_check(ws: &Workspace) -> MetadataRequest<'_> {
         manifest_path: None,
         locked: true,
     }
+}
+
+/// Regenerate ci_optims/; the paths written or removed.
+pub fn sync(exec: &Exec, ws: &Workspace) -> anyhow::Result<Vec<String>> {
+    generate(exec, ws)?.write(&ws.root)
 }
 
 pub fn check(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {

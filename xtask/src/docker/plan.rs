@@ -367,6 +367,12 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
                 .args(["build", "--progress=plain", "--platform", platform.as_str()])
                 .args(["--target", target])
                 .env("DOCKER_BUILDKIT", "1");
+            if let Some(dockerfile) = &docker_config.dockerfile {
+                c = c.args(["-f", dockerfile]);
+            }
+            if let Some(build_env) = &docker_config.build_env {
+                c = c.args(["--build-arg".to_string(), format!("BUILD_ENV={build_env}")]);
+            }
             for (k, v) in &build_args {
                 c = c.args(["--build-arg".to_string(), format!("{k}={v}")]);
             }
