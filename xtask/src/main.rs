@@ -12,6 +12,7 @@
 // Bottom: no imports from the crate.
 mod config;
 mod exec;
+mod lock;
 mod render;
 // What cargo and the machine are.
 mod cargo;
@@ -58,6 +59,10 @@ struct Cli {
     /// Same as `--format json`.
     #[arg(long, global = true)]
     json: bool,
+    /// Fail at once, instead of waiting, when another command holds an output this one writes
+    /// (dist/, the bench's target dir, ci_optims/).
+    #[arg(long, global = true)]
+    no_wait: bool,
 }
 
 #[derive(Subcommand)]
@@ -104,11 +109,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     sh.change_dir(&ws.root);
     let format = if cli.json { Format::Json } else { cli.format };
     let dry_run = cli.dry_run;
+    let no_wait = cli.no_wait;
     match cli.command {
-        Command::Build(args) => build::run(args, &exec, &ws, format, dry_run),
-        Command::CiOptims(args) => ci_optims::run(args, &exec, &ws, format, dry_run),
+        Command::Build(args) => build::run(args, &exec, &ws, format, dry_run, no_wait),
+        Command::CiOptims(args) => ci_optims::run(args, &exec, &ws, format, dry_run, no_wait),
         Command::Docker(args) => docker::run(args, &exec, &ws, format, dry_run),
-        Command::Bench(args) => bench::run(args, &exec, &ws, format, dry_run),
+        Command::Bench(args) => bench::run(args, &exec, &ws, format, dry_run, no_wait),
         Command::Changes(args) => changes::run(args, &exec, &ws, format, dry_run),
         Command::Init(args) => init::run(args, &exec, &ws, format, dry_run),
     }
@@ -118,7 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// from itself); rust-analyzer's tidy tests guard its rules the same way.
 #[cfg(test)]
 const LAYERS: &[&[&str]] = &[
-    &["config", "exec", "render"],
+    &["config", "exec", "lock", "render"],
     &["cargo", "toolchain"],
     &["workspace"],
     &["rules"],

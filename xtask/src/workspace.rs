@@ -13,6 +13,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub name: String,
+    /// The folder of its manifest.
+    pub dir: PathBuf,
     pub default: bool,
     pub lib_src: Option<PathBuf>,
     pub bin_srcs: Vec<(String, PathBuf)>,
@@ -109,6 +111,11 @@ impl Workspace {
             .filter(|p| p.name.as_str() != xtask_package)
             .map(|p| Member {
                 name: p.name.to_string(),
+                dir: p
+                    .manifest_path
+                    .parent()
+                    .map(|d| d.as_std_path().to_path_buf())
+                    .unwrap_or_default(),
                 default: default_members.contains(&p.id),
                 lib_src: p
                     .targets

@@ -1,19 +1,29 @@
-//! Source edits that are always undone.
+//! Source edits that are always undone, and never at the cost of a byte someone else wrote.
 //!
-//! The original bytes are kept in memory and in a journal under the target dir before the
-//! first change, and put back on success, on error, on panic (`Drop`), on SIGINT / SIGTERM /
-//! SIGHUP (a signal thread), and, after a SIGKILL, by the next bench run (journal replay).
-//! Every write, edit or restore, is a rename of a complete file, under one lock, so a signal
-//! never meets a half-written source file.
+//! Before the first change, the original bytes go into a journal under the target dir (with the
+//! owner's pid), and before every change, the bytes the bench is about to write. A file is put
+//! back on success, on error, on panic (`Drop`), on SIGINT / SIGTERM / SIGHUP (a signal thread),
+//! and, after a SIGKILL, by the next bench run (journal replay, under the bench's lock, and only
+//! for owners that are gone) — each time only if it still holds exactly the bench's edit. If it
+//! holds anything else (someone restored it and wrote their own line), it is kept as it is and
+//! the bench's original is saved beside it as `<file>.bench-orig`. Every write is a rename of a
+//! complete file, under one lock, so a signal never meets a half-written source file.
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Files currently edited: (path, original bytes, journal entry).
-static ACTIVE: Mutex<Vec<(PathBuf, Vec<u8>, PathBuf)>> = Mutex::new(Vec::new());
+/// A file being edited: where, its original bytes, what the bench last wrote, its journal entry.
+struct Active {
+    path: PathBuf,
+    original: Vec<u8>,
+    edited: Option<Vec<u8>>,
+    entry: PathBuf,
+}
 
-fn lock() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Vec<u8>, PathBuf)>> {
+static ACTIVE: Mutex<Vec<Active>> = Mutex::new(Vec::new());
+
+fn lock() -> std::sync::MutexGuard<'static, Vec<Active>> {
     ACTIVE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -32,6 +42,65 @@ fn replace_file(path: &Path, bytes: &[u8], scratch: &Path) -> anyhow::Result<()>
     Ok(())
 }
 
+/// What putting a file back did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Restored {
+    /// It held the bench's edit: the original is back.
+    Original,
+    /// It already held the original (or the bench never wrote): nothing to do.
+    Untouched,
+    /// It held something else: kept; the bench's original is saved at this path.
+    KeptYours(PathBuf),
+}
+
+/// Put `original` back into `path` if it holds exactly `edited`; never overwrite other bytes.
+fn put_back(
+    path: &Path,
+    original: &[u8],
+    edited: Option<&[u8]>,
+    scratch: &Path,
+) -> anyhow::Result<Restored> {
+    let current = std::fs::read(path).ok();
+    if current.as_deref() == Some(original) {
+        return Ok(Restored::Untouched);
+    }
+    if current.is_some() && current.as_deref() == edited {
+        replace_file(path, original, scratch)?;
+        return Ok(Restored::Original);
+    }
+    if edited.is_none() && current.is_none() {
+        return Ok(Restored::Untouched);
+    }
+    let mut saved = PathBuf::from(format!("{}.bench-orig", path.display()));
+    let mut n = 1;
+    while saved.exists() && std::fs::read(&saved).ok().as_deref() != Some(original) {
+        n += 1;
+        saved = PathBuf::from(format!("{}.bench-orig.{n}", path.display()));
+    }
+    std::fs::write(&saved, original)
+        .with_context(|| format!("saving the original as {}", saved.display()))?;
+    Ok(Restored::KeptYours(saved))
+}
+
+/// Say what putting back did, for people.
+pub fn report(path: &Path, outcome: &Restored, why: &str) {
+    match outcome {
+        Restored::Original => eprintln!("restored {} ({why})", path.display()),
+        Restored::Untouched => {}
+        Restored::KeptYours(saved) => eprintln!(
+            "kept {} as it is ({why}: it no longer holds the bench's edit, so it holds your work); \
+             the file as it was before the bench is saved as {}",
+            path.display(),
+            saved.display()
+        ),
+    }
+}
+
+/// Is the process `pid` alive (on this machine)?
+fn alive(pid: u32) -> bool {
+    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Edits under one journal folder.
 #[derive(Clone)]
 pub struct Editor {
@@ -44,33 +113,51 @@ impl Editor {
         Editor { journal }
     }
 
-    /// Put back every file a previous, killed run left edited. Returns the files restored.
-    pub fn recover(&self) -> anyhow::Result<Vec<PathBuf>> {
-        let mut restored = Vec::new();
+    /// Put back what earlier, killed runs left edited (owners still alive are left alone).
+    pub fn recover(&self) -> anyhow::Result<Vec<(PathBuf, Restored)>> {
+        let mut done = Vec::new();
         if !self.journal.is_dir() {
-            return Ok(restored);
+            return Ok(done);
         }
-        for entry in std::fs::read_dir(&self.journal)? {
+        for entry in std::fs::read_dir(&self.journal)
+            .with_context(|| format!("reading {}", self.journal.display()))?
+        {
             let entry = entry?.path();
-            if entry.extension().is_some_and(|e| e == "path") {
-                let target = PathBuf::from(std::fs::read_to_string(&entry)?.trim_end_matches('\n'));
-                let original = entry.with_extension("orig");
-                let bytes = std::fs::read(&original).with_context(|| {
-                    format!("reading the saved original {}", original.display())
-                })?;
-                replace_file(&target, &bytes, &self.journal)?;
-                std::fs::remove_file(&original)?;
-                std::fs::remove_file(&entry)?;
-                restored.push(target);
+            if !entry.extension().is_some_and(|e| e == "path") {
+                continue;
             }
+            let owner: u32 = entry
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.split('-').next())
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            if alive(owner) {
+                continue;
+            }
+            let target = PathBuf::from(
+                std::fs::read_to_string(&entry)
+                    .with_context(|| format!("reading {}", entry.display()))?
+                    .trim_end_matches('\n'),
+            );
+            let original_file = entry.with_extension("orig");
+            let original = std::fs::read(&original_file).with_context(|| {
+                format!("reading the saved original {}", original_file.display())
+            })?;
+            let edited = std::fs::read(entry.with_extension("edited")).ok();
+            let outcome = put_back(&target, &original, edited.as_deref(), &self.journal)?;
+            for ext in ["orig", "edited", "path"] {
+                let _ = std::fs::remove_file(entry.with_extension(ext));
+            }
+            done.push((target, outcome));
         }
-        Ok(restored)
+        Ok(done)
     }
 
-    /// Start editing `path`; the returned guard restores it when dropped.
+    /// Start editing `path`; the returned guard puts it back when dropped.
     pub fn edit(&self, path: &Path) -> anyhow::Result<EditGuard> {
         let mut active = lock();
-        if active.iter().any(|(p, _, _)| p == path) {
+        if active.iter().any(|a| a.path == path) {
             anyhow::bail!("{} is already being edited", path.display());
         }
         let original =
@@ -80,9 +167,17 @@ impl Editor {
         let entry = self
             .journal
             .join(format!("{}-{}", std::process::id(), active.len()));
-        std::fs::write(entry.with_extension("orig"), &original)?;
-        std::fs::write(entry.with_extension("path"), path.display().to_string())?;
-        active.push((path.to_path_buf(), original.clone(), entry));
+        let orig = entry.with_extension("orig");
+        std::fs::write(&orig, &original).with_context(|| format!("writing {}", orig.display()))?;
+        let record = entry.with_extension("path");
+        std::fs::write(&record, path.display().to_string())
+            .with_context(|| format!("writing {}", record.display()))?;
+        active.push(Active {
+            path: path.to_path_buf(),
+            original: original.clone(),
+            edited: None,
+            entry,
+        });
         Ok(EditGuard {
             path: path.to_path_buf(),
             original,
@@ -106,7 +201,16 @@ impl EditGuard {
         }
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
-        let _active = lock();
+        let mut active = lock();
+        let current = active
+            .iter_mut()
+            .find(|a| a.path == self.path)
+            .expect("being edited");
+        // Journal what is about to be written first: a kill between the two leaves the file
+        // holding either the original or exactly this.
+        let edited = current.entry.with_extension("edited");
+        std::fs::write(&edited, &bytes).with_context(|| format!("writing {}", edited.display()))?;
+        current.edited = Some(bytes.clone());
         replace_file(&self.path, &bytes, &self.scratch)
     }
 }
@@ -114,38 +218,44 @@ impl EditGuard {
 impl Drop for EditGuard {
     fn drop(&mut self) {
         let mut active = lock();
-        if let Some(i) = active.iter().position(|(p, _, _)| p == &self.path) {
-            let (path, original, entry) = active.remove(i);
-            if let Err(e) = replace_file(&path, &original, &self.scratch) {
-                eprintln!(
-                    "error: could not restore {}: {e:#}; its original is kept in {}",
-                    path.display(),
-                    entry.display()
-                );
-                return;
+        if let Some(i) = active.iter().position(|a| a.path == self.path) {
+            let a = active.remove(i);
+            match put_back(&a.path, &self.original, a.edited.as_deref(), &self.scratch) {
+                Ok(outcome) => report(&a.path, &outcome, "after the run"),
+                Err(e) => {
+                    eprintln!(
+                        "error: could not put back {}: {e:#}; its original is kept in {}",
+                        a.path.display(),
+                        a.entry.with_extension("orig").display()
+                    );
+                    return;
+                }
             }
-            let _ = std::fs::remove_file(entry.with_extension("orig"));
-            let _ = std::fs::remove_file(entry.with_extension("path"));
+            for ext in ["orig", "edited", "path"] {
+                let _ = std::fs::remove_file(a.entry.with_extension(ext));
+            }
         }
     }
 }
 
-/// Restore every edited file now (from the signal thread), then exit with 128 + `signal`.
+/// Put back every edited file now (from the signal thread), then exit with 128 + `signal`.
 fn restore_all_and_exit(signal: i32, scratch: &Path) -> ! {
     let mut active = lock();
     let mut failed = false;
-    for (path, original, entry) in active.drain(..) {
-        match replace_file(&path, &original, scratch) {
-            Ok(()) => {
-                let _ = std::fs::remove_file(entry.with_extension("orig"));
-                let _ = std::fs::remove_file(entry.with_extension("path"));
-                eprintln!("\ninterrupted: restored {}", path.display());
+    for a in active.drain(..) {
+        match put_back(&a.path, &a.original, a.edited.as_deref(), scratch) {
+            Ok(outcome) => {
+                eprintln!();
+                report(&a.path, &outcome, "interrupted");
+                for ext in ["orig", "edited", "path"] {
+                    let _ = std::fs::remove_file(a.entry.with_extension(ext));
+                }
             }
             Err(e) => {
                 failed = true;
                 eprintln!(
-                    "\ninterrupted: could not restore {} ({e:#}); the next bench run will",
-                    path.display()
+                    "\ninterrupted: could not put back {} ({e:#}); the next bench run will",
+                    a.path.display()
                 );
             }
         }
@@ -220,6 +330,43 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Make the journal's entries belong to `pid` (a process that does not exist).
+    fn rename_owner(journal: &Path, pid: u32) {
+        for entry in std::fs::read_dir(journal).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let rest = name.split_once('-').unwrap().1;
+            std::fs::rename(&path, journal.join(format!("{pid}-{rest}"))).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_users_edit_after_a_kill_is_kept_and_the_original_saved_beside_it() {
+        let dir = scratch("yours");
+        let file = dir.join("lib.rs");
+        std::fs::write(&file, "original\n").unwrap();
+        let editor = Editor::new(dir.join("journal"));
+        let guard = editor.edit(&file).unwrap();
+        guard.append("bench line").unwrap();
+        std::mem::forget(guard);
+        lock().retain(|a| a.path != file);
+        rename_owner(&dir.join("journal"), 999_999_998);
+        // The user put the file back by hand and added a line of their own.
+        std::fs::write(&file, "original\nmy own line\n").unwrap();
+        let done = editor.recover().unwrap();
+        let saved = PathBuf::from(format!("{}.bench-orig", file.display()));
+        assert_eq!(
+            done,
+            vec![(file.clone(), Restored::KeptYours(saved.clone()))]
+        );
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "original\nmy own line\n"
+        );
+        assert_eq!(std::fs::read_to_string(&saved).unwrap(), "original\n");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn a_killed_run_is_recovered_from_the_journal() {
         let dir = scratch("recover");
@@ -229,8 +376,19 @@ mod tests {
         let guard = editor.edit(&file).unwrap();
         guard.append("edited").unwrap();
         std::mem::forget(guard); // as if the process died here
-        lock().retain(|(p, _, _)| p != &file);
-        assert_eq!(editor.recover().unwrap(), vec![file.clone()]);
+        lock().retain(|a| a.path != file);
+        // Owned by a live process (pid 1): a bench beside a live one leaves it alone.
+        rename_owner(&dir.join("journal"), 1);
+        assert!(editor.recover().unwrap().is_empty());
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "original\nedited\n"
+        );
+        rename_owner(&dir.join("journal"), 999_999_999);
+        assert_eq!(
+            editor.recover().unwrap(),
+            vec![(file.clone(), Restored::Original)]
+        );
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "original\n");
         assert!(editor.recover().unwrap().is_empty());
         std::fs::remove_dir_all(dir).unwrap();

@@ -77,12 +77,20 @@ pub fn run(
     ws: &Workspace,
     format: Format,
     dry_run: bool,
+    no_wait: bool,
 ) -> anyhow::Result<()> {
-    args.run(exec, ws, format, dry_run)
+    args.run(exec, ws, format, dry_run, no_wait)
 }
 
 impl BenchArgs {
-    fn run(self, exec: &Exec, ws: &Workspace, format: Format, dry_run: bool) -> anyhow::Result<()> {
+    fn run(
+        self,
+        exec: &Exec,
+        ws: &Workspace,
+        format: Format,
+        dry_run: bool,
+        no_wait: bool,
+    ) -> anyhow::Result<()> {
         if !(0.0..1000.0).contains(&self.threshold) {
             bail!(
                 "--threshold {} is not a percentage between 0 and 1000",
@@ -94,14 +102,22 @@ impl BenchArgs {
         }
         let bench_dir = ws.target_dir.join("xtask/bench");
         let editor = edit::Editor::new(bench_dir.join("pending-edits"));
-        if !dry_run {
-            for file in editor.recover()? {
-                eprintln!(
-                    "restored {} (left edited by an interrupted bench run)",
-                    file.display()
-                );
+        // Measuring (and putting back what a killed bench left edited) is one bench at a time
+        // per target dir; listing and dry runs touch nothing and need no lock.
+        let measuring = !dry_run && !self.list;
+        let _lock = if measuring {
+            let lock = crate::lock::acquire(
+                &bench_dir.join("lock"),
+                "the bench's target dir and edits (another bench)",
+                no_wait,
+            )?;
+            for (file, outcome) in editor.recover()? {
+                edit::report(&file, &outcome, "left edited by a bench that was killed");
             }
-        }
+            Some(lock)
+        } else {
+            None
+        };
         let config = ws.config.bench.clone().unwrap_or_default();
         let configured = scenario::configured(ws, &config, self.runs)?;
 

@@ -3,7 +3,7 @@
 //! is complete, so a failed or interrupted build leaves the previous `dist/` as it was.
 
 use crate::workspace::GitState;
-use anyhow::Context;
+use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -61,6 +61,81 @@ fn previous_dir(dist: &Path) -> PathBuf {
     dist.with_file_name(format!("{}.previous", file_name(dist)))
 }
 
+/// The lock two production builds take before touching `dist` (see `lock`).
+pub fn lock_file(dist: &Path) -> PathBuf {
+    dist.with_file_name(format!("{}.lock", file_name(dist)))
+}
+
+/// The file every folder this tool makes for artifacts carries: only such a folder is replaced.
+pub const MARKER: &str = ".xtask-dist";
+
+/// What the workspace is made of, for [`check_place`].
+pub struct Surroundings<'a> {
+    pub root: &'a Path,
+    pub target_dir: &'a Path,
+    pub member_dirs: Vec<PathBuf>,
+    /// Is anything under this folder tracked by git?
+    pub tracked: &'a dyn Fn(&Path) -> bool,
+}
+
+/// Refuse, before anything is built or written, a dist dir (from config or flags) that this tool
+/// must not replace: anything but a folder inside the workspace that is absent or was made by
+/// this tool, and is not the root, a parent, `target/`, a member, or tracked by git. The same
+/// for its staging and previous folders.
+pub fn check_place(configured: &str, dist: &Path, around: &Surroundings) -> anyhow::Result<()> {
+    let refuse = |why: String| -> anyhow::Result<()> {
+        bail!(
+            "dist-dir `{configured}` ({}) {why}; fix: set [workspace.metadata.xtask] dist-dir to a \
+             new folder inside the workspace, e.g. \"dist\"",
+            dist.display()
+        )
+    };
+    let rel = Path::new(configured);
+    if configured.trim().is_empty()
+        || rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return refuse("is not a plain relative path inside the workspace".into());
+    }
+    let covers = |other: &Path| other.starts_with(dist);
+    if covers(around.root) {
+        return refuse("is the workspace root".into());
+    }
+    if covers(around.target_dir) {
+        return refuse("is (or holds) cargo's target dir".into());
+    }
+    if let Some(member) = around.member_dirs.iter().find(|m| covers(m)) {
+        return refuse(format!("is (or holds) the member {}", member.display()));
+    }
+    if (around.tracked)(dist) {
+        return refuse("holds files tracked by git".into());
+    }
+    for place in [dist.to_path_buf(), staging_dir(dist), previous_dir(dist)] {
+        if place.exists() && !place.is_dir() {
+            return refuse(format!(
+                "cannot be used: {} is a file, not a folder",
+                place.display()
+            ));
+        }
+        if place.is_dir() && !made_here(&place) {
+            return refuse(format!(
+                "cannot be replaced: {} was not made by cargo xtask (no {MARKER} in it); move it away first",
+                place.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Made by this tool: it has the marker (or, from before the marker, its manifest and sums).
+fn made_here(dir: &Path) -> bool {
+    dir.join(MARKER).is_file()
+        || (dir.join("manifest.json").is_file() && dir.join("SHA256SUMS").is_file())
+        || std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
+}
+
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -99,6 +174,12 @@ pub fn package(
         std::fs::remove_dir_all(staging)
             .with_context(|| format!("removing stale {}", staging.display()))?;
     }
+    std::fs::create_dir_all(staging).with_context(|| format!("creating {}", staging.display()))?;
+    std::fs::write(
+        staging.join(MARKER),
+        "Made by `cargo xtask build --variant production`, which replaces this folder whole.\n",
+    )
+    .with_context(|| format!("writing {}", staging.join(MARKER).display()))?;
     let created = crate::render::utc_now();
     let mut entries = Vec::new();
     for a in artifacts {
@@ -144,16 +225,27 @@ pub fn package(
     Ok(manifest)
 }
 
-/// Replace `dist` by `staging` with renames: at every moment one complete folder exists.
+/// Replace `dist` by `staging` with renames: at every moment one complete folder exists, and a
+/// run interrupted between the two renames is finished by the next (its `previous` is the last
+/// complete dist).
 fn swap_in(staging: &Path, dist: &Path) -> anyhow::Result<()> {
     let previous = previous_dir(dist);
     if previous.exists() {
-        std::fs::remove_dir_all(&previous)
-            .with_context(|| format!("removing {}", previous.display()))?;
+        if dist.exists() {
+            // Left by a run stopped after its swap: the new dist is whole, this is the old one.
+            std::fs::remove_dir_all(&previous)
+                .with_context(|| format!("removing the old {}", previous.display()))?;
+        } else {
+            // Left by a run stopped between its renames: it is the last complete dist.
+            std::fs::rename(&previous, dist).with_context(|| {
+                format!("putting back {} as {}", previous.display(), dist.display())
+            })?;
+        }
     }
     if dist.exists() {
-        std::fs::rename(dist, &previous)
-            .with_context(|| format!("moving {} aside", dist.display()))?;
+        std::fs::rename(dist, &previous).with_context(|| {
+            format!("moving {} aside to {}", dist.display(), previous.display())
+        })?;
     }
     std::fs::rename(staging, dist)
         .with_context(|| format!("moving {} to {}", staging.display(), dist.display()))?;
@@ -222,6 +314,101 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap())
                 .unwrap();
         assert_eq!(read.artifacts[0].size, 6);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn around<'a>(
+        root: &'a Path,
+        target: &'a Path,
+        tracked: &'a dyn Fn(&Path) -> bool,
+    ) -> Surroundings<'a> {
+        Surroundings {
+            root,
+            target_dir: target,
+            member_dirs: vec![root.join("crates/app")],
+            tracked,
+        }
+    }
+
+    #[test]
+    fn dangerous_dist_dirs_are_refused_before_anything_is_written() {
+        let dir = scratch("place");
+        let (root, target) = (dir.clone(), dir.join("target"));
+        std::fs::create_dir_all(root.join("scripts")).unwrap();
+        std::fs::write(root.join("scripts/run.sh"), "keep").unwrap();
+        let tracked = |p: &Path| p.ends_with("scripts");
+        let check =
+            |value: &str| check_place(value, &root.join(value), &around(&root, &target, &tracked));
+        for (value, why) in [
+            ("", "not a plain relative path"),
+            (".", "not a plain relative path"),
+            ("..", "not a plain relative path"),
+            ("/tmp", "not a plain relative path"),
+            ("target", "target dir"),
+            ("crates", "member"),
+            ("crates/app", "member"),
+            ("scripts", "tracked by git"),
+        ] {
+            let err = check(value).unwrap_err().to_string();
+            assert!(
+                err.contains(why) && err.contains("fix:"),
+                "{value:?}: {err}"
+            );
+        }
+        // A folder of the user's, a file, a stale staging folder of someone else's: refused.
+        std::fs::create_dir_all(root.join("mine")).unwrap();
+        std::fs::write(root.join("mine/notes.txt"), "keep").unwrap();
+        assert!(check("mine")
+            .unwrap_err()
+            .to_string()
+            .contains("not made by cargo xtask"));
+        std::fs::write(root.join("afile"), "x").unwrap();
+        assert!(check("afile")
+            .unwrap_err()
+            .to_string()
+            .contains("is a file"));
+        std::fs::write(root.join("out.previous"), "x").unwrap();
+        assert!(check("out")
+            .unwrap_err()
+            .to_string()
+            .contains("out.previous is a file"));
+        // Absent, or made here: fine.
+        check("dist").unwrap();
+        std::fs::create_dir_all(root.join("dist")).unwrap();
+        std::fs::write(root.join("dist").join(MARKER), "").unwrap();
+        std::fs::write(root.join("dist/x"), "").unwrap();
+        check("dist").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("scripts/run.sh")).unwrap(),
+            "keep"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_swap_interrupted_between_its_renames_keeps_the_previous_dist() {
+        let dir = scratch("swap");
+        let dist = dir.join("dist");
+        // As left by a run killed after `dist -> dist.previous`, before `staging -> dist`.
+        std::fs::create_dir_all(previous_dir(&dist)).unwrap();
+        std::fs::write(previous_dir(&dist).join("old"), "previous build").unwrap();
+        let staging = staging_dir(&dist);
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("new"), "this build").unwrap();
+        swap_in(&staging, &dist).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dist.join("new")).unwrap(),
+            "this build"
+        );
+        assert!(!previous_dir(&dist).exists() && !staging.exists());
+        // And a run that fails before its swap leaves the restored one in place.
+        std::fs::create_dir_all(previous_dir(&dist)).unwrap();
+        std::fs::remove_dir_all(&dist).unwrap();
+        std::fs::write(previous_dir(&dist).join("old"), "previous build").unwrap();
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("new"), "next").unwrap();
+        swap_in(&staging, &dist).unwrap();
+        assert!(dist.join("new").exists());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -156,17 +156,42 @@ impl BuildPlan {
     }
 }
 
+/// Refuse a dist dir this tool must not replace (see `dist::check_place`).
+fn check_dist(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
+    let configured = ws.config.dist_dir.as_deref().unwrap_or("dist");
+    let tracked = |dir: &std::path::Path| {
+        exec.read(
+            &Command::new("git")
+                .args(["ls-files", "-z", "--"])
+                .arg(dir.display().to_string())
+                .dir(&ws.root),
+        )
+        .is_ok_and(|files| !files.is_empty())
+    };
+    let around = dist::Surroundings {
+        root: &ws.root,
+        target_dir: &ws.target_dir,
+        member_dirs: ws.members.iter().map(|m| m.dir.clone()).collect(),
+        tracked: &tracked,
+    };
+    dist::check_place(configured, &ws.dist_dir(), &around)
+}
+
 pub fn run(
     args: BuildArgs,
     exec: &Exec,
     ws: &Workspace,
     format: Format,
     dry_run: bool,
+    no_wait: bool,
 ) -> anyhow::Result<()> {
     let toolchain = Toolchain::detect(exec)?;
     let facts = Facts::from_machine(exec, ws, &toolchain);
     let spec = rules::spec(ws, &args.request(), &facts)?;
     let plan = plan(ws, &spec);
+    if spec.variant == Variant::Production {
+        check_dist(exec, ws)?;
+    }
     if dry_run {
         match format {
             Format::Json => print_json(&plan)?,
@@ -176,6 +201,15 @@ pub fn run(
         eprintln!("dry run: the machine has everything this build needs; nothing was built");
         return Ok(());
     }
+    // Two production builds at once would share dist's staging folder: one at a time.
+    let _lock = match spec.variant {
+        Variant::Production => Some(crate::lock::acquire(
+            &dist::lock_file(&ws.dist_dir()),
+            &format!("{} (another production build)", ws.dist_dir().display()),
+            no_wait,
+        )?),
+        Variant::Dev => None,
+    };
     let summary = execute(exec, ws, &spec, &plan, &toolchain, &facts)?;
     match format {
         Format::Json => print_json(&summary),

@@ -87,7 +87,17 @@ pub fn run(
     ws: &Workspace,
     format: Format,
     dry_run: bool,
+    no_wait: bool,
 ) -> anyhow::Result<()> {
+    // sync writes ci_optims/; coverage builds in a scratch target dir of its own.
+    let _lock = match (&args.command, dry_run) {
+        (CiOptimsCommand::Check, _) | (_, true) => None,
+        _ => Some(crate::lock::acquire(
+            &ws.target_dir.join("xtask/ci-optims.lock"),
+            &format!("{DIR}/ (another ci-optims sync or coverage)"),
+            no_wait,
+        )?),
+    };
     match args.command {
         CiOptimsCommand::Sync if !dry_run => {
             let changed = sync(exec, ws)?;
