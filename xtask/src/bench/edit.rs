@@ -123,7 +123,7 @@ impl Editor {
             .with_context(|| format!("reading {}", self.journal.display()))?
         {
             let entry = entry?.path();
-            if !entry.extension().is_some_and(|e| e == "path") {
+            if entry.extension().is_none_or(|e| e != "path") {
                 continue;
             }
             let owner: u32 = entry
