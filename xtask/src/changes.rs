@@ -9,7 +9,7 @@
 
 use crate::ci_optims;
 use crate::exec::{self, Exec};
-use crate::render::{print_json, Format, Table};
+use crate::render::{print_json, Format, Options, Table};
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -136,13 +136,10 @@ pub struct ChangesPlan {
 }
 
 /// `cargo xtask changes`: resolve both ends (the plan), then diff them.
-pub fn run(
-    args: ChangesArgs,
-    exec: &Exec,
-    ws: &Workspace,
-    format: Format,
-    dry_run: bool,
-) -> anyhow::Result<()> {
+pub fn run(args: ChangesArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+    let Options {
+        format, dry_run, ..
+    } = opts;
     let plan = args.plan(exec, ws, format)?;
     if dry_run {
         return match format {

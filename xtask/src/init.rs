@@ -15,7 +15,7 @@
 
 use crate::ci_optims;
 use crate::exec::{Command, Exec};
-use crate::render::{print_json, Format};
+use crate::render::{print_json, Format, Options};
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
 use serde::Serialize;
@@ -60,13 +60,10 @@ pub enum Step {
 /// The files the tool brings, relative to its own checkout (`xtask/..`).
 const DOCKER_FILES: [&str; 2] = ["Dockerfile", "docker/build-env.sh"];
 
-pub fn run(
-    args: InitArgs,
-    exec: &Exec,
-    ws: &Workspace,
-    format: Format,
-    dry_run: bool,
-) -> anyhow::Result<()> {
+pub fn run(args: InitArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+    let Options {
+        format, dry_run, ..
+    } = opts;
     let tool_root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("the xtask's own checkout")?

@@ -33,7 +33,7 @@ mod test_support;
 
 use clap::{Parser, Subcommand};
 use exec::{Exec, Verbosity};
-use render::Format;
+use render::{Format, Options};
 use workspace::Workspace;
 
 #[derive(Parser)]
@@ -107,16 +107,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         _ => Workspace::load(&exec)?,
     };
     sh.change_dir(&ws.root);
-    let format = if cli.json { Format::Json } else { cli.format };
-    let dry_run = cli.dry_run;
-    let no_wait = cli.no_wait;
+    let opts = Options {
+        format: if cli.json { Format::Json } else { cli.format },
+        dry_run: cli.dry_run,
+        no_wait: cli.no_wait,
+    };
     match cli.command {
-        Command::Build(args) => build::run(args, &exec, &ws, format, dry_run, no_wait),
-        Command::CiOptims(args) => ci_optims::run(args, &exec, &ws, format, dry_run, no_wait),
-        Command::Docker(args) => docker::run(args, &exec, &ws, format, dry_run),
-        Command::Bench(args) => bench::run(args, &exec, &ws, format, dry_run, no_wait),
-        Command::Changes(args) => changes::run(args, &exec, &ws, format, dry_run),
-        Command::Init(args) => init::run(args, &exec, &ws, format, dry_run),
+        Command::Build(args) => build::run(args, &exec, &ws, opts),
+        Command::CiOptims(args) => ci_optims::run(args, &exec, &ws, opts),
+        Command::Docker(args) => docker::run(args, &exec, &ws, opts),
+        Command::Bench(args) => bench::run(args, &exec, &ws, opts),
+        Command::Changes(args) => changes::run(args, &exec, &ws, opts),
+        Command::Init(args) => init::run(args, &exec, &ws, opts),
     }
 }
 

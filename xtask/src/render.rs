@@ -17,6 +17,16 @@ pub enum Format {
     Json,
 }
 
+/// What every command is asked at the edge: how to print, whether to run, whether to wait.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub format: Format,
+    /// Print the plan; run nothing.
+    pub dry_run: bool,
+    /// Fail at once instead of waiting for an output another command holds.
+    pub no_wait: bool,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Table {
     pub header: Vec<String>,

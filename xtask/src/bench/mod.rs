@@ -12,7 +12,7 @@ mod scenario;
 mod stats;
 
 use crate::exec::{Exec, Verbosity};
-use crate::render::{print_json, Format, Table};
+use crate::render::{print_json, Format, Options, Table};
 use crate::rules::Facts;
 use crate::toolchain::Toolchain;
 use crate::workspace::Workspace;
@@ -71,14 +71,12 @@ pub struct BenchArgs {
     pub no_speed_control: bool,
 }
 
-pub fn run(
-    args: BenchArgs,
-    exec: &Exec,
-    ws: &Workspace,
-    format: Format,
-    dry_run: bool,
-    no_wait: bool,
-) -> anyhow::Result<()> {
+pub fn run(args: BenchArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+    let Options {
+        format,
+        dry_run,
+        no_wait,
+    } = opts;
     args.run(exec, ws, format, dry_run, no_wait)
 }
 

@@ -6,7 +6,7 @@ pub mod dist;
 use crate::cargo::Outcome;
 use crate::config::Variant;
 use crate::exec::{Command, Exec};
-use crate::render::{human_size, print_json, Format, Table};
+use crate::render::{human_size, print_json, Format, Options, Table};
 use crate::rules::{self, BuildRequest, BuildSpec, Facts};
 use crate::toolchain::{self, Cross, LinkerChoice, Requirement, Toolchain};
 use crate::workspace::Workspace;
@@ -177,14 +177,12 @@ fn check_dist(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
     dist::check_place(configured, &ws.dist_dir(), &around)
 }
 
-pub fn run(
-    args: BuildArgs,
-    exec: &Exec,
-    ws: &Workspace,
-    format: Format,
-    dry_run: bool,
-    no_wait: bool,
-) -> anyhow::Result<()> {
+pub fn run(args: BuildArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+    let Options {
+        format,
+        dry_run,
+        no_wait,
+    } = opts;
     let toolchain = Toolchain::detect(exec)?;
     let facts = Facts::from_machine(exec, ws, &toolchain);
     let spec = rules::spec(ws, &args.request(), &facts)?;

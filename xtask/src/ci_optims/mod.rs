@@ -11,7 +11,7 @@ mod mirror;
 use crate::cargo::{Invocation, MetadataRequest, Selection, Subcommand, Unit};
 use crate::config::Variant;
 use crate::exec::{Command, Exec, Verbosity};
-use crate::render::{print_json, Format, Table};
+use crate::render::{print_json, Format, Options, Table};
 use crate::rules::{self, BuildRequest, Facts};
 use crate::toolchain::{self, Toolchain};
 use crate::workspace::Workspace;
@@ -81,14 +81,12 @@ pub enum Step {
     Count,
 }
 
-pub fn run(
-    args: CiOptimsArgs,
-    exec: &Exec,
-    ws: &Workspace,
-    format: Format,
-    dry_run: bool,
-    no_wait: bool,
-) -> anyhow::Result<()> {
+pub fn run(args: CiOptimsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+    let Options {
+        format,
+        dry_run,
+        no_wait,
+    } = opts;
     // sync writes ci_optims/; coverage builds in a scratch target dir of its own.
     let _lock = match (&args.command, dry_run) {
         (CiOptimsCommand::Check, _) | (_, true) => None,

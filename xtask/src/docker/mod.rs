@@ -12,7 +12,7 @@ mod report;
 use crate::ci_optims;
 use crate::config::Variant;
 use crate::exec::{Command, Exec, Line, Prepared};
-use crate::render::{print_json, Format};
+use crate::render::{print_json, Format, Options};
 use crate::rules::Facts;
 use crate::toolchain::Toolchain;
 use crate::workspace::Workspace;
@@ -118,13 +118,10 @@ impl ImageArgs {
     }
 }
 
-pub fn run(
-    args: DockerArgs,
-    exec: &Exec,
-    ws: &Workspace,
-    format: Format,
-    dry_run: bool,
-) -> anyhow::Result<()> {
+pub fn run(args: DockerArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+    let Options {
+        format, dry_run, ..
+    } = opts;
     let (manifest_only, args) = match args.command {
         DockerCommand::Build(args) => (false, args),
         DockerCommand::Manifest(args) => (true, args),
