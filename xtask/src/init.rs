@@ -103,9 +103,10 @@ pub fn run(args: InitArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow
     for path in ci_optims::sync(exec, &ws)? {
         eprintln!("wrote {path}");
     }
-    tool_lockfile(exec, &ws, &tool_root)?;
+    let (dir, alias) = install_place(&ws.root)?;
+    tool_lockfile(exec, &ws, &tool_root, &dir)?;
     eprintln!(
-        "done: try `cargo xtask build --variant dev` in {}",
+        "done: try `cargo {alias} build --variant dev` in {}",
         ws.root.display()
     );
     Ok(())
@@ -141,7 +142,7 @@ impl Plan {
                     }
                 }
                 Step::Keep { path, why } => out.push_str(&format!("  keep    {path} ({why})\n")),
-                Step::Sync => out.push_str("  sync    ci_optims/ and xtask/Cargo.lock\n"),
+                Step::Sync => out.push_str("  sync    ci_optims/ and the tool's Cargo.lock\n"),
             }
         }
         if self.writes.is_empty() {
@@ -151,12 +152,42 @@ impl Plan {
     }
 }
 
+/// Where the tool goes and what its alias is: `xtask/` and `cargo xtask`, unless the workspace
+/// has an `xtask` of its own (helix does), then `xtask-build/` and `cargo xtask-build`.
+fn install_place(root: &Path) -> anyhow::Result<(String, String)> {
+    let config = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap_or_default();
+    let aliases: toml::Table = config
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("alias").and_then(|a| a.as_table()).cloned())
+        .unwrap_or_default();
+    for name in ["xtask", "xtask-build"] {
+        let ours = |text: &str| text.contains(env!("CARGO_PKG_DESCRIPTION"));
+        let dir_free = match std::fs::read_to_string(root.join(name).join("Cargo.toml")) {
+            Ok(manifest) => ours(&manifest),
+            Err(_) => !root.join(name).exists(),
+        };
+        let alias_free = match aliases.get(name).map(|a| a.to_string()) {
+            Some(alias) => alias.contains(&format!("{name}/Cargo.toml")),
+            None => true,
+        };
+        if dir_free && alias_free {
+            return Ok((name.to_string(), name.to_string()));
+        }
+    }
+    bail!(
+        "the workspace has its own `xtask` and `xtask-build` (folders or cargo aliases): move one \
+         away, or copy xtask/ in by hand under another name"
+    )
+}
+
 fn plan(ws: &Workspace, tool_root: &Path, args: &InitArgs) -> anyhow::Result<Plan> {
     let mut plan = Plan {
         steps: Vec::new(),
         writes: BTreeMap::new(),
     };
     let root = &ws.root;
+    let (dir, alias_name) = install_place(root)?;
     // The tool's sources, as a workspace of its own.
     let mut sources = Vec::new();
     collect(&tool_root.join("xtask/src"), &mut sources)?;
@@ -164,10 +195,11 @@ fn plan(ws: &Workspace, tool_root: &Path, args: &InitArgs) -> anyhow::Result<Pla
         .iter()
         .map(|p| {
             let rel = p
-                .strip_prefix(tool_root)
+                .strip_prefix(tool_root.join("xtask"))
                 .expect("under the tool")
                 .to_string_lossy()
                 .replace('\\', "/");
+            let rel = format!("{dir}/{rel}");
             Ok((
                 rel,
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
@@ -176,7 +208,7 @@ fn plan(ws: &Workspace, tool_root: &Path, args: &InitArgs) -> anyhow::Result<Pla
         .collect::<anyhow::Result<_>>()?;
     let manifest = std::fs::read_to_string(tool_root.join("xtask/Cargo.toml"))?;
     files.push((
-        "xtask/Cargo.toml".into(),
+        format!("{dir}/Cargo.toml"),
         format!("{manifest}\n# Its own workspace: it never joins (or changes) the one it builds.\n[workspace]\n"),
     ));
 
@@ -189,8 +221,8 @@ fn plan(ws: &Workspace, tool_root: &Path, args: &InitArgs) -> anyhow::Result<Pla
         ("Dockerfile".to_string(), DOCKER_FILES[1].to_string())
     } else {
         (
-            "xtask/docker/Dockerfile".to_string(),
-            "xtask/docker/build-env.sh".to_string(),
+            format!("{dir}/docker/Dockerfile"),
+            format!("{dir}/docker/build-env.sh"),
         )
     };
     files.push((
@@ -225,10 +257,12 @@ fn plan(ws: &Workspace, tool_root: &Path, args: &InitArgs) -> anyhow::Result<Pla
         let lines = text.lines().count();
         match std::fs::read_to_string(&path) {
             Ok(current) if current == text => {}
-            Ok(_) if !args.force && !rel.starts_with("xtask/") => plan.steps.push(Step::Keep {
-                path: rel,
-                why: "the workspace's own; --force replaces it".into(),
-            }),
+            Ok(_) if !args.force && !rel.starts_with(&format!("{dir}/")) => {
+                plan.steps.push(Step::Keep {
+                    path: rel,
+                    why: "the workspace's own; --force replaces it".into(),
+                })
+            }
             Ok(_) if !args.force => plan.steps.push(Step::Keep {
                 path: rel,
                 why: "differs from this tool's version; --force replaces it".into(),
@@ -247,19 +281,14 @@ fn plan(ws: &Workspace, tool_root: &Path, args: &InitArgs) -> anyhow::Result<Pla
     // The alias.
     let config_rel = ".cargo/config.toml";
     let config = std::fs::read_to_string(root.join(config_rel)).unwrap_or_default();
-    let alias = "xtask = \"run --quiet --manifest-path xtask/Cargo.toml --\"";
+    let alias = format!("{alias_name} = \"run --quiet --manifest-path {dir}/Cargo.toml --\"");
     let has_alias = config
         .parse::<toml::Table>()
         .ok()
-        .and_then(|t| t.get("alias").and_then(|a| a.get("xtask")).cloned())
+        .and_then(|t| t.get("alias").and_then(|a| a.get(&alias_name)).cloned())
         .is_some();
     if !has_alias {
-        add(&mut plan, config_rel, &config, "alias", alias);
-    } else if !config.contains(alias) {
-        plan.steps.push(Step::Keep {
-            path: config_rel.into(),
-            why: format!("it has its own `xtask` alias; the tool's is `{alias}`"),
-        });
+        add(&mut plan, config_rel, &config, "alias", &alias);
     }
 
     // The root manifest: config table, production profile, excludes.
@@ -277,7 +306,7 @@ fn plan(ws: &Workspace, tool_root: &Path, args: &InitArgs) -> anyhow::Result<Pla
             .and_then(|e| e.as_array())
             .map(|e| e.iter().filter_map(|v| v.as_str()).collect())
             .unwrap_or_default();
-        let needed: Vec<&str> = ["xtask", ci_optims::DIR]
+        let needed: Vec<&str> = [dir.as_str(), ci_optims::DIR]
             .into_iter()
             .filter(|dir| !excluded.contains(dir))
             .filter(|dir| {
@@ -427,14 +456,14 @@ fn write_whole(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// xtask/Cargo.lock: the versions this tool was tested with (its checkout's lockfile), trimmed
 /// by cargo to what the tool needs.
-fn tool_lockfile(exec: &Exec, ws: &Workspace, tool_root: &Path) -> anyhow::Result<()> {
-    let lock = ws.root.join("xtask/Cargo.lock");
+fn tool_lockfile(exec: &Exec, ws: &Workspace, tool_root: &Path, dir: &str) -> anyhow::Result<()> {
+    let lock = ws.root.join(dir).join("Cargo.lock");
     if lock.exists() {
         return Ok(());
     }
     std::fs::copy(tool_root.join("Cargo.lock"), &lock)
         .with_context(|| format!("copying {}", tool_root.join("Cargo.lock").display()))?;
-    let manifest = ws.root.join("xtask/Cargo.toml");
+    let manifest = ws.root.join(dir).join("Cargo.toml");
     let metadata = |offline: bool| {
         let mut c = Command::new(&ws.cargo)
             .args(["metadata", "--format-version", "1", "--manifest-path"])
@@ -446,15 +475,47 @@ fn tool_lockfile(exec: &Exec, ws: &Workspace, tool_root: &Path) -> anyhow::Resul
     };
     if !exec.succeeds(&metadata(true)) {
         exec.read(&metadata(false))
-            .context("resolving xtask/Cargo.lock")?;
+            .with_context(|| format!("resolving {dir}/Cargo.lock"))?;
     }
-    eprintln!("wrote xtask/Cargo.lock");
+    eprintln!("wrote {dir}/Cargo.lock");
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_workspace_with_its_own_xtask_gets_the_tool_beside_it() {
+        let dir = crate::test_support::scratch("install-place");
+        assert_eq!(
+            install_place(&dir).unwrap(),
+            ("xtask".into(), "xtask".into())
+        );
+        std::fs::create_dir_all(dir.join("xtask")).unwrap();
+        std::fs::write(
+            dir.join("xtask/Cargo.toml"),
+            "[package]\nname = \"xtask\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            install_place(&dir).unwrap(),
+            ("xtask-build".into(), "xtask-build".into())
+        );
+        // Ours (a second init): the same place again.
+        let ours = format!("description = \"{}\"\n", env!("CARGO_PKG_DESCRIPTION"));
+        std::fs::write(dir.join("xtask/Cargo.toml"), ours).unwrap();
+        assert_eq!(install_place(&dir).unwrap().0, "xtask");
+        // A cargo alias of its own counts too.
+        std::fs::create_dir_all(dir.join(".cargo")).unwrap();
+        std::fs::write(
+            dir.join(".cargo/config.toml"),
+            "[alias]\nxtask = \"run -p xtask --\"\n",
+        )
+        .unwrap();
+        assert_eq!(install_place(&dir).unwrap().0, "xtask-build");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn member_globs() {

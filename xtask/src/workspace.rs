@@ -48,6 +48,13 @@ pub struct Workspace {
     pub config: Config,
 }
 
+/// Is this package this tool (by name and description: a workspace's own crate called `xtask`
+/// is one of its members like any other)?
+pub fn is_this_tool(p: &cargo_metadata::Package) -> bool {
+    p.name.as_str() == env!("CARGO_PKG_NAME")
+        && p.description.as_deref() == Some(env!("CARGO_PKG_DESCRIPTION"))
+}
+
 impl Workspace {
     /// Read the workspace that contains the current directory.
     pub fn load(exec: &Exec) -> anyhow::Result<Workspace> {
@@ -85,7 +92,6 @@ impl Workspace {
     pub fn from_metadata(meta: &Metadata, cargo: String) -> anyhow::Result<Workspace> {
         let config = Config::from_metadata(&meta.workspace_metadata)?;
         // The package of this very binary is tooling: never built or shipped as part of the app.
-        let xtask_package = env!("CARGO_PKG_NAME");
         let members = meta.workspace_packages();
         let default_members: BTreeSet<&cargo_metadata::PackageId> =
             if meta.workspace_default_members.is_available() {
@@ -96,7 +102,7 @@ impl Workspace {
         let member_names: BTreeSet<&str> = members.iter().map(|p| p.name.as_str()).collect();
         let mut bins: Vec<Bin> = members
             .iter()
-            .filter(|p| default_members.contains(&p.id) && p.name.as_str() != xtask_package)
+            .filter(|p| default_members.contains(&p.id) && !is_this_tool(p))
             .flat_map(|p| {
                 p.targets.iter().filter(|t| t.is_bin()).map(|t| Bin {
                     name: t.name.clone(),
@@ -108,7 +114,7 @@ impl Workspace {
         bins.sort_by(|a, b| a.name.cmp(&b.name));
         let app_members = members
             .iter()
-            .filter(|p| p.name.as_str() != xtask_package)
+            .filter(|p| !is_this_tool(p))
             .map(|p| Member {
                 name: p.name.to_string(),
                 dir: p
@@ -158,7 +164,7 @@ impl Workspace {
                 .collect(),
             tool_member: members
                 .iter()
-                .find(|p| p.name.as_str() == xtask_package)
+                .find(|p| is_this_tool(p))
                 .map(|p| p.name.to_string()),
             config,
         };

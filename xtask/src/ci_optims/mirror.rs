@@ -45,11 +45,10 @@ pub fn render(
     out_root: &Path,
 ) -> anyhow::Result<Mirror> {
     let root = &ws.root;
-    let xtask = env!("CARGO_PKG_NAME");
     let members: Vec<&Package> = meta
         .workspace_packages()
         .into_iter()
-        .filter(|p| p.name.as_str() != xtask)
+        .filter(|p| !crate::workspace::is_this_tool(p))
         .collect();
     if members.is_empty() {
         bail!("the workspace has no package to mirror (only the xtask?)");
