@@ -70,12 +70,13 @@ enum Command {
     /// Build the workspace: `--variant dev` (native debug) or `--variant production`
     /// (optimized, every configured target in parallel, packaged into dist/).
     Build(build::BuildArgs),
-    /// Generate (`sync`), verify (`check`) and measure (`coverage`) ci_optims/, the crate that
-    /// precompiles every third-party dependency in one step.
+    /// Generate (`sync`), verify (`check`) and measure (`coverage`) ci_optims/, the mirror of the
+    /// workspace that precompiles every third-party dependency in one step.
     CiOptims(ci_optims::CiOptimsArgs),
     /// Time build scenarios: save a baseline (`--baseline`), or compare with one (`--compare`).
     Bench(bench::BenchArgs),
-    /// Container images of the service: `docker build` per platform in phases, push, manifest.
+    /// Container images of a binary (the service's by default): `docker build` per platform in
+    /// phases, push, manifest.
     Docker(docker::DockerArgs),
     /// What a change between two commits touches (deps, code, docs, ci): `key=value` lines for
     /// $GITHUB_OUTPUT, or the Cargo.lock changes as markdown for a pull-request comment.
