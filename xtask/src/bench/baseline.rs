@@ -210,6 +210,29 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuse to replace a file this tool did not write (`--file src/main.rs` by mistake): an
+/// existing file must be what `kind` says, judged by `ours`.
+pub fn check_replaceable(
+    path: &Path,
+    kind: &str,
+    ours: &dyn Fn(&str) -> bool,
+) -> anyhow::Result<()> {
+    match std::fs::read(path) {
+        Err(_) => Ok(()),
+        Ok(bytes) if ours(&String::from_utf8_lossy(&bytes)) => Ok(()),
+        Ok(_) => bail!(
+            "{} exists and is not {kind} written by cargo xtask bench; it is left as it is: give another path",
+            path.display()
+        ),
+    }
+}
+
+/// Does `text` look like a baseline (JSON with a schema and results)?
+pub fn is_baseline(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|v| v.get("schema").is_some() && v.get("results").is_some())
+}
+
 /// Write atomically: a temporary file beside it, then a rename. The previous file stays
 /// whole until the rename.
 pub fn save(path: &Path, baseline: &Baseline) -> anyhow::Result<()> {
@@ -320,6 +343,20 @@ mod tests {
             serde_json::json!([0.2]),
         );
         assert!(controls.contains("no valid samples"), "{controls}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn only_files_of_its_own_are_replaced() {
+        let dir = scratch("replace");
+        let source = dir.join("main.rs");
+        std::fs::write(&source, "fn main() {}\n").unwrap();
+        let err = check_replaceable(&source, "a baseline", &is_baseline).unwrap_err();
+        assert!(err.to_string().contains("left as it is"), "{err}");
+        save(&dir.join("b.json"), &sample_baseline()).unwrap();
+        check_replaceable(&dir.join("b.json"), "a baseline", &is_baseline).unwrap();
+        check_replaceable(&dir.join("new.json"), "a baseline", &is_baseline).unwrap();
+        assert_eq!(std::fs::read_to_string(&source).unwrap(), "fn main() {}\n");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -143,9 +143,14 @@ impl BenchArgs {
         };
         if !comparing && !dry_run {
             baseline::check_writable(&path)?;
+            baseline::check_replaceable(&path, "a baseline", &baseline::is_baseline)?;
         }
         if let Some(report) = self.report.as_ref().filter(|_| !dry_run) {
             baseline::check_writable(report).context("--report")?;
+            baseline::check_replaceable(report, "a report", &|text| {
+                text.starts_with("<!doctype html>") && text.contains("Build times")
+            })
+            .context("--report")?;
         }
         let scenarios = match &previous {
             // Compare what the baseline measured, the way it measured it.
