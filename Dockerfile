@@ -4,6 +4,10 @@
 # passes it in as build arguments (`cargo xtask docker build --dry-run` prints them).
 #
 #   toolchain  Rust + the C cross toolchain (APT_PACKAGES), on the BUILD platform
+#   local-paths the workspace paths outside ci_optims/ that the mirror refers to (a [patch] to
+#              a path, a path dependency that is no member; listed in ci_optims/local-paths),
+#              usually none: selected from the context so that the deps stage's copy of them
+#              is keyed by their content alone
 #   deps       every third-party crate, compiled from ci_optims/ (the workspace's dependency
 #              requests with empty sources) alone: no app source is copied,
 #              so this layer is reused until a dependency changes (and travels with
@@ -30,6 +34,10 @@ WORKDIR /app
 COPY ${BUILD_ENV} /usr/local/bin/build-env
 RUN build-env setup
 
+FROM toolchain AS local-paths
+RUN --mount=type=bind,target=/context \
+    build-env select /context ci_optims/local-paths /selected
+
 FROM toolchain AS deps
 # The cargo profile, the toolchain's variables (KEY=VALUE ..., e.g. the target's linker) and the
 # binary: the deps stage builds what the build stage will, so cargo unifies the same features.
@@ -37,9 +45,11 @@ ARG CARGO_PROFILE=production
 ARG CARGO_ENV=""
 ARG BIN
 # Only what building ci_optims needs: the mirror of the workspace (its members' dependency
-# requests with empty sources, and its lockfile) and the cargo config.
+# requests with empty sources, and its lockfile), the local paths it refers to, and the cargo
+# config.
 COPY .cargo/ .cargo/
 COPY ci_optims/ ci_optims/
+COPY --from=local-paths /selected/ ./
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/root/.cache/sccache,sharing=locked \

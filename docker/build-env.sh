@@ -6,6 +6,9 @@
 #   build-env setup            install APT_PACKAGES and the Rust std of RUST_TARGET (once, in a layer)
 #   build-env cargo ARGS...    run `cargo ARGS --profile CARGO_PROFILE [--target RUST_TARGET]`
 #                              with CARGO_ENV (and, in the build stage, BUILD_INFO) exported
+#   build-env select CONTEXT LIST DIR
+#                              copy the paths LIST names (relative to CONTEXT, one per line; a
+#                              missing LIST is an empty one) into DIR, keeping their mtimes
 #   build-env stage EXE DIR    put EXE, the shared libraries it needs (from TARGET_LIBDIR) and a
 #                              non-root user in DIR
 #
@@ -61,6 +64,21 @@ run_cargo() {
   fi
 }
 
+select_paths() {
+  context=$1 list=$2 dir=$3
+  mkdir -p "$dir"
+  [ -f "$context/$list" ] || return 0
+  while IFS= read -r path; do
+    [ -n "$path" ] || continue
+    case "$path" in
+      /* | ../* | .. | */../* | */..) die "$list: $path is outside the build context" ;;
+    esac
+    [ -e "$context/$path" ] || die "$list names $path, which is not in the build context (is it in .dockerignore?)"
+    mkdir -p "$dir/$(dirname "$path")"
+    cp -a "$context/$path" "$dir/$path"
+  done <"$context/$list"
+}
+
 stage() {
   exe=$1 dir=$2
   [ -x "$exe" ] || die "no binary $exe (is BIN a binary of the workspace?)"
@@ -91,6 +109,7 @@ cmd=${1:-}
 case "$cmd" in
   setup) setup ;;
   cargo) run_cargo "$@" ;;
+  select) select_paths "$@" ;;
   stage) stage "$@" ;;
-  *) die "usage: build-env setup | cargo ARGS... | stage EXE DIR" ;;
+  *) die "usage: build-env setup | cargo ARGS... | select CONTEXT LIST DIR | stage EXE DIR" ;;
 esac

@@ -46,6 +46,23 @@ fn append_edit(root: &Path, service_bin: &str) {
     std::fs::write(file, text).unwrap();
 }
 
+/// After a source edit: the deps stage came from cache, the edited crate was compiled, and no
+/// third-party crate was.
+fn assert_rebuilt_no_dependency(report: &serde_json::Value) {
+    let deps = phase(&report, "linux/amd64", "deps");
+    assert_eq!(deps["cached"], true, "deps stage was not cached: {deps}");
+    let build = phase(&report, "linux/amd64", "build");
+    assert!(
+        build["crates_compiled"].as_u64().unwrap() >= 1,
+        "the edited crate was not rebuilt: {build}"
+    );
+    assert_eq!(
+        build["third_party_compiled"],
+        serde_json::json!([]),
+        "{build}"
+    );
+}
+
 struct Container(String);
 
 impl Drop for Container {
@@ -136,18 +153,7 @@ fn dev_image_serves_its_version_and_a_source_edit_rebuilds_no_dependency() {
     // One-line source change: deps stage from cache, no third-party crate compiled.
     append_edit(&root, &bin);
     let report = docker_build(&root, &common);
-    let deps = phase(&report, "linux/amd64", "deps");
-    assert_eq!(deps["cached"], true, "deps stage was not cached: {deps}");
-    let build = phase(&report, "linux/amd64", "build");
-    assert!(
-        build["crates_compiled"].as_u64().unwrap() >= 1,
-        "the edited crate was not rebuilt: {build}"
-    );
-    assert_eq!(
-        build["third_party_compiled"],
-        serde_json::json!([]),
-        "{build}"
-    );
+    assert_rebuilt_no_dependency(&report);
 }
 
 #[test]
@@ -318,4 +324,62 @@ fn a_build_secret_appears_in_no_layer_and_no_history() {
             "secret inside a layer of {image}"
         );
     }
+}
+
+/// A `[patch.crates-io]` to a crate vendored inside the workspace: the deps stage copies that
+/// path (listed in ci_optims/local-paths) and compiles it with the other dependencies; a source
+/// edit leaves the deps stage cached and compiles no third-party crate, the vendored one included.
+#[test]
+fn a_vendored_patch_is_compiled_in_the_deps_stage_only() {
+    if !available("docker engine", missing_docker()) {
+        return;
+    }
+    let _guard = heavy();
+    let root = copy_workspace("docker-vendored");
+    let bin = service_config(&root)["bin"].as_str().unwrap().to_string();
+    // Vendor the registry's own copy of itoa (a dependency of serde_json) under vendor/.
+    let meta = metadata(&root, false);
+    let itoa = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "itoa")
+        .expect("itoa is in the graph");
+    let src = Path::new(itoa["manifest_path"].as_str().unwrap())
+        .parent()
+        .unwrap();
+    for entry in walkdir::WalkDir::new(src) {
+        let entry = entry.unwrap();
+        let to = root
+            .join("vendor/itoa")
+            .join(entry.path().strip_prefix(src).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    let manifest = root.join("Cargo.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(!text.contains("[patch.crates-io]"));
+    text.push_str("\n[patch.crates-io]\nitoa = { path = \"vendor/itoa\" }\n");
+    std::fs::write(&manifest, text).unwrap();
+    xtask_ok(&root, &["ci-optims", "sync"]);
+    assert_eq!(
+        std::fs::read_to_string(root.join("ci_optims/local-paths")).unwrap(),
+        "vendor/itoa\n"
+    );
+
+    let common = [
+        "--variant",
+        "development",
+        "--image",
+        "xtask-test",
+        "--tag",
+        "vendored",
+    ];
+    docker_build(&root, &common);
+    append_edit(&root, &bin);
+    let report = docker_build(&root, &common);
+    assert_rebuilt_no_dependency(&report);
 }

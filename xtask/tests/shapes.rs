@@ -200,8 +200,8 @@ cc = "1"
 }
 
 /// A virtual manifest with default-members; a git dependency (a local repository); a
-/// `[patch.crates-io]` to a path and one to a git repository; a path dependency outside the
-/// workspace root.
+/// `[patch.crates-io]` to a path outside the root, one to a crate vendored inside it and one to
+/// a git repository; a path dependency outside the workspace root.
 #[test]
 fn a_virtual_workspace_with_git_patches_and_an_outside_path() {
     let _guard = heavy();
@@ -283,6 +283,7 @@ default-members = ["crates/server"]
 
 [patch.crates-io]
 itoa = {{ path = "../vendor-itoa" }}
+log = {{ path = "vendor/log" }}
 ryu = {{ git = "{ryu_git}", branch = "main" }}
 "#
         ),
@@ -305,6 +306,12 @@ ryu = {{ git = "{ryu_git}", branch = "main" }}
         &package("util", "\n[dependencies]\nlog = \"0.4\"\n"),
     );
     w("crates/util/src/lib.rs", "pub fn u() -> u8 { 0 }\n");
+    // Vendored inside the root: cargo hashes it by its path relative to the workspace root.
+    w(
+        "vendor/log/Cargo.toml",
+        "[package]\nname = \"log\"\nversion = \"0.4.99\"\nedition = \"2021\"\n\n[dependencies]\ncfg-if = \"1\"\n",
+    );
+    w("vendor/log/src/lib.rs", "pub fn vendored() {}\n");
     // Not a default member: `cargo build` leaves it (and its dependency) out, in both.
     w(
         "tools/gen/Cargo.toml",
@@ -319,14 +326,43 @@ ryu = {{ git = "{ryu_git}", branch = "main" }}
     assert!(
         mirror.is_empty() && mirror_after.contains("default-members = [\"members/crates/server\"]")
     );
-    // The patch's path is written relative to ci_optims/, and the outside path is listed for images.
+    // The patch's path is written relative to ci_optims/; the paths the mirror refers to are
+    // listed from the root for images, and those outside the root make `docker build` refuse.
     assert!(
         mirror_after.contains("path = \"../../vendor-itoa\""),
         "{mirror_after}"
     );
-    let local = std::fs::read_to_string(root.join("ci_optims/local-paths")).unwrap_or_default();
+    let local = std::fs::read_to_string(root.join("ci_optims/local-paths")).unwrap();
+    assert_eq!(local, "../outside\n../vendor-itoa\nvendor/log\n");
+    // The vendored crate is reached through a link at the same relative path in the mirror.
     assert!(
-        local.is_empty() || !local.contains("outside"),
-        "outside the root is not a local path of the workspace: {local}"
+        mirror_after.contains("path = \"vendor/log\""),
+        "{mirror_after}"
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("ci_optims/vendor/log")).unwrap(),
+        Path::new("../../vendor/log")
+    );
+    // A sync that drops the link removes the link, never the files behind it.
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        manifest.replace("log = { path = \"vendor/log\" }\n", ""),
+    )
+    .unwrap();
+    cargo(&root, &["generate-lockfile", "--offline"]);
+    xtask_ok(&root, &["ci-optims", "sync"]);
+    assert!(std::fs::symlink_metadata(root.join("ci_optims/vendor/log")).is_err());
+    assert!(root.join("vendor/log/src/lib.rs").is_file());
+    std::fs::write(root.join("Cargo.toml"), manifest).unwrap();
+    cargo(&root, &["generate-lockfile", "--offline"]);
+    xtask_ok(&root, &["ci-optims", "sync"]);
+    let out = xtask(&root, &["docker", "build"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("paths outside its root (../outside, ../vendor-itoa)")
+            && stderr.contains("move them under the workspace root"),
+        "{stderr}"
     );
 }

@@ -34,8 +34,45 @@ pub enum Paths {
 /// that its manifests refer to (what an image's deps stage must copy too).
 pub struct Mirror {
     pub files: BTreeMap<String, String>,
-    pub local_paths: BTreeSet<String>,
+    pub local: LocalPaths,
 }
+
+/// The workspace's paths outside `ci_optims/` that the mirror refers to: a `[patch]` or
+/// `[replace]` to a path, a path dependency that is no member.
+#[derive(Default)]
+pub struct LocalPaths {
+    /// Relative to the workspace root, `../` first when outside it: what an image must copy.
+    pub listed: BTreeSet<String>,
+    /// Symbolic links in `ci_optims/` (path relative to it -> link text) to those inside the
+    /// root. Cargo hashes a path package's units by its path relative to the workspace root;
+    /// through the link, the package sits at the same relative path in the mirror as in the
+    /// real workspace, so the real build finds its units fresh. (Outside the root, cargo hashes
+    /// the absolute path, the same in both.)
+    pub links: BTreeMap<String, String>,
+}
+
+impl LocalPaths {
+    /// Links nested in another link are reached through it (and writing one would write into
+    /// the linked folder): only the outermost stay.
+    fn outermost(&mut self) {
+        let all: Vec<String> = self.links.keys().cloned().collect();
+        self.links.retain(|link, _| {
+            !all.iter()
+                .any(|outer| link.starts_with(&format!("{outer}/")))
+        });
+    }
+}
+
+/// Names the mirror uses itself at the top of `ci_optims/`: a local path starting with one of
+/// them gets no link (its units are then compiled again by the real build).
+const RESERVED: [&str; 6] = [
+    ROOT_STUB,
+    MEMBERS,
+    "Cargo.toml",
+    "Cargo.lock",
+    "target",
+    super::LOCAL_PATHS,
+];
 
 /// The mirror of the workspace described by `meta` (a full `cargo metadata`).
 pub fn render(
@@ -72,7 +109,7 @@ pub fn render(
         .collect();
     let mut mirror = Mirror {
         files: BTreeMap::new(),
-        local_paths: BTreeSet::new(),
+        local: LocalPaths::default(),
     };
     let real_root =
         std::fs::read_to_string(root.join("Cargo.toml")).context("reading the root Cargo.toml")?;
@@ -86,7 +123,7 @@ pub fn render(
 
     for package in &members {
         let stub_dir = &member_dirs[&package_dir(package)];
-        let (manifest, sources) = stub(&ctx, package, &mut mirror.local_paths)?;
+        let (manifest, sources) = stub(&ctx, package, &mut mirror.local)?;
         for (file, text) in sources {
             mirror.files.insert(format!("{stub_dir}/{file}"), text);
         }
@@ -95,7 +132,8 @@ pub fn render(
             format!("{HEADER}\n{manifest}"),
         );
     }
-    let workspace = workspace_table(&ctx, meta, &members, &real_root, &mut mirror.local_paths)?;
+    let workspace = workspace_table(&ctx, meta, &members, &real_root, &mut mirror.local)?;
+    mirror.local.outermost();
     mirror.files.insert(
         "Cargo.toml".into(),
         format!(
@@ -125,12 +163,21 @@ impl Mirroring<'_> {
     }
 
     /// `target` (an absolute path outside the mirror) as written in a file of `stub_dir`.
-    fn outside(&self, stub_dir: &str, target: &Path, local: &mut BTreeSet<String>) -> String {
-        if let Ok(rel) = target.strip_prefix(self.root) {
-            local.insert(slash(rel));
-        }
+    fn outside(&self, stub_dir: &str, target: &Path, local: &mut LocalPaths) -> String {
+        let from_root = relative_path(self.root, target);
+        let listed = slash(&from_root);
+        local.listed.insert(listed.clone());
+        let top = from_root.components().next();
+        let linkable = matches!(top, Some(Component::Normal(name))
+            if !RESERVED.iter().any(|r| name == std::ffi::OsStr::new(r)));
         match self.paths {
             Paths::Absolute => slash(target),
+            Paths::Relative if linkable => {
+                let parent = from_root.parent().unwrap_or(Path::new(""));
+                let link = relative_path(&self.root.join(DIR).join(parent), target);
+                local.links.insert(listed.clone(), slash(&link));
+                self.inside(stub_dir, &listed)
+            }
             Paths::Relative => {
                 let from = self.root.join(DIR).join(stub_dir);
                 slash(&relative_path(&from, target))
@@ -226,7 +273,7 @@ fn list(items: &[String]) -> String {
 fn stub(
     ctx: &Mirroring,
     p: &Package,
-    local: &mut BTreeSet<String>,
+    local: &mut LocalPaths,
 ) -> anyhow::Result<(String, Vec<(String, String)>)> {
     let stub_dir = ctx.stub_of(&package_dir(p)).expect("a member").to_string();
     let mut m = String::new();
@@ -393,7 +440,7 @@ fn workspace_table(
     meta: &Metadata,
     members: &[&Package],
     real_root: &toml::Table,
-    local: &mut BTreeSet<String>,
+    local: &mut LocalPaths,
 ) -> anyhow::Result<String> {
     let stub = |p: &Package| ctx.stub_of(&package_dir(p)).expect("a member").to_string();
     let stub_dirs: Vec<String> = members
@@ -472,11 +519,7 @@ fn resolver(real_root: &toml::Table) -> String {
 
 /// `path = "..."` values of `[patch]` / `[replace]` (relative to the real root) as the
 /// mirror's root must write them.
-fn rewrite_paths(
-    ctx: &Mirroring,
-    value: &toml::Value,
-    local: &mut BTreeSet<String>,
-) -> toml::Value {
+fn rewrite_paths(ctx: &Mirroring, value: &toml::Value, local: &mut LocalPaths) -> toml::Value {
     match value {
         toml::Value::Table(table) => toml::Value::Table(
             table

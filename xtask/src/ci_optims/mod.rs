@@ -190,37 +190,68 @@ fn print_steps(format: Format, command: &str, steps: &[Step]) -> anyhow::Result<
     Ok(())
 }
 
-/// Every generated file, by path relative to the workspace root (`None`: must not exist).
+/// What a generated path holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Text(String),
+    /// A symbolic link, by its text.
+    Link(String),
+    /// Anything else found on disk (a folder, unreadable bytes).
+    Other,
+}
+
+impl Content {
+    /// What is at `path` now, without following a link (`None`: nothing).
+    fn on_disk(path: &Path) -> Option<Content> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        Some(if meta.is_symlink() {
+            match std::fs::read_link(path) {
+                Ok(link) => Content::Link(link.to_string_lossy().into_owned()),
+                Err(_) => Content::Other,
+            }
+        } else if meta.is_file() {
+            std::fs::read_to_string(path).map_or(Content::Other, Content::Text)
+        } else {
+            Content::Other
+        })
+    }
+}
+
+/// Every generated path, relative to the workspace root (`None`: must not exist).
 pub struct Generated {
-    pub files: BTreeMap<String, Option<String>>,
+    pub files: BTreeMap<String, Option<Content>>,
 }
 
 impl Generated {
     /// Write what differs, remove what must not exist; returns the paths written or removed.
     /// Each file is written to a temporary name and renamed, so an interrupted sync leaves
-    /// whole files.
+    /// whole files. Links are replaced, never followed.
     fn write(&self, root: &Path) -> anyhow::Result<Vec<String>> {
         let mut changed = Vec::new();
         for rel in self.stale(root) {
             let path = root.join(&rel);
-            match &self.files[&rel] {
-                Some(text) => {
-                    let dir = path.parent().expect("has a parent");
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("creating {}", dir.display()))?;
-                    if path.is_dir() {
-                        std::fs::remove_dir_all(&path)
-                            .with_context(|| format!("removing the folder {}", path.display()))?;
-                    }
-                    let tmp = path.with_extension("xtask-tmp");
-                    std::fs::write(&tmp, text)
-                        .with_context(|| format!("writing {}", tmp.display()))?;
-                    std::fs::rename(&tmp, &path).with_context(|| {
-                        format!("moving {} to {}", tmp.display(), path.display())
-                    })?;
+            let wanted = &self.files[&rel];
+            if let Some(found) = Content::on_disk(&path) {
+                let removed = if found == Content::Other && path.is_dir() && !path.is_symlink() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.with_context(|| format!("removing {}", path.display()))?;
+            }
+            if let Some(content) = wanted {
+                let dir = path.parent().expect("has a parent");
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let tmp = path.with_extension("xtask-tmp");
+                match content {
+                    Content::Text(text) => std::fs::write(&tmp, text),
+                    Content::Link(link) => symlink(link, &tmp),
+                    Content::Other => unreachable!("never generated"),
                 }
-                None => std::fs::remove_file(&path)
-                    .with_context(|| format!("removing {}", path.display()))?,
+                .with_context(|| format!("writing {}", tmp.display()))?;
+                std::fs::rename(&tmp, &path)
+                    .with_context(|| format!("moving {} to {}", tmp.display(), path.display()))?;
             }
             changed.push(rel);
         }
@@ -232,12 +263,23 @@ impl Generated {
     fn stale(&self, root: &Path) -> Vec<String> {
         self.files
             .iter()
-            .filter(|(rel, content)| {
-                std::fs::read_to_string(root.join(rel)).ok().as_ref() != content.as_ref()
-            })
+            .filter(|(rel, content)| Content::on_disk(&root.join(rel)).as_ref() != content.as_ref())
             .map(|(rel, _)| rel.clone())
             .collect()
     }
+}
+
+#[cfg(unix)]
+fn symlink(link: &str, at: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(link, at)
+}
+
+#[cfg(not(unix))]
+fn symlink(link: &str, at: &Path) -> std::io::Result<()> {
+    let _ = (link, at);
+    Err(std::io::Error::other(
+        "ci_optims links a local path dependency, which needs symbolic links (unix)",
+    ))
 }
 
 fn remove_empty_dirs(dir: &Path) {
@@ -252,14 +294,15 @@ fn remove_empty_dirs(dir: &Path) {
     }
 }
 
-/// Files under `dir`, relative to `root` (none if it does not exist).
+/// Files and links under `dir`, relative to `root` (none if it does not exist). Never follows
+/// a link: behind one are the user's own files.
 fn files_under(root: &Path, dir: &Path, out: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
             if path.file_name().is_some_and(|n| n == "target") && dir == root.join(DIR) {
                 continue;
             }
@@ -324,7 +367,7 @@ pub fn generate(exec: &Exec, ws: &Workspace) -> anyhow::Result<Generated> {
     }
     let out_root = ws.root.join(DIR);
     let mirror = mirror::render(ws, &meta, mirror::Paths::Relative, &out_root)?;
-    let mut files: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut files: BTreeMap<String, Option<Content>> = BTreeMap::new();
     // Whatever is in ci_optims/ now and is not generated goes (it is all generated).
     let mut existing = Vec::new();
     files_under(&ws.root, &out_root, &mut existing);
@@ -332,19 +375,23 @@ pub fn generate(exec: &Exec, ws: &Workspace) -> anyhow::Result<Generated> {
         files.insert(rel, None);
     }
     for (rel, text) in &mirror.files {
-        files.insert(format!("{DIR}/{rel}"), Some(text.clone()));
+        files.insert(format!("{DIR}/{rel}"), Some(Content::Text(text.clone())));
     }
-    if !mirror.local_paths.is_empty() {
+    for (rel, link) in &mirror.local.links {
+        files.insert(format!("{DIR}/{rel}"), Some(Content::Link(link.clone())));
+    }
+    if !mirror.local.listed.is_empty() {
         let list: String = mirror
-            .local_paths
+            .local
+            .listed
             .iter()
             .map(|p| format!("{p}\n"))
             .collect();
-        files.insert(format!("{DIR}/{LOCAL_PATHS}"), Some(list));
+        files.insert(format!("{DIR}/{LOCAL_PATHS}"), Some(Content::Text(list)));
     }
     files.insert(
         format!("{DIR}/Cargo.lock"),
-        Some(trimmed_lockfile(exec, ws, &meta)?),
+        Some(Content::Text(trimmed_lockfile(exec, ws, &meta)?)),
     );
     Ok(Generated { files })
 }

@@ -152,12 +152,14 @@ pub fn run(args: DockerArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyh
     if !manifest_only {
         ci_optims::check(exec, ws).context("the Docker deps stage builds ci_optims/")?;
         let local = ws.root.join(ci_optims::DIR).join(ci_optims::LOCAL_PATHS);
-        if let Ok(paths) = std::fs::read_to_string(&local) {
+        let listed = std::fs::read_to_string(&local).unwrap_or_default();
+        let outside: Vec<&str> = listed.lines().filter(|p| p.starts_with("..")).collect();
+        if !outside.is_empty() {
             bail!(
-                "{} refers to local paths outside it ({}), which the image's deps stage does not copy yet; \
-                 build natively, or make them members of the workspace",
-                ci_optims::DIR,
-                paths.lines().collect::<Vec<_>>().join(", ")
+                "the workspace refers to paths outside its root ({}), which no Docker build \
+                 context holds; move them under the workspace root (e.g. vendor/) or make them \
+                 git or registry dependencies, then run `cargo xtask ci-optims sync`",
+                outside.join(", ")
             );
         }
     }

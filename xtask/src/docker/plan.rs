@@ -11,7 +11,7 @@ use anyhow::bail;
 use serde::Serialize;
 
 /// The Dockerfile's stages, in order (checked against the file by a test).
-pub const STAGES: [&str; 4] = ["toolchain", "deps", "build", "runtime"];
+pub const STAGES: [&str; 5] = ["toolchain", "local-paths", "deps", "build", "runtime"];
 /// What `docker/build-env.sh` prints before each cargo run: "<triple> on <machine>" follows.
 pub const CARGO_MARKER: &str = "build-env: cargo for ";
 
@@ -68,11 +68,15 @@ pub const EXPORT: &str = "export";
 impl Phase {
     /// The Dockerfile stages whose log steps make up this phase.
     pub fn stages(self) -> &'static [&'static str] {
-        const ALL: [&str; 5] = [STAGES[0], STAGES[1], STAGES[2], STAGES[3], EXPORT];
+        const ALL: [&str; 6] = [
+            STAGES[0], STAGES[2], STAGES[1], STAGES[3], STAGES[4], EXPORT,
+        ];
         match self {
             Phase::Deps => &ALL[0..2],
-            Phase::Build => &ALL[2..3],
-            Phase::Runtime => &ALL[3..5],
+            // Selecting the local paths reruns on any change of the context (cheap): it belongs
+            // to the per-edit work, and the deps stage's copy of it stays keyed by content.
+            Phase::Build => &ALL[2..4],
+            Phase::Runtime => &ALL[4..6],
             Phase::Cache | Phase::Push | Phase::Manifest => &ALL,
         }
     }

@@ -239,15 +239,28 @@ pub fn copy_workspace(name: &str) -> PathBuf {
     dest
 }
 
-/// The source file of binary `bin` in the workspace at `root` (from `cargo metadata`).
-pub fn bin_source(root: &Path, bin: &str) -> PathBuf {
+/// `cargo metadata` of the workspace at `root` (with the dependency graph unless `no_deps`).
+pub fn metadata(root: &Path, no_deps: bool) -> serde_json::Value {
+    let mut args = vec!["metadata", "--format-version", "1"];
+    if no_deps {
+        args.push("--no-deps");
+    }
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .args(args)
         .current_dir(root)
         .output()
         .unwrap();
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    meta["packages"]
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The source file of binary `bin` in the workspace at `root` (from `cargo metadata`).
+pub fn bin_source(root: &Path, bin: &str) -> PathBuf {
+    metadata(root, true)["packages"]
         .as_array()
         .unwrap()
         .iter()
