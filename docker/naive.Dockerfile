@@ -1,8 +1,11 @@
 # The naive Dockerfile, kept only as the comparison point of scripts/measure-docker.sh: every
 # source change invalidates `COPY . .`, so every rebuild compiles every dependency again.
-# PROFILE=release is the textbook version; PROFILE=production compares at our profile.
-FROM rust:1.95.0-slim-bookworm
+# PROFILE=release is the textbook version; PROFILE=production (or dev) compares at our profile.
+# BIN picks the binary (another workspace: `scripts/measure-docker.sh compare`).
+ARG RUST_IMAGE=rust:1.95.0-slim-bookworm
+FROM ${RUST_IMAGE}
 ARG PROFILE=release
+ARG BIN=pulse-server
 WORKDIR /app
 COPY . .
-RUN cargo build --profile "$PROFILE" --locked --bin pulse-server
+RUN cargo build --profile "$PROFILE" --locked --bin "$BIN"

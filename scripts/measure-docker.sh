@@ -9,6 +9,11 @@
 #   scripts/measure-docker.sh cold          cold production images, amd64 + arm64: phases, sizes
 #   scripts/measure-docker.sh fresh-engine  a second, empty engine building with --cache-from the
 #                                           registry: is the deps stage reused, is anything compiled?
+#   scripts/measure-docker.sh compare DIR BIN FILE [VARIANT]
+#                                           another workspace (adopted with `cargo xtask init`):
+#                                           append a comment line to FILE, then rebuild our image
+#                                           (phase table) and the naive one (same profile; its
+#                                           steps), restore FILE; prints naive/ours
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,9 +90,48 @@ fresh_engine() {
   rm -rf "$dir"
 }
 
+# The naive build's steps from its --progress=plain log: seconds per Dockerfile step, crates compiled.
+naive_steps() {
+  awk '/^#[0-9]+ \[[0-9]+\/[0-9]+\]/ { id=$1; sub(/^#[0-9]+ /, ""); name[id]=substr($0, 1, 60) }
+       / Compiling / { crates++ }
+       /^#[0-9]+ DONE / { if ($1 in name) printf "  %-60s %7.1f s\n", name[$1], $3 }
+       END { printf "  crates compiled: %d\n", crates }' "$1"
+}
+
+compare() {
+  local dir=${1:?usage: compare DIR BIN FILE [VARIANT]} bin=${2:?} file=${3:?} variant=${4:-development}
+  local repo profile log t ours_s naive_s
+  repo=$(pwd)
+  log=$(mktemp)
+  profile=dev
+  [[ $variant == production ]] && profile=production
+  cd "$dir"
+  [[ -f $file ]] || { echo "no $file in $dir" >&2; exit 2; }
+  our_image() { cargo xtask docker build --variant "$variant" --platforms linux/amd64 --image measure-ours --docker-flags="$FLAGS"; }
+  # shellcheck disable=SC2086 # FLAGS is a list of flags
+  naive_image() {
+    "$DOCKER" build $FLAGS --progress=plain -f "$repo/docker/naive.Dockerfile" \
+      --build-arg "PROFILE=$profile" --build-arg "BIN=$bin" -t measure-naive . >"$log" 2>&1
+  }
+  echo "warming both (a cold build of each, unless cached)"
+  our_image >/dev/null 2>&1
+  t=$(now); naive_image; echo "naive, warm-up: $(elapsed "$t") s"
+  cp "$file" "$file.measure-orig"
+  trap 'mv -f "$file.measure-orig" "$file"' EXIT INT TERM
+  printf '\n// measure-docker edit %s\n' "$(date +%s%N)" >>"$file"
+  echo "one-line edit of $file; ours ($variant):"
+  t=$(now); our_image 2>/dev/null; ours_s=$(elapsed "$t")
+  t=$(now); naive_image; naive_s=$(elapsed "$t")
+  echo "naive ($profile profile): $naive_s s"
+  naive_steps "$log"
+  echo "edit rebuild: ours $ours_s s, naive $naive_s s; naive/ours $(ratio "$naive_s" "$ours_s")"
+  rm -f "$log"
+}
+
 case ${1:-} in
   rebuild) rebuild "${2:-3}" ;;
+  compare) shift; compare "$@" ;;
   cold) cold ;;
   fresh-engine) fresh_engine ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -10,14 +10,24 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A fresh folder for a generated workspace (and whatever sits beside it).
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("shapes")
+/// A fresh folder for a generated workspace (and whatever sits beside it), removed when dropped.
+/// In the system's temp dir, not under this checkout: cargo would take this repository's root
+/// manifest for the workspace of a package it finds above no nearer root it knows.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
+    let dir = std::env::temp_dir()
+        .join(format!("xtask-shapes-{}", std::process::id()))
         .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 fn cargo(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -131,7 +141,8 @@ fn package(name: &str, extra: &str) -> String {
 #[test]
 fn a_root_package_with_members_and_every_kind_of_dependency() {
     let _guard = heavy();
-    let root = scratch("root-package");
+    let scratch = scratch("root-package");
+    let root = scratch.0.clone();
     let w = |rel: &str, text: &str| write_file(&root, rel, text);
     w(
         "Cargo.toml",
@@ -201,11 +212,12 @@ cc = "1"
 
 /// A virtual manifest with default-members; a git dependency (a local repository); a
 /// `[patch.crates-io]` to a path outside the root, one to a crate vendored inside it and one to
-/// a git repository; a path dependency outside the workspace root.
+/// a git repository; a path dependency outside the workspace root; a member with only a test.
 #[test]
 fn a_virtual_workspace_with_git_patches_and_an_outside_path() {
     let _guard = heavy();
-    let top = scratch("virtual");
+    let scratch = scratch("virtual");
+    let top = scratch.0.clone();
     let git_repo = |name: &str, files: &[(&str, &str)]| -> String {
         let dir = top.join(name);
         for (rel, text) in files {
@@ -278,12 +290,13 @@ fn a_virtual_workspace_with_git_patches_and_an_outside_path() {
         &format!(
             r#"[workspace]
 resolver = "2"
-members = ["crates/server", "crates/util", "tools/gen"]
+members = ["crates/server", "crates/util", "tools/gen", "checks"]
+exclude = ["vendor"]
 default-members = ["crates/server"]
 
 [patch.crates-io]
 itoa = {{ path = "../vendor-itoa" }}
-log = {{ path = "vendor/log" }}
+log = {{ path = "vendor/logrepo/log" }}
 ryu = {{ git = "{ryu_git}", branch = "main" }}
 "#
         ),
@@ -306,18 +319,32 @@ ryu = {{ git = "{ryu_git}", branch = "main" }}
         &package("util", "\n[dependencies]\nlog = \"0.4\"\n"),
     );
     w("crates/util/src/lib.rs", "pub fn u() -> u8 { 0 }\n");
-    // Vendored inside the root: cargo hashes it by its path relative to the workspace root.
+    // Vendored inside the root, a member of a workspace of its own that it inherits from: cargo
+    // hashes it by its path relative to the workspace root.
     w(
-        "vendor/log/Cargo.toml",
-        "[package]\nname = \"log\"\nversion = \"0.4.99\"\nedition = \"2021\"\n\n[dependencies]\ncfg-if = \"1\"\n",
+        "vendor/logrepo/Cargo.toml",
+        "[workspace]\nmembers = [\"log\"]\n\n[workspace.package]\nedition = \"2021\"\n\n[workspace.dependencies]\ncfg-if = \"1\"\n",
     );
-    w("vendor/log/src/lib.rs", "pub fn vendored() {}\n");
+    w(
+        "vendor/logrepo/log/Cargo.toml",
+        "[package]\nname = \"log\"\nversion = \"0.4.99\"\nedition.workspace = true\n\n[dependencies]\ncfg-if.workspace = true\n",
+    );
+    w("vendor/logrepo/log/src/lib.rs", "pub fn vendored() {}\n");
     // Not a default member: `cargo build` leaves it (and its dependency) out, in both.
     w(
         "tools/gen/Cargo.toml",
         &package("gen", "\n[dependencies]\nbitflags = \"2\"\n"),
     );
     w("tools/gen/src/main.rs", "fn main() {}\n");
+    // Only a `[[test]]` target (no library, no binary), as typst's `tests` member.
+    w(
+        "checks/Cargo.toml",
+        &package(
+            "checks",
+            "\n[[test]]\nname = \"it\"\npath = \"src/it.rs\"\nharness = false\n\n[dependencies]\nscopeguard = \"1\"\n",
+        ),
+    );
+    w("checks/src/it.rs", "fn main() {}\n");
     lockfile(&root);
     let mirror = std::fs::read_to_string(root.join("ci_optims/Cargo.toml")).unwrap_or_default();
     let (build, test) = assert_all_fresh(&root);
@@ -333,27 +360,30 @@ ryu = {{ git = "{ryu_git}", branch = "main" }}
         "{mirror_after}"
     );
     let local = std::fs::read_to_string(root.join("ci_optims/local-paths")).unwrap();
-    assert_eq!(local, "../outside\n../vendor-itoa\nvendor/log\n");
+    assert_eq!(
+        local,
+        "../outside\n../vendor-itoa\nvendor/logrepo/Cargo.toml\nvendor/logrepo/log\n"
+    );
     // The vendored crate is reached through a link at the same relative path in the mirror.
     assert!(
-        mirror_after.contains("path = \"vendor/log\""),
+        mirror_after.contains("path = \"vendor/logrepo/log\""),
         "{mirror_after}"
     );
     assert_eq!(
-        std::fs::read_link(root.join("ci_optims/vendor/log")).unwrap(),
-        Path::new("../../vendor/log")
+        std::fs::read_link(root.join("ci_optims/vendor")).unwrap(),
+        Path::new("../vendor")
     );
     // A sync that drops the link removes the link, never the files behind it.
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     std::fs::write(
         root.join("Cargo.toml"),
-        manifest.replace("log = { path = \"vendor/log\" }\n", ""),
+        manifest.replace("log = { path = \"vendor/logrepo/log\" }\n", ""),
     )
     .unwrap();
     cargo(&root, &["generate-lockfile", "--offline"]);
     xtask_ok(&root, &["ci-optims", "sync"]);
-    assert!(std::fs::symlink_metadata(root.join("ci_optims/vendor/log")).is_err());
-    assert!(root.join("vendor/log/src/lib.rs").is_file());
+    assert!(std::fs::symlink_metadata(root.join("ci_optims/vendor")).is_err());
+    assert!(root.join("vendor/logrepo/log/src/lib.rs").is_file());
     std::fs::write(root.join("Cargo.toml"), manifest).unwrap();
     cargo(&root, &["generate-lockfile", "--offline"]);
     xtask_ok(&root, &["ci-optims", "sync"]);

@@ -43,24 +43,13 @@ pub struct Mirror {
 pub struct LocalPaths {
     /// Relative to the workspace root, `../` first when outside it: what an image must copy.
     pub listed: BTreeSet<String>,
-    /// Symbolic links in `ci_optims/` (path relative to it -> link text) to those inside the
-    /// root. Cargo hashes a path package's units by its path relative to the workspace root;
-    /// through the link, the package sits at the same relative path in the mirror as in the
-    /// real workspace, so the real build finds its units fresh. (Outside the root, cargo hashes
-    /// the absolute path, the same in both.)
+    /// Symbolic links in `ci_optims/` (its top-level name -> link text) to the top-level folders
+    /// of those inside the root. Cargo hashes a path package's units by its path relative to
+    /// the workspace root, and finds the workspace a package inherits from by walking up its
+    /// folders; through the link, the package sits at the same relative path, under the same
+    /// folders, in the mirror as in the real workspace, so the real build finds its units fresh.
+    /// (Outside the root, cargo hashes the absolute path, the same in both.)
     pub links: BTreeMap<String, String>,
-}
-
-impl LocalPaths {
-    /// Links nested in another link are reached through it (and writing one would write into
-    /// the linked folder): only the outermost stay.
-    fn outermost(&mut self) {
-        let all: Vec<String> = self.links.keys().cloned().collect();
-        self.links.retain(|link, _| {
-            !all.iter()
-                .any(|outer| link.starts_with(&format!("{outer}/")))
-        });
-    }
 }
 
 /// Names the mirror uses itself at the top of `ci_optims/`: a local path starting with one of
@@ -133,7 +122,6 @@ pub fn render(
         );
     }
     let workspace = workspace_table(&ctx, meta, &members, &real_root, &mut mirror.local)?;
-    mirror.local.outermost();
     mirror.files.insert(
         "Cargo.toml".into(),
         format!(
@@ -167,15 +155,34 @@ impl Mirroring<'_> {
         let from_root = relative_path(self.root, target);
         let listed = slash(&from_root);
         local.listed.insert(listed.clone());
+        // A package of another workspace (a vendored repository) inherits from that workspace's
+        // root manifest: an image needs that file too.
+        if !listed.starts_with("..") {
+            let enclosing = target
+                .ancestors()
+                .skip(1)
+                .take_while(|dir| *dir != self.root && dir.starts_with(self.root))
+                .map(|dir| dir.join("Cargo.toml"))
+                .find(|manifest| {
+                    std::fs::read_to_string(manifest)
+                        .ok()
+                        .and_then(|text| text.parse::<toml::Table>().ok())
+                        .is_some_and(|t| t.contains_key("workspace"))
+                });
+            if let Some(manifest) = enclosing {
+                local
+                    .listed
+                    .insert(slash(&relative_path(self.root, &manifest)));
+            }
+        }
         let top = from_root.components().next();
         let linkable = matches!(top, Some(Component::Normal(name))
             if !RESERVED.iter().any(|r| name == std::ffi::OsStr::new(r)));
         match self.paths {
             Paths::Absolute => slash(target),
             Paths::Relative if linkable => {
-                let parent = from_root.parent().unwrap_or(Path::new(""));
-                let link = relative_path(&self.root.join(DIR).join(parent), target);
-                local.links.insert(listed.clone(), slash(&link));
+                let top = slash(Path::new(top.expect("linkable").as_os_str()));
+                local.links.insert(top.clone(), format!("../{top}"));
                 self.inside(stub_dir, &listed)
             }
             Paths::Relative => {
@@ -312,20 +319,30 @@ fn stub(
         }
         sources.push(("lib.rs".into(), stub_source.into()));
     }
-    for bin in p.targets.iter().filter(|t| t.is_bin()) {
+    // Binaries always; a member with neither a library nor a binary (only `[[test]]` targets,
+    // say) gets its tests, examples and benches: cargo rejects a package with no target.
+    let has_lib_or_bin =
+        sources.iter().any(|(f, _)| f == "lib.rs") || p.targets.iter().any(|t| t.is_bin());
+    for target in &p.targets {
+        let (section, dir) = match () {
+            _ if target.is_bin() => ("bin", "bin"),
+            _ if has_lib_or_bin => continue,
+            _ if target.is_test() => ("test", "tests"),
+            _ if target.is_example() => ("example", "examples"),
+            _ if target.is_bench() => ("bench", "benches"),
+            _ => continue,
+        };
+        let file = format!("{dir}/{}.rs", target.name);
         let _ = writeln!(
             m,
-            "\n[[bin]]\nname = {}\npath = \"bin/{}.rs\"",
-            quote(&bin.name),
-            bin.name
+            "\n[[{section}]]\nname = {}\npath = {}",
+            quote(&target.name),
+            quote(&file)
         );
-        if !bin.required_features.is_empty() {
-            let _ = writeln!(m, "required-features = {}", list(&bin.required_features));
+        if !target.required_features.is_empty() {
+            let _ = writeln!(m, "required-features = {}", list(&target.required_features));
         }
-        sources.push((
-            format!("bin/{}.rs", bin.name),
-            format!("{stub_source}fn main() {{}}\n"),
-        ));
+        sources.push((file, format!("{stub_source}fn main() {{}}\n")));
     }
     if !p.features.is_empty() {
         let _ = writeln!(m, "\n[features]");
@@ -479,6 +496,21 @@ fn workspace_table(
         );
     }
     let _ = writeln!(out, "resolver = {}", quote(&resolver(real_root)));
+    // What a linked local path package may inherit from the workspace around it, and which
+    // local paths are no members (the same relative paths, through the links).
+    let mut inherited = toml::Table::new();
+    for key in ["exclude", "package", "lints"] {
+        if let Some(value) = real_root.get("workspace").and_then(|w| w.get(key)) {
+            inherited.insert(key.into(), value.clone());
+        }
+    }
+    if !inherited.is_empty() {
+        let text = toml::to_string(&toml::Table::from_iter([(
+            "workspace".to_string(),
+            toml::Value::Table(inherited),
+        )]))?;
+        out.push_str(text.trim_start_matches("[workspace]\n"));
+    }
     let mut rest = toml::Table::new();
     if let Some(profile) = real_root.get("profile") {
         rest.insert("profile".into(), profile.clone());
