@@ -49,9 +49,9 @@ fn append_edit(root: &Path, service_bin: &str) {
 /// After a source edit: the deps stage came from cache, the edited crate was compiled, and no
 /// third-party crate was.
 fn assert_rebuilt_no_dependency(report: &serde_json::Value) {
-    let deps = phase(&report, "linux/amd64", "deps");
+    let deps = phase(report, "linux/amd64", "deps");
     assert_eq!(deps["cached"], true, "deps stage was not cached: {deps}");
-    let build = phase(&report, "linux/amd64", "build");
+    let build = phase(report, "linux/amd64", "build");
     assert!(
         build["crates_compiled"].as_u64().unwrap() >= 1,
         "the edited crate was not rebuilt: {build}"
