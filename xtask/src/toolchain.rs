@@ -118,7 +118,7 @@ pub fn check_all(exec: &Exec, requirements: &[Requirement]) -> anyhow::Result<()
         return Ok(());
     }
     bail!(
-        "this machine cannot run the build yet:\n  - {}",
+        "this machine cannot run the build yet:\n  - {}\n(`cargo xtask doctor` lists everything this tool can use, with each fix)",
         problems.join("\n  - ")
     )
 }

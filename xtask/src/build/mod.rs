@@ -4,13 +4,14 @@
 pub mod dist;
 
 use crate::cargo::Outcome;
-use crate::config::Variant;
+use crate::config::{CompilerCache, Variant};
 use crate::exec::{Command, Exec};
 use crate::render::{human_size, print_json, Format, Options, Table};
 use crate::rules::{self, BuildRequest, BuildSpec, Facts};
+use crate::sccache::{self, CacheStats};
 use crate::toolchain::{self, Cross, LinkerChoice, Requirement, Toolchain};
 use crate::workspace::Workspace;
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use dist::Artifact;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -37,6 +38,12 @@ pub struct BuildArgs {
     /// Pass --locked to cargo (always on when the CI environment variable is set).
     #[arg(long)]
     pub locked: bool,
+    /// Compile through a compiler cache; default: `[workspace.metadata.xtask] cache`, else
+    /// none. sccache takes its backend from the SCCACHE_* environment (SCCACHE_REDIS_ENDPOINT,
+    /// SCCACHE_GHA_ENABLED, SCCACHE_BUCKET, ...) or uses the local disk; the build ends with
+    /// its hits and misses.
+    #[arg(long, value_enum)]
+    pub cache: Option<CompilerCache>,
 }
 
 impl BuildArgs {
@@ -48,6 +55,7 @@ impl BuildArgs {
             cross: self.cross,
             linker: self.linker,
             locked: self.locked,
+            cache: self.cache,
         }
     }
 }
@@ -70,8 +78,12 @@ pub struct BuildPlan {
 pub enum Step {
     /// Fail, naming each fix, unless the machine has these.
     Check { requirements: Vec<Requirement> },
+    /// Zero the compiler cache's counters, so the build reports its own hits.
+    ZeroCacheStats { command: Command },
     /// The one cargo run.
     Cargo { command: Command },
+    /// Read the compiler cache's counters.
+    CacheStats { command: Command },
     /// Copy the binaries into `staging`, with `manifest.json` and `SHA256SUMS`, then swap it in
     /// for `dist` (the previous dist stays whole until then).
     Package { staging: PathBuf, dist: PathBuf },
@@ -84,9 +96,20 @@ pub fn plan(ws: &Workspace, spec: &BuildSpec) -> BuildPlan {
             requirements: spec.requirements.clone(),
         });
     }
+    let sccache = spec.cache == CompilerCache::Sccache;
+    if sccache {
+        steps.push(Step::ZeroCacheStats {
+            command: sccache::zero_stats(),
+        });
+    }
     steps.push(Step::Cargo {
         command: spec.cargo().command(),
     });
+    if sccache {
+        steps.push(Step::CacheStats {
+            command: sccache::show_stats(),
+        });
+    }
     if spec.variant == Variant::Production {
         let dist = ws.dist_dir();
         steps.push(Step::Package {
@@ -141,6 +164,9 @@ impl BuildPlan {
                     for (target, dir) in &self.output_dirs {
                         let _ = writeln!(out, "  output:   {target} -> {}", dir.display());
                     }
+                }
+                Step::ZeroCacheStats { command } | Step::CacheStats { command } => {
+                    let _ = writeln!(out, "  cache:    {}", command.line());
                 }
                 Step::Package { staging, dist } => {
                     let _ = writeln!(
@@ -235,6 +261,14 @@ fn execute(
     for step in &plan.steps {
         match step {
             Step::Check { requirements } => toolchain::check_all(exec, requirements)?,
+            Step::ZeroCacheStats { command } => {
+                exec.read(command)
+                    .context("zeroing sccache's counters (is its server able to start?)")?;
+            }
+            Step::CacheStats { command } => {
+                let json = exec.read(command).context("reading sccache's counters")?;
+                summary.cache = Some(sccache::parse_stats(&json)?);
+            }
             Step::Cargo { .. } => {
                 let outcome =
                     spec.cargo()
@@ -322,6 +356,8 @@ pub struct Summary {
     pub units_fresh: usize,
     pub dist_dir: Option<PathBuf>,
     pub artifacts: Vec<SummaryArtifact>,
+    /// This build's use of the compiler cache (`--cache sccache`).
+    pub cache: Option<CacheStats>,
 }
 
 #[derive(Serialize)]
@@ -346,6 +382,7 @@ impl Summary {
             units_fresh: 0,
             dist_dir: None,
             artifacts: Vec::new(),
+            cache: None,
         }
     }
 
@@ -404,8 +441,12 @@ impl Summary {
             ),
             None => String::new(),
         };
+        let cache = match &self.cache {
+            Some(stats) => format!("\n{}", stats.sentence()),
+            None => String::new(),
+        };
         format!(
-            "{:?} build ({} profile, {} target(s), linker: {}) in {:.1} s: {} units compiled, {} fresh{place}",
+            "{:?} build ({} profile, {} target(s), linker: {}) in {:.1} s: {} units compiled, {} fresh{place}{cache}",
             self.variant,
             self.profile,
             self.targets.len(),
@@ -423,21 +464,55 @@ mod tests {
     use crate::rules::tests_support::spec_of;
     use crate::workspace::tests_support::workspace_with_service;
 
+    fn kinds(plan: &BuildPlan) -> Vec<&'static str> {
+        plan.steps
+            .iter()
+            .map(|s| match s {
+                Step::Check { .. } => "check",
+                Step::ZeroCacheStats { .. } => "zero-cache-stats",
+                Step::Cargo { .. } => "cargo",
+                Step::CacheStats { .. } => "cache-stats",
+                Step::Package { .. } => "package",
+            })
+            .collect()
+    }
+
+    /// `--cache sccache`: cargo runs through the wrapper, between zeroing and reading the
+    /// counters, and the machine must have sccache.
+    #[test]
+    fn a_cached_build_reads_the_counters_of_its_own_run() {
+        let ws = workspace_with_service();
+        let mut request = BuildRequest::of(Variant::Dev);
+        request.cache = Some(CompilerCache::Sccache);
+        let spec = spec_of(&ws, &request).unwrap();
+        let plan = plan(&ws, &spec);
+        assert_eq!(
+            kinds(&plan),
+            ["check", "zero-cache-stats", "cargo", "cache-stats"]
+        );
+        let Step::Cargo { command } = &plan.steps[2] else {
+            panic!()
+        };
+        assert_eq!(command.env_value("RUSTC_WRAPPER"), Some("sccache"));
+        assert!(plan
+            .describe()
+            .contains("cache:    sccache --show-stats --stats-format json"));
+        // The workspace's setting is the default; the flag wins.
+        let mut ws = ws;
+        ws.config.cache = Some(CompilerCache::Sccache);
+        let spec = spec_of(&ws, &BuildRequest::of(Variant::Dev)).unwrap();
+        assert_eq!(spec.cache, CompilerCache::Sccache);
+        request.cache = Some(CompilerCache::None);
+        let spec = spec_of(&ws, &request).unwrap();
+        assert!(spec.cargo().command().env_value("RUSTC_WRAPPER").is_none());
+    }
+
     #[test]
     fn production_plans_check_cargo_then_package() {
         let ws = workspace_with_service();
         let spec = spec_of(&ws, &BuildRequest::of(Variant::Production)).unwrap();
         let plan = plan(&ws, &spec);
-        let kinds: Vec<_> = plan
-            .steps
-            .iter()
-            .map(|s| match s {
-                Step::Check { .. } => "check",
-                Step::Cargo { .. } => "cargo",
-                Step::Package { .. } => "package",
-            })
-            .collect();
-        assert_eq!(kinds, ["check", "cargo", "package"]);
+        assert_eq!(kinds(&plan), ["check", "cargo", "package"]);
         let Step::Package { staging, dist } = &plan.steps[2] else {
             panic!()
         };

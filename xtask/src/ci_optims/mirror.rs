@@ -496,21 +496,6 @@ fn workspace_table(
         );
     }
     let _ = writeln!(out, "resolver = {}", quote(&resolver(real_root)));
-    // What a linked local path package may inherit from the workspace around it, and which
-    // local paths are no members (the same relative paths, through the links).
-    let mut inherited = toml::Table::new();
-    for key in ["exclude", "package", "lints"] {
-        if let Some(value) = real_root.get("workspace").and_then(|w| w.get(key)) {
-            inherited.insert(key.into(), value.clone());
-        }
-    }
-    if !inherited.is_empty() {
-        let text = toml::to_string(&toml::Table::from_iter([(
-            "workspace".to_string(),
-            toml::Value::Table(inherited),
-        )]))?;
-        out.push_str(text.trim_start_matches("[workspace]\n"));
-    }
     let mut rest = toml::Table::new();
     if let Some(profile) = real_root.get("profile") {
         rest.insert("profile".into(), profile.clone());
@@ -519,6 +504,27 @@ fn workspace_table(
         if let Some(value) = real_root.get(key) {
             rest.insert(key.into(), rewrite_paths(ctx, value, local));
         }
+    }
+    // With linked local paths: what such a package may inherit from the workspace around it,
+    // and which local paths are no members (the same relative paths, through the links).
+    let mut inherited = toml::Table::new();
+    let real = real_root.get("workspace");
+    if !local.links.is_empty() {
+        for key in ["exclude", "package", "lints"] {
+            if let Some(value) = real.and_then(|w| w.get(key)) {
+                inherited.insert(key.into(), value.clone());
+            }
+        }
+    }
+    if let Some(toml::Value::Array(exclude)) = inherited.get_mut("exclude") {
+        exclude.retain(|e| e.as_str() != Some(DIR));
+    }
+    if !inherited.is_empty() {
+        let text = toml::to_string(&toml::Table::from_iter([(
+            "workspace".to_string(),
+            toml::Value::Table(inherited),
+        )]))?;
+        out.push_str(text.trim_start_matches("[workspace]\n"));
     }
     if !rest.is_empty() {
         out.push('\n');

@@ -26,9 +26,15 @@ pub fn workspace_root() -> PathBuf {
 
 /// `cargo xtask ARGS` in `dir`, with the binary cargo built for this test.
 pub fn xtask(dir: &Path, args: &[&str]) -> Output {
+    xtask_with(dir, args, &[])
+}
+
+/// [`xtask`] with extra environment variables.
+pub fn xtask_with(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
     eprintln!("$ cargo xtask {} (in {})", args.join(" "), dir.display());
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .stderr(Stdio::piped())
         .output()

