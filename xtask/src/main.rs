@@ -24,6 +24,7 @@ mod workspace;
 // Commands.
 mod bench;
 mod build;
+mod cache;
 mod changes;
 mod ci_optims;
 mod docker;
@@ -90,6 +91,10 @@ enum Command {
     /// sccache and its backend, Docker and BuildKit, a registry, disk, ci_optims/), each with
     /// ✓/✗, what it affects and the exact fix.
     Doctor(doctor::DoctorArgs),
+    /// Every cache a build uses, in one report (target dir per profile and target, cargo's
+    /// registry and git caches, sccache, the Docker build cache, the last ci_optims coverage);
+    /// `cache clean` prunes what is safe to (`--dry-run` first).
+    Cache(cache::CacheArgs),
 }
 
 fn main() {
@@ -127,6 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Changes(args) => changes::run(args, &exec, &ws, opts),
         Command::Init(args) => init::run(args, &exec, &ws, opts),
         Command::Doctor(args) => doctor::run(args, &exec, &ws, opts),
+        Command::Cache(args) => cache::run(args, &exec, &ws, opts),
     }
 }
 
@@ -140,7 +146,7 @@ const LAYERS: &[&[&str]] = &[
     &["rules"],
     &["build", "ci_optims"],
     &["changes", "docker"],
-    &["bench", "doctor", "init"],
+    &["bench", "cache", "doctor", "init"],
 ];
 
 #[cfg(test)]

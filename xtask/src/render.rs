@@ -154,7 +154,9 @@ fn rfc3339(secs: u64) -> String {
 
 pub fn human_size(bytes: u64) -> String {
     const MIB: f64 = 1024.0 * 1024.0;
-    if bytes as f64 >= MIB {
+    if bytes as f64 >= 1024.0 * MIB {
+        format!("{:.1} GiB", bytes as f64 / MIB / 1024.0)
+    } else if bytes as f64 >= MIB {
         format!("{:.1} MiB", bytes as f64 / MIB)
     } else {
         format!("{:.1} KiB", bytes as f64 / 1024.0)
@@ -199,5 +201,6 @@ mod tests {
     fn sizes() {
         assert_eq!(human_size(2048), "2.0 KiB");
         assert_eq!(human_size(3 * 1024 * 1024), "3.0 MiB");
+        assert_eq!(human_size(5 << 30), "5.0 GiB");
     }
 }

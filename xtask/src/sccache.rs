@@ -13,6 +13,36 @@ use std::collections::BTreeMap;
 
 pub const PROGRAM: &str = "sccache";
 
+/// `SCCACHE_*` variables of this process that choose a shared backend (an image build passes
+/// them as a secret): every one but those about this machine's own server and disk.
+pub fn backend_vars() -> Vec<String> {
+    let mut names: Vec<String> = std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("SCCACHE_"))
+        .filter(|k| {
+            !matches!(
+                k.as_str(),
+                "SCCACHE_DIR"
+                    | "SCCACHE_SERVER_PORT"
+                    | "SCCACHE_CACHE_SIZE"
+                    | "SCCACHE_LOG"
+                    | "SCCACHE_ERROR_LOG"
+                    | "SCCACHE_IDLE_TIMEOUT"
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The `KEY=VALUE` lines of those variables, for the secret's file (never printed).
+pub fn backend_lines(names: &[String]) -> String {
+    names
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}\n")))
+        .collect()
+}
+
 /// What cargo needs to compile through sccache.
 pub fn wrapper_env() -> Vec<(String, String)> {
     vec![("RUSTC_WRAPPER".into(), PROGRAM.into())]
@@ -37,6 +67,8 @@ pub struct CacheStats {
     /// Compilations sccache could not cache, by its reason (`incremental`, `crate-type`, ...).
     pub not_cacheable: BTreeMap<String, u64>,
     pub cache_errors: u64,
+    /// Bytes in the cache, when the backend tells (the local disk does).
+    pub size: Option<u64>,
 }
 
 impl CacheStats {
@@ -84,6 +116,8 @@ struct Raw {
     stats: RawStats,
     #[serde(default)]
     cache_location: String,
+    #[serde(default)]
+    cache_size: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +164,7 @@ pub fn parse_stats(json: &str) -> anyhow::Result<CacheStats> {
         misses: raw.stats.cache_misses.total(),
         not_cacheable,
         cache_errors: raw.stats.cache_errors.total(),
+        size: raw.cache_size,
     })
 }
 

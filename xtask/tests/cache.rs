@@ -150,3 +150,69 @@ fn a_second_clone_compiles_from_the_shared_redis_cache() {
         );
     }
 }
+
+/// Two image builds with no layer cache (two builder states, as two CI runners), sharing one
+/// Redis through the `sccache_env` secret: the second's deps stage compiles from it. The
+/// endpoint is in no log line, no layer and no image history.
+#[test]
+fn images_share_the_redis_cache_through_a_secret() {
+    if !available("docker engine", missing_docker())
+        || !available("sccache and redis-server", missing_cache_tools())
+    {
+        return;
+    }
+    let _guard = heavy();
+    let redis = Redis::start("images");
+    let root = copy_workspace("cache-docker");
+    let env = [("SCCACHE_REDIS_ENDPOINT", redis.url())];
+    let build = || {
+        let out = xtask_with(
+            &root,
+            &[
+                "docker",
+                "build",
+                "--json",
+                "--variant",
+                "development",
+                "--image",
+                "xtask-cache-test",
+                "--cache",
+                "sccache",
+                "--docker-flags=--network host --no-cache",
+            ],
+            &env,
+        );
+        let log = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", tail(&log, 30));
+        assert!(!log.contains(&redis.url()), "the endpoint is in the log");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let deps = report["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == "deps")
+            .cloned()
+            .unwrap();
+        let n = |k: &str| deps[k].as_u64().unwrap_or_else(|| panic!("no {k}: {deps}"));
+        (n("cache_hits"), n("cache_misses"))
+    };
+    let (_, cold_misses) = build();
+    assert!(cold_misses > 20, "an empty Redis misses");
+    let (hits, misses) = build();
+    eprintln!("second image: {hits} hits, {misses} misses");
+    assert!(
+        hits * 100 >= (hits + misses) * 95 && hits * 100 >= cold_misses * 95,
+        "the second builder state should compile from Redis: {hits} hits, {misses} misses"
+    );
+    let image = "xtask-cache-test:development";
+    for args in [
+        &["history", "--no-trunc", image][..],
+        &["image", "inspect", image][..],
+    ] {
+        assert!(
+            !docker_ok(args).contains(&redis.url()),
+            "endpoint in {args:?}"
+        );
+    }
+}

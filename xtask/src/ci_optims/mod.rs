@@ -56,13 +56,26 @@ enum CiOptimsCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     Build,
     Test,
     Check,
     Clippy,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 4] = [Mode::Build, Mode::Test, Mode::Check, Mode::Clippy];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Build => "build",
+            Mode::Test => "test",
+            Mode::Check => "check",
+            Mode::Clippy => "clippy",
+        }
+    }
 }
 
 /// What a `ci-optims` command will do.
@@ -148,6 +161,11 @@ pub fn run(args: CiOptimsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> an
             }
             toolchain::check_all(exec, &plan.requirements)?;
             let report = plan.run(exec, ws)?;
+            let record = coverage_record(ws, report.variant, report.mode);
+            if let Ok(json) = serde_json::to_string_pretty(&report) {
+                // Only a record for `cargo xtask cache`: a failure to write it fails nothing.
+                let _ = std::fs::write(&record, json);
+            }
             match format {
                 Format::Json => print_json(&report)?,
                 Format::Markdown => print!("{}", report.table().markdown()),
@@ -446,7 +464,7 @@ fn trimmed_lockfile(
 }
 
 /// Result of `ci-optims coverage`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct Coverage {
     pub variant: Variant,
     pub mode: Mode,
@@ -454,6 +472,28 @@ pub struct Coverage {
     pub third_party_units: usize,
     pub fresh: usize,
     pub not_fresh: Vec<String>,
+    /// When it was measured (RFC 3339, UTC).
+    #[serde(default)]
+    pub measured_at: String,
+}
+
+/// Where each coverage run leaves its result (`cargo xtask cache` shows the last ones).
+pub fn coverage_record(ws: &Workspace, variant: Variant, mode: Mode) -> std::path::PathBuf {
+    ws.target_dir.join(format!(
+        "xtask/ci-optims-coverage-{}-{}.json",
+        variant.profile(),
+        mode.name()
+    ))
+}
+
+/// The last coverage result of each variant and mode measured in this target dir.
+pub fn last_coverage(ws: &Workspace) -> Vec<Coverage> {
+    Variant::ALL
+        .into_iter()
+        .flat_map(|v| Mode::ALL.into_iter().map(move |m| (v, m)))
+        .filter_map(|(v, m)| std::fs::read_to_string(coverage_record(ws, v, m)).ok())
+        .filter_map(|text| serde_json::from_str(&text).ok())
+        .collect()
 }
 
 impl Coverage {
@@ -613,6 +653,7 @@ impl CoveragePlan {
             third_party_units: third_party.len(),
             fresh: third_party.len() - not_fresh.len(),
             not_fresh,
+            measured_at: crate::render::utc_now(),
         })
     }
 }

@@ -3,7 +3,8 @@
 //! `Compiling` lines which crates it compiled, and which of them were third-party: the proof
 //! that a source change never rebuilds a dependency.
 
-use super::plan::{Phase, Platform, Step, CARGO_MARKER, EXPORT};
+use super::plan::{Phase, Platform, Step, CARGO_MARKER, EXPORT, SCCACHE_MARKER};
+use crate::sccache;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +21,9 @@ pub struct PhaseReport {
     /// Each cargo run of the phase: "<target triple> on <machine that ran it>" (a cross build
     /// says `aarch64-unknown-linux-gnu on x86_64`; an emulated one would say `on aarch64`).
     pub cargo_runs: Vec<String>,
+    /// sccache's hits and misses in the phase's cargo runs (`--cache sccache`).
+    pub cache_hits: Option<u64>,
+    pub cache_misses: Option<u64>,
 }
 
 /// One BuildKit step (`#7`) of a run's plain-progress log.
@@ -34,18 +38,23 @@ struct BuildStep {
     compiled: Vec<String>,
     /// What build-env reported: "cargo for <triple> on <machine>".
     cargo_runs: Vec<String>,
+    /// sccache's (hits, misses) of the step's cargo run.
+    cache: Option<(u64, u64)>,
 }
 
 /// What one docker run printed, step by step.
 #[derive(Debug, Default, PartialEq)]
 pub struct BuildkitLog {
     steps: BTreeMap<u32, BuildStep>,
+    /// Cargo said `failed to run custom build command` (a build script failed).
+    build_script_failed: bool,
 }
 
 impl BuildkitLog {
     /// Read one line of `--progress=plain` output: `#7 [build 2/2] RUN ...` (a step's header),
     /// `#7 CACHED`, `#7 DONE 11.2s`, `#7 12.30    Compiling serde v1.0.229` (its output).
     pub fn read_line(&mut self, line: &str) {
+        self.build_script_failed |= line.contains("failed to run custom build command");
         let Some(rest) = line.strip_prefix('#') else {
             return;
         };
@@ -62,6 +71,10 @@ impl BuildkitLog {
             step.cached = true;
         } else if let Some(done) = rest.strip_prefix("DONE ") {
             step.seconds = done.trim_end_matches('s').parse().unwrap_or(0.0);
+        } else if let Some(json) = rest.split(SCCACHE_MARKER).nth(1) {
+            if let Ok(stats) = sccache::parse_stats(json.trim()) {
+                step.cache = Some((stats.hits, stats.misses));
+            }
         } else if let Some(run) = rest.split(CARGO_MARKER).nth(1) {
             step.cargo_runs.push(run.trim().to_string());
         } else if let Some(compiling) = rest.split("Compiling ").nth(1) {
@@ -72,6 +85,10 @@ impl BuildkitLog {
                 }
             }
         }
+    }
+
+    pub fn build_script_failed(&self) -> bool {
+        self.build_script_failed
     }
 
     /// The steps of these stages, summed into one phase.
@@ -92,6 +109,7 @@ impl BuildkitLog {
             .flat_map(|s| s.compiled.iter().cloned())
             .collect();
         let runs: Vec<&&BuildStep> = steps.iter().filter(|s| s.is_run).collect();
+        let cache: Vec<(u64, u64)> = steps.iter().filter_map(|s| s.cache).collect();
         PhaseReport {
             phase,
             platform,
@@ -107,6 +125,8 @@ impl BuildkitLog {
                 .iter()
                 .flat_map(|s| s.cargo_runs.iter().cloned())
                 .collect(),
+            cache_hits: (!cache.is_empty()).then(|| cache.iter().map(|c| c.0).sum()),
+            cache_misses: (!cache.is_empty()).then(|| cache.iter().map(|c| c.1).sum()),
         }
     }
 
@@ -144,6 +164,7 @@ mod tests {
             "#12 40.1 build-env: cargo for aarch64-unknown-linux-gnu on x86_64",
             "#12 41.2    Compiling serde v1.0.229",
             "#12 43.0    Compiling my_app v0.1.0 (/app/crates/my-app)",
+            r#"#12 50.1 build-env: sccache stats {"stats":{"cache_hits":{"counts":{"Rust":1}},"cache_misses":{"counts":{"Rust":1}}},"cache_location":"Redis: (from the sccache_env secret)"}"#,
             "#12 44.0 warning: Compiling is a word",
             "#12 DONE 11.5s",
             "#14 [runtime 1/1] COPY --from=build /runtime/ /",
@@ -169,9 +190,24 @@ mod tests {
         assert_eq!(build.crates_compiled, 2);
         assert_eq!(build.third_party_compiled, ["serde"]);
         assert_eq!(build.cargo_runs, ["aarch64-unknown-linux-gnu on x86_64"]);
+        assert_eq!((build.cache_hits, build.cache_misses), (Some(1), Some(1)));
+        assert_eq!(deps.cache_hits, None, "no sccache run in a cached phase");
         assert!(
             (runtime.seconds - 0.4).abs() < 1e-9,
             "runtime stage + export"
         );
+    }
+
+    /// What a missing system library looks like from the log: the failure then names the
+    /// `system-packages` key.
+    #[test]
+    fn a_failed_build_script_is_noticed() {
+        let mut log = BuildkitLog::default();
+        log.read_line("#13 500.1    Compiling openssl-sys v0.9.107");
+        assert!(!log.build_script_failed());
+        log.read_line(
+            "#13 511.9 error: failed to run custom build command for `openssl-sys v0.9.107`",
+        );
+        assert!(log.build_script_failed());
     }
 }

