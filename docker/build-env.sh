@@ -43,7 +43,8 @@ setup() {
 }
 
 # sccache for this RUN: its backend from the `sccache_env` secret (SCCACHE_* lines: a Redis
-# endpoint, a bucket and its keys), else the cache mount. Counters zeroed here, printed after.
+# endpoint, a bucket and its keys; ACTIONS_* for the GitHub Actions backend), else the cache
+# mount. Counters zeroed here, printed after.
 sccache_start() {
   export RUSTC_WRAPPER=sccache SCCACHE_DIR=/root/.cache/sccache
   # A server of this RUN's own: with `--network host`, loopback is the machine's, shared with
@@ -52,7 +53,7 @@ sccache_start() {
   export SCCACHE_SERVER_PORT
   if [ -s /run/secrets/sccache_env ]; then
     while IFS= read -r kv; do
-      case "$kv" in SCCACHE_*=*) export "${kv?}" ;; esac
+      case "$kv" in SCCACHE_*=* | ACTIONS_*=*) export "${kv?}" ;; esac
     done </run/secrets/sccache_env
   fi
   sccache --start-server >/dev/null

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 pub const PROGRAM: &str = "sccache";
 
 /// `SCCACHE_*` variables of this process that choose a shared backend (an image build passes
-/// them as a secret): every one but those about this machine's own server and disk.
+/// them as a secret): every one but those about this machine's own server and disk, and with
+/// the GitHub Actions backend the runner's `ACTIONS_*` cache URL and token.
 pub fn backend_vars() -> Vec<String> {
     let mut names: Vec<String> = std::env::vars()
         .map(|(k, _)| k)
@@ -31,6 +32,18 @@ pub fn backend_vars() -> Vec<String> {
             )
         })
         .collect();
+    // The GitHub Actions backend reads the runner's cache service URL and token.
+    if names.iter().any(|n| n == "SCCACHE_GHA_ENABLED") {
+        for name in [
+            "ACTIONS_RESULTS_URL",
+            "ACTIONS_CACHE_URL",
+            "ACTIONS_RUNTIME_TOKEN",
+        ] {
+            if std::env::var_os(name).is_some() {
+                names.push(name.into());
+            }
+        }
+    }
     names.sort();
     names
 }
