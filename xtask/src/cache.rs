@@ -402,10 +402,16 @@ fn clean(exec: &Exec, ws: &Workspace, opts: Options, docker: bool) -> anyhow::Re
         );
         return Ok(());
     }
-    // Cargo holds this lock while it downloads or extracts: never remove under a running cargo.
-    let _cargo = lock::acquire(
+    // Every running cargo holds `.package-cache-mutate` shared (a download or an extraction
+    // also `.package-cache`): exclusive, they mean no cargo reads these sources now.
+    let _reading = lock::acquire_foreign(
+        &home.join(".package-cache-mutate"),
+        "cargo's package cache (a running cargo reads it)",
+        opts.no_wait,
+    )?;
+    let _cargo = lock::acquire_foreign(
         &home.join(".package-cache"),
-        "cargo's package cache (a running cargo)",
+        "cargo's package cache (a running cargo downloads)",
         opts.no_wait,
     )?;
     let _ours = lock::acquire(

@@ -216,3 +216,61 @@ fn images_share_the_redis_cache_through_a_secret() {
         );
     }
 }
+
+/// `cache clean` on a cargo home of its own: it lists, then removes, the extracted sources of
+/// versions Cargo.lock does not lock, keeps those it locks, and refuses (with --no-wait) while
+/// a cargo reads the package cache (a shared flock, as every running cargo holds).
+#[test]
+fn cache_clean_keeps_locked_sources_and_waits_for_a_running_cargo() {
+    let root = copy_workspace("cache-clean");
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache-clean-home");
+    let _ = std::fs::remove_dir_all(&home);
+    let src = home.join("registry/src/index.example");
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    let version = lock
+        .split("name = \"itoa\"\nversion = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("itoa is locked");
+    let locked = src.join(format!("itoa-{version}"));
+    let stale = src.join("itoa-0.0.1");
+    for dir in [&locked, &stale] {
+        write_file(dir, "src/lib.rs", "// source\n");
+    }
+    let env = [("CARGO_HOME", home.display().to_string())];
+    let run = |args: &[&str]| xtask_with(&root, args, &env);
+
+    let out = run(&["cache", "clean", "--dry-run"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        listed.contains("itoa-0.0.1") && !listed.contains(&format!("itoa-{version} ")),
+        "{listed}"
+    );
+    assert!(stale.exists(), "a dry run removes nothing");
+
+    // A running cargo: a shared flock on .package-cache-mutate (held here, as cargo does).
+    let reading = std::fs::File::create(home.join(".package-cache-mutate")).unwrap();
+    reading.lock_shared().unwrap();
+    let out = run(&["cache", "clean", "--no-wait"]);
+    drop(reading);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("a running cargo reads it"),
+        "{stderr}"
+    );
+    assert!(stale.exists(), "nothing removed under a running cargo");
+
+    let out = run(&["cache", "clean"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stale.exists() && locked.join("src/lib.rs").exists());
+    let _ = std::fs::remove_dir_all(&home);
+}
