@@ -13,7 +13,8 @@
 #                                           another workspace (adopted with `cargo xtask init`):
 #                                           append a comment line to FILE, then rebuild our image
 #                                           (phase table) and the naive one (same profile; its
-#                                           steps), restore FILE; prints naive/ours
+#                                           steps), restore FILE; prints naive/ours.
+#                                           NAIVE_APT_PACKAGES: what the naive image must install
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -111,7 +112,9 @@ compare() {
   # shellcheck disable=SC2086 # FLAGS is a list of flags
   naive_image() {
     "$DOCKER" build $FLAGS --progress=plain -f "$repo/docker/naive.Dockerfile" \
-      --build-arg "PROFILE=$profile" --build-arg "BIN=$bin" -t measure-naive . >"$log" 2>&1
+      --build-arg "PROFILE=$profile" --build-arg "BIN=$bin" \
+      --build-arg "APT_PACKAGES=${NAIVE_APT_PACKAGES:-}" -t measure-naive . >"$log" 2>&1 \
+      || { tail -30 "$log" >&2; echo "the naive build failed (log above)" >&2; return 1; }
   }
   echo "warming both (a cold build of each, unless cached)"
   our_image >/dev/null 2>&1
