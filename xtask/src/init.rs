@@ -281,7 +281,11 @@ fn plan(ws: &Workspace, tool_root: &Path, args: &InitArgs) -> anyhow::Result<Pla
     // The alias.
     let config_rel = ".cargo/config.toml";
     let config = std::fs::read_to_string(root.join(config_rel)).unwrap_or_default();
-    let alias = format!("{alias_name} = \"run --quiet --manifest-path {dir}/Cargo.toml --\"");
+    // The tool is a workspace of its own: without --target-dir, cargo would put its build in
+    // `{dir}/target`, a folder no .gitignore or image ignore file of the workspace covers.
+    let alias = format!(
+        "{alias_name} = \"run --quiet --manifest-path {dir}/Cargo.toml --target-dir target/{dir}-tool --\""
+    );
     let has_alias = config
         .parse::<toml::Table>()
         .ok()

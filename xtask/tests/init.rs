@@ -151,4 +151,7 @@ fn init_wires_a_workspace_without_changing_its_build() {
         before[Path::new("Cargo.lock")],
         "building the installed xtask changed the workspace's lockfile"
     );
+    // It builds under the workspace's target/, not in a target dir of its own in the tree.
+    assert!(!root.join("xtask/target").exists());
+    assert!(root.join("target/xtask-tool").is_dir());
 }
