@@ -12,7 +12,9 @@
 #              requests with empty sources) alone: no app source is copied,
 #              so this layer is reused until a dependency changes (and travels with
 #              --cache-from, being an image layer rather than a cache mount)
-#   build      the workspace's own crates, on top of the deps layer's target dir
+#   build      the workspace's own crates, on top of the deps layer's target dir (their units
+#              of the previous build come back from a cache mount: an edit recompiles only
+#              the crates it touches)
 #   runtime    the binary, the C runtime it links to, a non-root user: nothing else
 #
 # Multi-arch by cross-compiling: the build stages run on $BUILDPLATFORM and target RUST_TARGET
@@ -74,7 +76,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/root/.cache/sccache,sharing=locked \
     --mount=type=secret,id=git_token,required=false \
     --mount=type=secret,id=sccache_env,required=false \
-    build-env cargo build --locked --bin "$BIN" && build-env stage "${BIN_PATH:-target/release/$BIN}" /runtime
+    --mount=type=cache,target=/cache/members,sharing=shared \
+    MEMBERS_CACHE=/cache/members build-env cargo build --locked --bin "$BIN" && build-env stage "${BIN_PATH:-target/release/$BIN}" /runtime
 
 FROM scratch AS runtime
 ARG BIN

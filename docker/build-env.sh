@@ -42,6 +42,33 @@ setup() {
   fi
 }
 
+# The workspace crates' units of the previous build of this profile and target, kept in a cache
+# mount (MEMBERS_CACHE, the build stage only): the deps layer holds every third-party unit but no
+# workspace crate, so without them an edit recompiles every workspace crate. Restored without
+# overwriting what the deps layer holds; saved back after the build. A lock per profile and
+# target keeps two builds from mixing their copies.
+members_restore() {
+  members_dir=$MEMBERS_CACHE/${CARGO_PROFILE:-release}-${RUST_TARGET:-host}
+  mkdir -p "$members_dir"
+  # Only a copy that was saved whole (an interrupted save leaves no `complete` mark).
+  (
+    flock 9
+    if [ -f "$members_dir/complete" ]; then
+      cp -a -n "$members_dir/target/." target/
+    fi
+  ) 9>"$members_dir.lock"
+}
+
+members_save() {
+  mkdir -p "$members_dir/target"
+  (
+    flock 9
+    rm -f "$members_dir/complete" &&
+      cp -a -u target/. "$members_dir/target/" &&
+      touch "$members_dir/complete"
+  ) 9>"$members_dir.lock"
+}
+
 # sccache for this RUN: its backend from the `sccache_env` secret (SCCACHE_* lines: a Redis
 # endpoint, a bucket and its keys; ACTIONS_* for the GitHub Actions backend), else the cache
 # mount. Counters zeroed here, printed after.
@@ -86,6 +113,9 @@ run_cargo() {
   if [ -n "${RUST_TARGET:-}" ]; then
     set -- "$@" --target "$RUST_TARGET"
   fi
+  if [ -n "${MEMBERS_CACHE:-}" ]; then
+    members_restore || echo "build-env: no workspace units restored (a full workspace build)" >&2
+  fi
   status=0
   if [ -s /run/secrets/git_token ]; then
     # A git config in a throwaway HOME that dies with this command: the token never lands
@@ -100,6 +130,9 @@ run_cargo() {
   fi
   if [ "${SCCACHE:-false}" = true ]; then
     sccache_report
+  fi
+  if [ -n "${MEMBERS_CACHE:-}" ] && [ "$status" = 0 ]; then
+    members_save || echo "build-env: workspace units not saved (the next build compiles them again)" >&2
   fi
   return "$status"
 }

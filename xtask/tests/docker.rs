@@ -154,6 +154,10 @@ fn dev_image_serves_its_version_and_a_source_edit_rebuilds_no_dependency() {
     append_edit(&root, &bin);
     let report = docker_build(&root, &common);
     assert_rebuilt_no_dependency(&report);
+    // The other workspace crates' units came back from the previous build (the members cache
+    // mount): only the edited binary's crate was compiled.
+    let build = phase(&report, "linux/amd64", "build");
+    assert_eq!(build["crates_compiled"], 1, "{build}");
 }
 
 #[test]
