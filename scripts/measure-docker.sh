@@ -120,7 +120,9 @@ compare() {
   our_image >/dev/null 2>&1
   t=$(now); naive_image; echo "naive, warm-up: $(elapsed "$t") s"
   cp "$file" "$file.measure-orig"
-  trap 'mv -f "$file.measure-orig" "$file"' EXIT INT TERM
+  edited=$(pwd)/$file
+  trap 'mv -f "$edited.measure-orig" "$edited"' EXIT
+  trap 'exit 130' INT TERM
   printf '\n// measure-docker edit %s\n' "$(date +%s%N)" >>"$file"
   echo "one-line edit of $file; ours ($variant):"
   t=$(now); our_image 2>/dev/null; ours_s=$(elapsed "$t")
