@@ -42,15 +42,16 @@ setup() {
   fi
 }
 
-# The workspace crates' units of the previous build of this profile and target, kept in a cache
-# mount (MEMBERS_CACHE, the build stage only): the deps layer holds every third-party unit but no
-# workspace crate, so without them an edit recompiles every workspace crate. Restored without
-# overwriting what the deps layer holds; saved back after the build. A lock per profile and
-# target keeps two builds from mixing their copies.
+# The workspace crates' units of the previous build of this binary, profile and target, kept in
+# a cache mount (MEMBERS_CACHE, the build stage only): the deps layer holds every third-party
+# unit but no workspace crate, so without them an edit recompiles every workspace crate.
+# Restored without overwriting what the deps layer holds; after a successful build, what the
+# deps layer does not hold replaces the saved copy (a `complete` mark only on a whole copy). A
+# lock per directory keeps two builds from mixing their copies.
 members_restore() {
-  members_dir=$MEMBERS_CACHE/${CARGO_PROFILE:-release}-${RUST_TARGET:-host}
-  mkdir -p "$members_dir"
-  # Only a copy that was saved whole (an interrupted save leaves no `complete` mark).
+  members_dir=$MEMBERS_CACHE/${BIN:-bin}-${CARGO_PROFILE:-release}-${RUST_TARGET:-host}
+  mkdir -p "$members_dir" target
+  target_files >/tmp/build-env-deps-layer
   (
     flock 9
     if [ -f "$members_dir/complete" ]; then
@@ -60,13 +61,20 @@ members_restore() {
 }
 
 members_save() {
-  mkdir -p "$members_dir/target"
+  target_files | LC_ALL=C comm -23 - /tmp/build-env-deps-layer >/tmp/build-env-members
   (
     flock 9
     rm -f "$members_dir/complete" &&
-      cp -a -u target/. "$members_dir/target/" &&
+      rm -rf "$members_dir/target" &&
+      mkdir -p "$members_dir/target" &&
+      tar -C target -cf - -T /tmp/build-env-members | tar -C "$members_dir/target" -xpf - &&
       touch "$members_dir/complete"
   ) 9>"$members_dir.lock"
+}
+
+# Files and links under target/, sorted bytewise (for comm).
+target_files() {
+  (cd target && find . \( -type f -o -type l \) -print) | LC_ALL=C sort
 }
 
 # sccache for this RUN: its backend from the `sccache_env` secret (SCCACHE_* lines: a Redis

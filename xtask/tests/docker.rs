@@ -93,6 +93,9 @@ fn dev_image_serves_its_version_and_a_source_edit_rebuilds_no_dependency() {
         "cafebabe",
     ];
 
+    // An edit no run has seen, so that this build really runs the build stage (a `CACHED` one
+    // would leave the members cache holding units of another copy's source mtimes).
+    append_edit(&root, &bin);
     docker_build(&root, &common);
     let image = "xtask-test:dev";
     assert_eq!(
