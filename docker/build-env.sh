@@ -100,7 +100,8 @@ sccache_start() {
 sccache_report() {
   stats=$(sccache --show-stats --stats-format json)
   if [ -s /run/secrets/sccache_env ]; then
-    stats=$(printf '%s' "$stats" | sed 's/"cache_location":"\([A-Za-z ]*\):[^"]*"/"cache_location":"\1: (from the sccache_env secret)"/')
+    # Only the backend's kind ("redis, name: redis://…" keeps "redis").
+    stats=$(printf '%s' "$stats" | sed 's/"cache_location":"\([A-Za-z]*\).*","cache_size"/"cache_location":"\1 (from the sccache_env secret)","cache_size"/')
   fi
   echo "build-env: sccache stats $stats" >&2
   # Stopping waits for the server's pending writes to the backend.
