@@ -41,6 +41,16 @@ pub struct Place {
     pub bytes: u64,
 }
 
+impl Place {
+    fn of(what: impl Into<String>, path: PathBuf) -> Place {
+        Place {
+            what: what.into(),
+            bytes: size_of(&path),
+            path,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct DockerCache {
     /// `docker system df`'s build cache line: size, reclaimable.
@@ -98,6 +108,13 @@ fn size_of(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string()
+}
+
 /// A cargo output dir holds `.fingerprint`: `target/<profile>` for the host, and
 /// `target/<triple>/<profile>` for a named target.
 fn target_places(target: &Path) -> Vec<Place> {
@@ -112,17 +129,9 @@ fn target_places(target: &Path) -> Vec<Place> {
         .collect();
     dirs.sort();
     for dir in dirs {
-        let name = dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
+        let name = name_of(&dir);
         if dir.join(".fingerprint").is_dir() {
-            places.push(Place {
-                what: format!("profile {name} (host)"),
-                bytes: size_of(&dir),
-                path: dir,
-            });
+            places.push(Place::of(format!("profile {name} (host)"), dir));
             continue;
         }
         let mut profiles: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -136,23 +145,11 @@ fn target_places(target: &Path) -> Vec<Place> {
             } else {
                 format!("{name}/")
             };
-            places.push(Place {
-                what,
-                bytes: size_of(&dir),
-                path: dir,
-            });
+            places.push(Place::of(what, dir));
         }
         for profile in profiles {
-            let p = profile
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
-            places.push(Place {
-                what: format!("profile {p} ({name})"),
-                bytes: size_of(&profile),
-                path: profile,
-            });
+            let p = name_of(&profile);
+            places.push(Place::of(format!("profile {p} ({name})"), profile));
         }
     }
     places
@@ -167,11 +164,7 @@ fn cargo_home_places(home: &Path) -> Vec<Place> {
         ("git checkouts", "git/checkouts"),
     ]
     .into_iter()
-    .map(|(what, rel)| Place {
-        what: what.into(),
-        path: home.join(rel),
-        bytes: size_of(&home.join(rel)),
-    })
+    .map(|(what, rel)| Place::of(what, home.join(rel)))
     .collect()
 }
 
@@ -182,7 +175,7 @@ fn sccache_stats(exec: &Exec) -> Option<CacheStats> {
 }
 
 fn docker_cache(exec: &Exec) -> Option<DockerCache> {
-    let docker = std::env::var("DOCKER").unwrap_or_else(|_| "docker".into());
+    let docker = crate::docker::client();
     let df = exec
         .read(&Command::new(&docker).args(["system", "df", "--format", "{{json .}}"]))
         .ok()?;
@@ -350,26 +343,21 @@ fn clean(exec: &Exec, ws: &Workspace, opts: Options, docker: bool) -> anyhow::Re
         {
             let name = source.file_name().to_string_lossy().to_string();
             if !locked.contains(&name) {
-                remove.push(Place {
-                    what: format!("registry source {name} (not locked here)"),
-                    bytes: size_of(&source.path()),
-                    path: source.path(),
-                });
+                remove.push(Place::of(
+                    format!("registry source {name} (not locked here)"),
+                    source.path(),
+                ));
             }
         }
     }
     for scratch in ["ci-optims-coverage", "ci-optims-lock"] {
         let path = ws.target_dir.join("xtask").join(scratch);
         if path.exists() {
-            remove.push(Place {
-                what: format!("leftover scratch {scratch}"),
-                bytes: size_of(&path),
-                path,
-            });
+            remove.push(Place::of(format!("leftover scratch {scratch}"), path));
         }
     }
     let total: u64 = remove.iter().map(|p| p.bytes).sum();
-    let prune = Command::new(std::env::var("DOCKER").unwrap_or_else(|_| "docker".into())).args([
+    let prune = Command::new(crate::docker::client()).args([
         "builder",
         "prune",
         "-f",

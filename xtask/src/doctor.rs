@@ -49,6 +49,12 @@ impl Check {
         self
     }
 
+    /// Missing, from an error of this tool (`<what is wrong>; fix: <the fix>`).
+    fn failed(self, error: &str) -> Check {
+        let (what, fix) = error.split_once("; fix: ").unwrap_or((error, ""));
+        self.missing(what, fix)
+    }
+
     fn missing(mut self, detail: impl Into<String>, fix: impl Into<String>) -> Check {
         self.ok = false;
         self.detail = detail.into();
@@ -72,12 +78,7 @@ impl Check {
                 }
                 _ => check.found("installed"),
             },
-            Some(problem) => {
-                let (what, fix) = problem
-                    .split_once("; fix: ")
-                    .unwrap_or((problem.as_str(), ""));
-                check.missing(what, fix)
-            }
+            Some(problem) => check.failed(&problem),
         }
     }
 }
@@ -204,11 +205,7 @@ fn checks(exec: &Exec, ws: &Workspace, args: &DoctorArgs) -> Vec<Check> {
     );
     out.push(match ci_optims::check(exec, ws) {
         Ok(()) => fresh.found("up to date"),
-        Err(e) => {
-            let text = format!("{e:#}");
-            let (what, fix) = text.split_once("; fix: ").unwrap_or((&text, ""));
-            fresh.missing(what, fix)
-        }
+        Err(e) => fresh.failed(&format!("{e:#}")),
     });
     out
 }
@@ -275,18 +272,14 @@ fn sccache_check(exec: &Exec) -> Check {
 }
 
 fn docker_check(exec: &Exec) -> Check {
-    let docker = std::env::var("DOCKER").unwrap_or_else(|_| "docker".into());
+    let docker = crate::docker::client();
     let check = Check::new(
         "docker engine + BuildKit",
         "`cargo xtask docker`, bench docker-rebuild",
     );
     match crate::docker::check_engine(exec, &docker) {
         Ok(()) => check.found(format!("`{docker}` answers, BuildKit available")),
-        Err(e) => {
-            let text = format!("{e:#}");
-            let (what, fix) = text.split_once("; fix: ").unwrap_or((&text, ""));
-            check.missing(what, fix)
-        }
+        Err(e) => check.failed(&format!("{e:#}")),
     }
 }
 

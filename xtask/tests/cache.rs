@@ -187,13 +187,7 @@ fn images_share_the_redis_cache_through_a_secret() {
         assert!(out.status.success(), "{}", tail(&log, 30));
         assert!(!log.contains(&redis.url()), "the endpoint is in the log");
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let deps = report["phases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["phase"] == "deps")
-            .cloned()
-            .unwrap();
+        let deps = phase(&report, "linux/amd64", "deps");
         let n = |k: &str| deps[k].as_u64().unwrap_or_else(|| panic!("no {k}: {deps}"));
         (n("cache_hits"), n("cache_misses"))
     };

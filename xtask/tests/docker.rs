@@ -18,15 +18,6 @@ fn docker_build(root: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&xtask_ok(root, &all)).unwrap()
 }
 
-fn phase<'a>(report: &'a serde_json::Value, platform: &str, phase: &str) -> &'a serde_json::Value {
-    report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["platform"] == platform && p["phase"] == phase)
-        .unwrap_or_else(|| panic!("no {phase} phase for {platform} in {report}"))
-}
-
 /// Text no earlier run has used (process id and wall-clock nanoseconds). The engine's build cache
 /// outlives test runs: an edit, or a secret, seen before would come back `CACHED` and prove nothing.
 fn unique(prefix: &str) -> String {

@@ -174,7 +174,7 @@ impl BenchArgs {
             editor: editor.clone(),
             scratch: bench_dir.clone(),
             facts: Facts::from_machine(exec, ws, &toolchain),
-            docker: std::env::var("DOCKER").unwrap_or_else(|_| "docker".into()),
+            docker: crate::docker::client(),
             docker_flags: std::env::var("DOCKER_BUILD_FLAGS")
                 .unwrap_or_default()
                 .split_whitespace()

@@ -298,21 +298,19 @@ impl Drop for SecretFile {
     }
 }
 
+/// The docker client: `$DOCKER`, else `docker` (what `--docker` defaults to).
+pub fn client() -> String {
+    std::env::var("DOCKER").unwrap_or_else(|_| "docker".into())
+}
+
 /// Run the plan: every platform's steps in parallel (each in order), then the publish steps.
 fn execute(exec: &Exec, ws: &Workspace, plan: &DockerPlan) -> anyhow::Result<DockerReport> {
-    let secret = plan::sccache_env_file(ws);
-    let needs_secret = plan.steps().any(|s| {
-        s.command
-            .args
-            .iter()
-            .any(|a| a.ends_with(&secret.display().to_string()))
-    });
-    let _secret = match needs_secret {
-        true => Some(SecretFile::write(
-            secret,
-            &sccache::backend_lines(&sccache::backend_vars()),
+    let _secret = match plan.sccache_env.is_empty() {
+        false => Some(SecretFile::write(
+            plan::sccache_env_file(ws),
+            &sccache::backend_lines(&plan.sccache_env),
         )?),
-        false => None,
+        true => None,
     };
     let members = ws.crate_names();
     let members = &members;

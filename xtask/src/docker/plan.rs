@@ -159,6 +159,9 @@ pub struct DockerPlan {
     pub platforms: Vec<PlatformPlan>,
     /// After every platform is built: pushes, then the manifest list.
     pub publish: Vec<Step>,
+    /// Names of the variables the builds get as the `sccache_env` secret (written just before
+    /// they run; empty: no secret).
+    pub sccache_env: Vec<String>,
 }
 
 impl DockerPlan {
@@ -362,6 +365,10 @@ fn rust_image(ws: &Workspace) -> anyhow::Result<Option<String>> {
 
 pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Result<DockerPlan> {
     let names = names(ws, request)?;
+    let sccache_env = match request.sccache {
+        true => request.sccache_env.clone(),
+        false => Vec::new(),
+    };
     let docker_config = ws.config.docker.clone().unwrap_or_default();
     let platforms = platforms(request);
     let single = platforms.len() == 1;
@@ -395,7 +402,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
             for secret in &request.secrets {
                 c = c.args(["--secret", secret]);
             }
-            if request.sccache && !request.sccache_env.is_empty() {
+            if !sccache_env.is_empty() {
                 c = c.args([
                     "--secret".to_string(),
                     format!("id=sccache_env,src={}", sccache_env_file(ws).display()),
@@ -477,6 +484,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
         image: format!("{}:{}", names.repo, names.tag),
         platforms: per_platform,
         publish,
+        sccache_env,
     })
 }
 
@@ -496,6 +504,7 @@ pub fn manifest_plan(ws: &Workspace, request: &ImageRequest) -> anyhow::Result<D
         publish: manifest_steps(request, &names, &pushed),
         bin: names.bin,
         platforms: Vec::new(),
+        sccache_env: Vec::new(),
     })
 }
 
@@ -540,6 +549,31 @@ mod tests {
             created: "2026-01-01T00:00:00Z".into(),
             ..ImageRequest::of(variant, "docker")
         }
+    }
+
+    /// A shared sccache backend reaches the builds only as the `sccache_env` secret: the plan
+    /// names the variables, never their values, and a build without sccache gets no secret.
+    #[test]
+    fn a_shared_sccache_backend_is_a_secret_of_every_build() {
+        let mut req = request(Variant::Production);
+        req.sccache_env = vec!["SCCACHE_REDIS_ENDPOINT".into()];
+        let plain = plan_of(&req).unwrap();
+        assert!(plain.sccache_env.is_empty());
+        req.sccache = true;
+        let plan = plan_of(&req).unwrap();
+        assert_eq!(plan.sccache_env, ["SCCACHE_REDIS_ENDPOINT"]);
+        for p in &plan.platforms {
+            let line = p.steps[0].command.line();
+            assert!(
+                line.contains("--secret id=sccache_env,src=/ws/target/xtask/sccache-env"),
+                "{line}"
+            );
+            assert!(line.contains("SCCACHE=true"), "{line}");
+        }
+        assert!(!plain.platforms[0].steps[0]
+            .command
+            .line()
+            .contains("sccache_env"));
     }
 
     #[test]

@@ -342,3 +342,17 @@ pub fn write_file(root: &Path, rel: &str, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
 }
+
+/// One phase of a `cargo xtask docker build --json` report.
+pub fn phase<'a>(
+    report: &'a serde_json::Value,
+    platform: &str,
+    phase: &str,
+) -> &'a serde_json::Value {
+    report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["platform"] == platform && p["phase"] == phase)
+        .unwrap_or_else(|| panic!("no {phase} phase for {platform} in {report}"))
+}
