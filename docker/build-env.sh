@@ -8,7 +8,8 @@
 #                              with CARGO_ENV (and, in the build stage, BUILD_INFO) exported
 #   build-env select CONTEXT LIST DIR
 #                              copy the paths LIST names (relative to CONTEXT, one per line; a
-#                              missing LIST is an empty one) into DIR, keeping their mtimes
+#                              missing LIST is an empty one) into DIR, at one fixed mtime, with a
+#                              record of their content in DIR/target/.build-env/ (see restore_mtimes)
 #   build-env stage EXE DIR    put EXE, the shared libraries it needs (from TARGET_LIBDIR) and a
 #                              non-root user in DIR
 #
@@ -122,6 +123,7 @@ run_cargo() {
   if [ -n "${RUST_TARGET:-}" ]; then
     set -- "$@" --target "$RUST_TARGET"
   fi
+  restore_mtimes
   if [ -n "${MEMBERS_CACHE:-}" ]; then
     members_restore || echo "build-env: no workspace units restored (a full workspace build)" >&2
   fi
@@ -159,6 +161,40 @@ select_paths() {
     mkdir -p "$dir/$(dirname "$path")"
     cp -a "$context/$path" "$dir/$path"
   done <"$context/$list"
+  # Cargo decides whether a path dependency is fresh by mtime, and a checkout gives its files
+  # new ones: one fixed mtime here, and the content recorded, lets the build stage give that
+  # mtime back to every file whose content the deps layer compiled (restore_mtimes).
+  record=$dir/target/.build-env
+  mkdir -p "$record"
+  (cd "$dir" && find . -path ./target -prune -o -type f -print | LC_ALL=C sort | sed 's|^\./||' |
+    while IFS= read -r f; do sha256sum "$f"; done) >"$record/local-paths.files"
+  (cd "$dir" && find . -path ./target -prune -o -type d -print | LC_ALL=C sort | sed 's|^\./||' |
+    while IFS= read -r d; do echo "$(listing "$d")  $d"; done) >"$record/local-paths.dirs"
+  (cd "$dir" && find . -path ./target -prune -o -exec touch -h -d "@$LOCAL_PATHS_MTIME" {} +)
+}
+
+# One fixed mtime for the local paths the deps layer compiled: older than any build.
+LOCAL_PATHS_MTIME=946684800
+
+# A directory's entries, as one hash (an added or removed file changes it).
+listing() {
+  (cd "$1" && ls -A) | sha256sum | cut -d' ' -f1
+}
+
+# Before a build: every local-path file (and directory) whose content is what the deps layer
+# compiled gets back the fixed mtime; a changed one keeps its newer mtime, so cargo rebuilds
+# exactly what changed and not, after a fresh checkout, every vendored crate and its dependents.
+restore_mtimes() {
+  record=target/.build-env
+  [ -f "$record/local-paths.files" ] || return 0
+  sha256sum -c "$record/local-paths.files" 2>/dev/null | sed -n 's/: OK$//p' |
+    while IFS= read -r f; do touch -h -d "@$LOCAL_PATHS_MTIME" "$f"; done
+  while IFS= read -r line; do
+    d=${line#*  }
+    if [ -d "$d" ] && [ "$(listing "$d")" = "${line%%  *}" ]; then
+      touch -h -d "@$LOCAL_PATHS_MTIME" "$d"
+    fi
+  done <"$record/local-paths.dirs"
 }
 
 stage() {

@@ -377,6 +377,21 @@ fn a_vendored_patch_is_compiled_in_the_deps_stage_only() {
         "vendored",
     ];
     docker_build(&root, &common);
+    // As a fresh checkout (a CI runner, a colleague's clone) would have them: the vendored files'
+    // content unchanged, their mtimes new. The deps layer is keyed by content, so it is reused;
+    // cargo judges path dependencies by mtime, so without help it would rebuild itoa and all
+    // that depends on it.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    for entry in walkdir::WalkDir::new(root.join("vendor/itoa")) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(entry.path())
+                .unwrap();
+            file.set_modified(later).unwrap();
+        }
+    }
     append_edit(&root, &bin);
     let report = docker_build(&root, &common);
     assert_rebuilt_no_dependency(&report);
