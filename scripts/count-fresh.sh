@@ -10,13 +10,21 @@
 #        scripts/count-fresh.sh ../helix test --no-run --workspace --exclude xtask-build
 #
 # (Workspace-wide modes name the tool's own package in --exclude: it is no member of ci_optims.)
-# Prints "fresh/total" and the units that were compiled again. Removes its target dir after.
+# Prints "fresh/total" and the units that were compiled again. Removes its target dir after,
+# unless KEEP_TARGET names a new directory to build in and keep (to time an edit rebuild in it).
 set -euo pipefail
 dir=${1:?usage: $0 DIR CARGO_ARGS...}
 shift
 [[ -f $dir/ci_optims/Cargo.toml ]] || { echo "$dir has no ci_optims/ (cargo xtask ci-optims sync)" >&2; exit 2; }
-target=$(mktemp -d)
-trap 'rm -rf "$target"' EXIT
+if [[ -n ${KEEP_TARGET:-} ]]; then
+  # The count is only honest in an empty target dir.
+  [[ ! -e $KEEP_TARGET ]] || { echo "KEEP_TARGET=$KEEP_TARGET exists; name a new directory" >&2; exit 2; }
+  mkdir -p "$KEEP_TARGET"
+  target=$(cd "$KEEP_TARGET" && pwd)
+else
+  target=$(mktemp -d)
+  trap 'rm -rf "$target"' EXIT
+fi
 cd "$dir"
 mirror_args=("$@")
 # The mirror has no tool package to exclude.
