@@ -17,6 +17,14 @@
 # `sccache_env` for a shared sccache backend; never from ARG or ENV.
 set -eu
 
+# The image's toolchain is the one to use: `cargo xtask docker build` picks the image from the
+# workspace's rust-toolchain.toml. Without this, rustup, on meeting that file in the build stage
+# (the deps stage never sees it), installs the pinned toolchain again under its own name, with
+# the file's components, from the network, and without the target std that `setup` added.
+if [ -z "${RUSTUP_TOOLCHAIN:-}" ] && default=$(rustup default 2>/dev/null) && [ -n "$default" ]; then
+  export RUSTUP_TOOLCHAIN="${default%% *}"
+fi
+
 die() { echo "build-env: $*" >&2; exit 1; }
 
 setup() {

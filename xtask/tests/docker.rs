@@ -164,6 +164,22 @@ fn arm64_is_cross_compiled_and_joined_with_amd64_in_one_manifest_list() {
     let _guard = heavy();
     let root = copy_workspace("docker-multi");
     let bin = service_config(&root)["bin"].as_str().unwrap().to_string();
+    // A pinned toolchain with components, as real workspaces have (helix): only the build stage
+    // sees the file, and it must still build with the image's toolchain and its target std.
+    let rustc = String::from_utf8(
+        std::process::Command::new("rustc")
+            .arg("--version")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let version = rustc.split_whitespace().nth(1).unwrap().to_string();
+    std::fs::write(
+        root.join("rust-toolchain.toml"),
+        format!("[toolchain]\nchannel = \"{version}\"\ncomponents = [\"clippy\", \"rust-src\"]\n"),
+    )
+    .unwrap();
     // Without an edit, a second run of the same commit is all `CACHED` and runs no cargo.
     append_edit(&root, &bin);
     let report = docker_build(
