@@ -10,8 +10,8 @@
 #                              copy the paths LIST names (relative to CONTEXT, one per line; a
 #                              missing LIST is an empty one) into DIR, at one fixed mtime, with a
 #                              record of their content in DIR/target/.build-env/ (see restore_mtimes)
-#   build-env stage EXE DIR    put EXE, the shared libraries it needs (from TARGET_LIBDIR) and a
-#                              non-root user in DIR
+#   build-env stage EXE DIR    put EXE, the shared libraries it needs, theirs in turn (from
+#                              TARGET_LIBDIR or the multiarch dirs) and a non-root user in DIR
 #
 # Credentials come only from BuildKit secrets (RUN --mount=type=secret): `git_token`, and
 # `sccache_env` for a shared sccache backend; never from ARG or ENV.
@@ -205,6 +205,21 @@ restore_mtimes() {
   done <"$record/local-paths.dirs"
 }
 
+needed() {
+  readelf -d "$1" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'
+}
+
+# Where a shared library of the target is: TARGET_LIBDIR first, then the multiarch dirs.
+find_lib() {
+  for d in ${TARGET_LIBDIR:-} "/usr/lib/$triplet" "/lib/$triplet"; do
+    if [ -e "$d/$1" ]; then
+      echo "$d/$1"
+      return 0
+    fi
+  done
+  die "$bin needs $1, which is in none of: ${TARGET_LIBDIR:-} /usr/lib/$triplet /lib/$triplet (list its Debian package in [workspace.metadata.xtask] system-packages)"
+}
+
 stage() {
   exe=$1 dir=$2
   [ -x "$exe" ] || die "no binary $exe (is BIN a binary of the workspace?)"
@@ -212,18 +227,29 @@ stage() {
   mkdir -p "$dir/usr/local/bin" "$dir/etc" "$dir/tmp"
   cp "$exe" "$dir/usr/local/bin/$bin"
   ln -sf "/usr/local/bin/$bin" "$dir/entrypoint"
-  # The C runtime the binary links to (readelf: NEEDED entries and the program interpreter).
+  # The shared libraries the binary needs, and theirs in turn (readelf: the program interpreter
+  # and NEEDED entries), from the cross toolchain's TARGET_LIBDIR or Debian's multiarch dirs
+  # (where `libssl-dev:arm64` puts libssl.so.3).
   arch=${RUST_TARGET:-$(uname -m)}
-  arch=${arch%%-*}
-  libdir=${TARGET_LIBDIR:-/lib/$arch-linux-gnu}
+  triplet=${arch%%-*}-linux-gnu
   interp=$(readelf -l "$exe" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
   if [ -n "$interp" ]; then
     mkdir -p "$dir$(dirname "$interp")"
-    cp -L "$libdir/$(basename "$interp")" "$dir$interp"
+    cp -L "$(find_lib "$(basename "$interp")")" "$dir$interp"
   fi
-  for lib in $(readelf -d "$exe" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
-    mkdir -p "$dir/lib/$arch-linux-gnu"
-    cp -L "$libdir/$lib" "$dir/lib/$arch-linux-gnu/$lib"
+  queue=$(needed "$exe") seen=
+  while [ -n "$queue" ]; do
+    # shellcheck disable=SC2086 # a list of library names
+    set -- $queue
+    lib=$1
+    shift
+    queue=$*
+    case " $seen " in *" $lib "*) continue ;; esac
+    seen="$seen $lib"
+    path=$(find_lib "$lib")
+    mkdir -p "$dir/lib/$triplet"
+    cp -L "$path" "$dir/lib/$triplet/$lib"
+    queue="$queue $(needed "$path")"
   done
   printf 'root:x:0:0:root:/root:/sbin/nologin\napp:x:10001:10001:app:/nonexistent:/sbin/nologin\n' >"$dir/etc/passwd"
   printf 'root:x:0:\napp:x:10001:\n' >"$dir/etc/group"

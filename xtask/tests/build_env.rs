@@ -1,0 +1,201 @@
+//! `docker/build-env.sh`, the part of the images that runs inside them, run here on the host:
+//! what `stage` puts into the runtime image and what `select` hands the deps stage.
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A directory under the system temp dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("xtask-build-env-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn build_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new("sh");
+    command
+        .arg(workspace_root().join("docker/build-env.sh"))
+        .args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+fn needed(file: &Path) -> Vec<String> {
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once("Shared library: [").map(|(_, r)| r))
+        .map(|r| r.trim_end_matches(']').to_string())
+        .collect()
+}
+
+/// Every library the binary needs, and every library those need, is in the runtime dir, even when
+/// they are not in TARGET_LIBDIR (a cross build's libssl comes from Debian's multiarch dir).
+#[test]
+fn stage_copies_the_binarys_libraries_and_theirs() {
+    if !available(
+        "readelf",
+        missing_program("readelf", "apt-get install binutils"),
+    ) {
+        return;
+    }
+    let scratch = Scratch::new("stage");
+    let empty = scratch.0.join("empty-libdir");
+    std::fs::create_dir_all(&empty).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let out_dir = scratch.0.join("runtime");
+    let out = build_env(
+        &["stage", exe.to_str().unwrap(), out_dir.to_str().unwrap()],
+        &[("TARGET_LIBDIR", empty.to_str().unwrap())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let triplet = format!("{}-linux-gnu", std::env::consts::ARCH);
+    let libdir = out_dir.join("lib").join(&triplet);
+    let bin = out_dir.join("usr/local/bin").join(exe.file_name().unwrap());
+    assert!(bin.is_file());
+    let mut checked = vec![bin];
+    checked.extend(
+        std::fs::read_dir(&libdir)
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    let mut transitive = 0;
+    for file in &checked {
+        for lib in needed(file) {
+            assert!(
+                libdir.join(&lib).is_file(),
+                "{} needs {lib}, not staged in {}",
+                file.display(),
+                libdir.display()
+            );
+            if file.starts_with(&libdir) {
+                transitive += 1;
+            }
+        }
+    }
+    // libc.so.6 itself needs the dynamic loader: the closure goes beyond the binary's own list.
+    assert!(transitive > 0, "no library of a library was checked");
+    let passwd = std::fs::read_to_string(out_dir.join("etc/passwd")).unwrap();
+    assert!(passwd.contains(":10001:10001:"), "{passwd}");
+}
+
+/// A library found nowhere fails the stage and names the fix.
+#[test]
+fn stage_names_the_fix_for_a_missing_library() {
+    if !available(
+        "readelf",
+        missing_program("readelf", "apt-get install binutils"),
+    ) {
+        return;
+    }
+    let scratch = Scratch::new("stage-missing");
+    let exe = std::env::current_exe().unwrap();
+    // A target whose multiarch dirs do not exist here.
+    let out = build_env(
+        &[
+            "stage",
+            exe.to_str().unwrap(),
+            scratch.0.join("runtime").to_str().unwrap(),
+        ],
+        &[
+            ("RUST_TARGET", "sparc64-unknown-linux-gnu"),
+            ("TARGET_LIBDIR", scratch.0.to_str().unwrap()),
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("system-packages"), "{stderr}");
+}
+
+/// `select` copies what the list names, at one fixed mtime, and records the content the deps
+/// stage will compile (the build stage gives that mtime back to unchanged files).
+#[test]
+fn select_copies_the_listed_paths_at_one_mtime_with_their_content_recorded() {
+    let scratch = Scratch::new("select");
+    let context = scratch.0.join("context");
+    write_file(
+        &context,
+        "vendor/foo/Cargo.toml",
+        "[package]\nname = \"foo\"\n",
+    );
+    write_file(&context, "vendor/foo/src/lib.rs", "pub fn foo() {}\n");
+    write_file(&context, "src/main.rs", "fn main() {}\n");
+    write_file(&context, "ci_optims/local-paths", "vendor/foo\n");
+    let selected = scratch.0.join("selected");
+    let out = build_env(
+        &[
+            "select",
+            context.to_str().unwrap(),
+            "ci_optims/local-paths",
+            selected.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(selected.join("vendor/foo/src/lib.rs").is_file());
+    assert!(
+        !selected.join("src").exists(),
+        "an unlisted path was copied"
+    );
+    for rel in [
+        "vendor/foo/src/lib.rs",
+        "vendor/foo/Cargo.toml",
+        "vendor/foo",
+    ] {
+        let mtime = std::fs::metadata(selected.join(rel))
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(mtime, 946_684_800, "{rel}");
+    }
+    let record =
+        std::fs::read_to_string(selected.join("target/.build-env/local-paths.files")).unwrap();
+    assert!(record.contains("  vendor/foo/src/lib.rs\n"), "{record}");
+    assert!(record.contains("  vendor/foo/Cargo.toml\n"), "{record}");
+
+    // A path outside the context is refused.
+    write_file(&context, "ci_optims/local-paths", "../elsewhere\n");
+    let out = build_env(
+        &[
+            "select",
+            context.to_str().unwrap(),
+            "ci_optims/local-paths",
+            scratch.0.join("selected-2").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside the build context"));
+}
