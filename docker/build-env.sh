@@ -238,9 +238,10 @@ stage() {
     cp -L "$(find_lib "$(basename "$interp")")" "$dir$interp"
   fi
   queue=$(needed "$exe") seen=
-  while [ -n "$queue" ]; do
+  while :; do
     # shellcheck disable=SC2086 # a list of library names
     set -- $queue
+    [ $# -gt 0 ] || break
     lib=$1
     shift
     queue=$*
