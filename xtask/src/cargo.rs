@@ -53,6 +53,9 @@ pub struct Invocation {
     pub target_dir: Option<PathBuf>,
     /// Set for this command only.
     pub env: Vec<(String, String)>,
+    /// `--timings`: cargo writes its HTML report of every unit's start and duration under
+    /// `<target dir>/cargo-timings/`.
+    pub timings: bool,
 }
 
 impl Invocation {
@@ -68,6 +71,7 @@ impl Invocation {
             locked: false,
             target_dir: None,
             env: Vec::new(),
+            timings: false,
         }
     }
 
@@ -106,6 +110,9 @@ impl Invocation {
         }
         if self.locked {
             args.push("--locked".into());
+        }
+        if self.timings {
+            args.push("--timings".into());
         }
         if self.subcommand == Subcommand::TestNoRun {
             args.push("--no-run".into());
@@ -149,7 +156,11 @@ impl Invocation {
     pub fn run(&self, exec: &Exec, is_member: &dyn Fn(&str) -> bool) -> anyhow::Result<Outcome> {
         let start = Instant::now();
         let mut units = Vec::new();
+        let mut timings_report = None;
         exec.run(&self.command(), &mut |stream, line| {
+            if let Some(path) = line.trim().strip_prefix("Timing report saved to ") {
+                timings_report = Some(PathBuf::from(path));
+            }
             if stream == Stream::Stdout {
                 if let Some(unit) = Unit::from_message(line, is_member, start) {
                     units.push(unit);
@@ -165,6 +176,7 @@ impl Invocation {
         Ok(Outcome {
             seconds: start.elapsed().as_secs_f64(),
             units,
+            timings_report,
         })
     }
 }
@@ -175,6 +187,8 @@ pub struct Outcome {
     pub seconds: f64,
     /// Every compilation unit cargo reported, compiled or fresh.
     pub units: Vec<Unit>,
+    /// With `--timings`: the HTML report cargo wrote.
+    pub timings_report: Option<PathBuf>,
 }
 
 impl Outcome {

@@ -30,6 +30,7 @@ mod ci_optims;
 mod docker;
 mod doctor;
 mod init;
+mod timings;
 
 #[cfg(test)]
 mod test_support;
@@ -95,6 +96,10 @@ enum Command {
     /// registry and git caches, sccache, the Docker build cache, the last ci_optims coverage);
     /// `cache clean` prunes what is safe to (`--dry-run` first).
     Cache(cache::CacheArgs),
+    /// Time one build of a variant with cargo's `--timings`: the 10 slowest units, the
+    /// critical path, how busy the CPU was, what to do about each, and a Gantt chart (SVG)
+    /// next to cargo's own HTML report.
+    Timings(timings::TimingsArgs),
 }
 
 fn main() {
@@ -133,6 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => init::run(args, &exec, &ws, opts),
         Command::Doctor(args) => doctor::run(args, &exec, &ws, opts),
         Command::Cache(args) => cache::run(args, &exec, &ws, opts),
+        Command::Timings(args) => timings::run(args, &exec, &ws, opts),
     }
 }
 
@@ -146,7 +152,7 @@ const LAYERS: &[&[&str]] = &[
     &["rules"],
     &["build", "ci_optims"],
     &["changes", "docker"],
-    &["bench", "cache", "doctor", "init"],
+    &["bench", "cache", "doctor", "init", "timings"],
 ];
 
 #[cfg(test)]

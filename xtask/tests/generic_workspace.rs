@@ -171,3 +171,81 @@ fn missing_tools_are_named_with_their_install_command() {
         "{err}"
     );
 }
+
+/// `timings` runs one cold build with cargo's `--timings` in a target dir of its own, and its
+/// table, critical path and chart come from cargo's report of that build.
+#[test]
+fn timings_explains_a_cold_build_from_cargos_own_report() {
+    let _heavy = heavy();
+    let root = generate("generic-timings", "");
+    // A build script, so the chain has more than the crates.
+    write_file(
+        &root,
+        "libs/zebra/build.rs",
+        "fn main() { println!(\"cargo:rerun-if-changed=build.rs\"); }\n",
+    );
+    let dry = xtask_ok(&root, &["timings", "--variant", "dev", "--dry-run"]);
+    assert!(
+        dry.contains("--timings") && dry.contains("xtask-timings"),
+        "{dry}"
+    );
+    assert!(
+        !root.join("target/xtask-timings").exists(),
+        "a dry run builds nothing"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&xtask_ok(&root, &["timings", "--variant", "dev", "--json"])).unwrap();
+    let units = json["units"].as_array().unwrap();
+    let names: Vec<&str> = units.iter().map(|u| u["name"].as_str().unwrap()).collect();
+    // zebra's build script (compiled, run), zebra, and the two binaries' packages: all compiled
+    // in the fresh target dir, so all timed.
+    for name in [
+        "zebra 3.1.4 build-script",
+        "zebra 3.1.4 build-script (run)",
+        "zebra 3.1.4",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    assert_eq!(
+        units.iter().filter(|u| u["kind"] == "member").count(),
+        3,
+        "zebra and the two binaries: {names:?}"
+    );
+    // The chain ends with the unit that ended last, and each step starts no earlier than the
+    // one before it ended (a dependency or a job slot).
+    let path = json["critical_path"].as_array().unwrap();
+    let end = |u: &serde_json::Value| u["start"].as_f64().unwrap() + u["seconds"].as_f64().unwrap();
+    let last_end = units.iter().map(end).fold(0.0, f64::max);
+    let chain: Vec<&serde_json::Value> = path
+        .iter()
+        .map(|s| &units[s["unit"].as_u64().unwrap() as usize])
+        .collect();
+    assert_eq!(end(chain.last().unwrap()), last_end);
+    for pair in chain.windows(2) {
+        assert!(pair[1]["start"].as_f64().unwrap() + 0.011 >= pair[0]["start"].as_f64().unwrap());
+    }
+    assert!(path[1..].iter().all(|s| s["waited_for"] != "start"));
+    let report = std::path::PathBuf::from(json["cargo_report"].as_str().unwrap());
+    let chart = std::path::PathBuf::from(json["chart"].as_str().unwrap());
+    assert!(
+        report.starts_with(root.join("target/xtask-timings/dev")),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.parent(),
+        chart.parent(),
+        "the chart sits beside cargo's report"
+    );
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert_eq!(
+        svg.matches("<title>").count(),
+        units.len(),
+        "one bar per unit"
+    );
+    assert!(
+        !root.join("target/debug").exists(),
+        "the workspace's own target dir is left alone"
+    );
+    assert!(json["advice"].as_array().unwrap().len() >= 2);
+}

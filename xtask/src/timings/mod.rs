@@ -1,0 +1,284 @@
+//! `cargo xtask timings`: one build of a variant with cargo's `--timings`, then what it says:
+//! the slowest units, the critical path, how busy the CPU was, what to do, and a Gantt chart
+//! (SVG) next to cargo's own HTML report.
+
+mod report;
+
+use crate::ci_optims;
+use crate::config::{CompilerCache, Variant};
+use crate::exec::Exec;
+use crate::render::{print_json, Format, Options, Table};
+use crate::rules::{self, BuildRequest, Facts};
+use crate::toolchain::{self, Requirement, Toolchain};
+use crate::workspace::Workspace;
+use anyhow::Context as _;
+use report::{Advice, Prebuilt, Timings, Waited};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct TimingsArgs {
+    /// Which build to time (its profile, targets and environment, as `cargo xtask build`).
+    #[arg(long, value_enum, default_value_t = Variant::Dev)]
+    pub variant: Variant,
+    /// Target triple (repeatable); default: the variant's.
+    #[arg(long = "target", value_name = "TRIPLE")]
+    pub targets: Vec<String>,
+    /// Time the build in the workspace's own target dir as it is (what an edit rebuild
+    /// compiles). Default: a fresh target dir of this command's, emptied first, so every unit
+    /// of the build is timed.
+    #[arg(long)]
+    pub warm: bool,
+    /// Compile through a compiler cache, as `cargo xtask build --cache`.
+    #[arg(long, value_enum)]
+    pub cache: Option<CompilerCache>,
+}
+
+/// What `timings` will do.
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub variant: Variant,
+    pub requirements: Vec<Requirement>,
+    /// Emptied before the build (a cold build), when not `--warm`.
+    pub fresh_target_dir: Option<PathBuf>,
+    pub command: String,
+    pub env: Vec<(String, String)>,
+}
+
+/// The result, for people (tables) and CI (`--json`).
+#[derive(Serialize)]
+pub struct Summary {
+    pub variant: Variant,
+    pub command: String,
+    /// Cargo's own HTML report.
+    pub cargo_report: PathBuf,
+    /// This command's Gantt chart, beside it.
+    pub chart: PathBuf,
+    pub units_compiled: usize,
+    #[serde(flatten)]
+    pub timings: Timings,
+    pub advice: Vec<Advice>,
+}
+
+pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+    let toolchain = Toolchain::detect(exec)?;
+    let facts = Facts::from_machine(exec, ws, &toolchain);
+    let request = BuildRequest {
+        targets: args.targets.clone(),
+        cache: args.cache,
+        ..BuildRequest::of(args.variant)
+    };
+    let spec = rules::spec(ws, &request, &facts)?;
+    let mut invocation = spec.cargo();
+    invocation.timings = true;
+    let fresh = (!args.warm).then(|| scratch_dir(ws, args.variant));
+    invocation.target_dir = fresh.clone();
+    let command = invocation.command();
+    let plan = Plan {
+        variant: args.variant,
+        requirements: spec.requirements.clone(),
+        fresh_target_dir: fresh.clone(),
+        command: command.line(),
+        env: command.env.clone(),
+    };
+    if opts.dry_run {
+        match opts.format {
+            Format::Json => print_json(&plan)?,
+            _ => print!("{}", plan.describe()),
+        }
+        return Ok(());
+    }
+    toolchain::check_all(exec, &spec.requirements)?;
+    // Two timings of one variant would empty each other's target dir: one at a time.
+    let _lock = match &fresh {
+        Some(dir) => {
+            let lock = crate::lock::acquire(
+                &dir.with_extension("lock"),
+                &format!("{} (another `cargo xtask timings`)", dir.display()),
+                opts.no_wait,
+            )?;
+            if dir.exists() {
+                std::fs::remove_dir_all(dir)
+                    .with_context(|| format!("emptying {}", dir.display()))?;
+            }
+            Some(lock)
+        }
+        None => None,
+    };
+    let outcome = invocation.run(exec, &|id| ws.is_member(id))?;
+    let cargo_report = outcome.timings_report.clone().context(
+        "cargo did not say where it saved its timing report (`Timing report saved to ...`)",
+    )?;
+    let html = std::fs::read_to_string(&cargo_report)
+        .with_context(|| format!("reading {}", cargo_report.display()))?;
+    let members: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
+    let timings = report::parse(&html, &|name| members.contains(&name))
+        .with_context(|| format!("reading {}", cargo_report.display()))?;
+    let prebuilt = match ci_optims::check(exec, ws) {
+        Ok(()) => Prebuilt::Current,
+        Err(_) => Prebuilt::Stale,
+    };
+    let chart = chart_path(&cargo_report);
+    let title = format!(
+        "cargo xtask timings --variant {} ({} units, {:.1} s)",
+        args.variant.profile(),
+        timings.units.len(),
+        timings.wall_seconds
+    );
+    std::fs::write(&chart, timings.svg(&title))
+        .with_context(|| format!("writing {}", chart.display()))?;
+    let summary = Summary {
+        variant: args.variant,
+        command: plan.command,
+        cargo_report,
+        chart,
+        units_compiled: outcome.compiled(),
+        advice: timings.advice(prebuilt),
+        timings,
+    };
+    match opts.format {
+        Format::Json => print_json(&summary),
+        Format::Markdown => {
+            for table in summary.tables() {
+                println!("{}", table.markdown());
+            }
+            println!("{}", summary.sentence());
+            Ok(())
+        }
+        Format::Text => {
+            let tables = summary.tables();
+            for table in &tables[..2] {
+                println!("{}", table.terminal());
+            }
+            println!("What to do:");
+            for a in &summary.advice {
+                println!("- {}: {}", a.about, a.advice);
+            }
+            println!("{}", summary.sentence());
+            Ok(())
+        }
+    }
+}
+
+/// The cold build's own target dir (never the workspace's: its artifacts stay).
+fn scratch_dir(ws: &Workspace, variant: Variant) -> PathBuf {
+    ws.target_dir.join("xtask-timings").join(variant.profile())
+}
+
+/// `.../cargo-timings/cargo-timing-<stamp>.html` → `.../cargo-timings/xtask-timing-<stamp>.svg`.
+fn chart_path(report: &std::path::Path) -> PathBuf {
+    let name = report
+        .file_stem()
+        .map(|s| {
+            s.to_string_lossy()
+                .replacen("cargo-timing", "xtask-timing", 1)
+        })
+        .unwrap_or_else(|| "xtask-timing".into());
+    report.with_file_name(format!("{name}.svg"))
+}
+
+impl Plan {
+    fn describe(&self) -> String {
+        use std::fmt::Write;
+        let mut out = format!("plan: time a {:?} build\n", self.variant);
+        for req in &self.requirements {
+            let _ = writeln!(out, "  needs:    {req:?}");
+        }
+        match &self.fresh_target_dir {
+            Some(dir) => {
+                let _ = writeln!(out, "  empty:    {} (a cold build)", dir.display());
+            }
+            None => {
+                let _ = writeln!(out, "  target:   the workspace's, as it is (--warm)");
+            }
+        }
+        let _ = writeln!(out, "  command:  {}", self.command);
+        for (key, value) in &self.env {
+            let _ = writeln!(out, "  env:      {key}={value}");
+        }
+        out.push_str("  then:     read cargo's report, write the chart beside it\n");
+        out
+    }
+}
+
+impl Summary {
+    fn tables(&self) -> Vec<Table> {
+        let t = &self.timings;
+        let mut slowest = Table::new(["#", "unit", "kind", "seconds", "critical path"]);
+        for (rank, &p) in t.slowest.iter().enumerate() {
+            let unit = &t.units[p];
+            slowest.row([
+                (rank + 1).to_string(),
+                unit.name.clone(),
+                serde_json::to_value(unit.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                format!("{:.1}", unit.seconds),
+                if unit.on_critical_path { "✓" } else { "" }.to_string(),
+            ]);
+        }
+        let mut path = Table::new([
+            "critical path, first to last",
+            "waited for",
+            "starts at",
+            "seconds",
+        ]);
+        for step in &t.critical_path {
+            let unit = &t.units[step.unit];
+            path.row([
+                unit.name.clone(),
+                match step.waited_for {
+                    Waited::Start => "",
+                    Waited::Dependency => "the unit above (a dependency)",
+                    Waited::JobSlot => "a job slot (ready, cores busy)",
+                }
+                .to_string(),
+                format!("{:.1}", unit.start),
+                format!("{:.1}", unit.seconds),
+            ]);
+        }
+        let mut advice = Table::new(["about", "what to do"]);
+        for a in &self.advice {
+            advice.row([a.about.clone(), a.advice.clone()]);
+        }
+        vec![slowest, path, advice]
+    }
+
+    fn sentence(&self) -> String {
+        let t = &self.timings;
+        let idle = match t.idle_share {
+            Some(idle) => format!(
+                "CPU idle {:.0}% (cargo's samples{})",
+                idle * 100.0,
+                t.jobs.map(|j| format!(", {j} jobs")).unwrap_or_default()
+            ),
+            None => "too short for cargo to sample the CPU".into(),
+        };
+        format!(
+            "{} units compiled in {:.1} s; critical path {} units, {:.1} s; {idle}\n\
+             cargo's report: {}\nchart:          {}",
+            self.units_compiled,
+            t.wall_seconds,
+            t.critical_path.len(),
+            t.critical_path_seconds,
+            self.cargo_report.display(),
+            self.chart.display()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_sits_beside_cargos_report() {
+        assert_eq!(
+            chart_path(std::path::Path::new(
+                "/t/cargo-timings/cargo-timing-20261129T170529810Z-678f.html"
+            )),
+            PathBuf::from("/t/cargo-timings/xtask-timing-20261129T170529810Z-678f.svg")
+        );
+    }
+}
