@@ -32,6 +32,10 @@ pub struct TimingsArgs {
     /// Compile through a compiler cache, as `cargo xtask build --cache`.
     #[arg(long, value_enum)]
     pub cache: Option<CompilerCache>,
+    /// Build nothing: explain a report cargo already wrote (`cargo build --timings`, here or on
+    /// a CI runner: `target/cargo-timings/cargo-timing-*.html`).
+    #[arg(long, value_name = "HTML", conflicts_with_all = ["warm", "cache", "targets"])]
+    pub report: Option<PathBuf>,
 }
 
 /// What `timings` will do.
@@ -49,18 +53,25 @@ pub struct Plan {
 #[derive(Serialize)]
 pub struct Summary {
     pub variant: Variant,
-    pub command: String,
+    /// The build this command ran (none with `--report`).
+    pub command: Option<String>,
     /// Cargo's own HTML report.
     pub cargo_report: PathBuf,
     /// This command's Gantt chart, beside it.
     pub chart: PathBuf,
     pub units_compiled: usize,
+    /// How many targets the build had (cargo's report does not say which unit is whose).
+    pub targets: usize,
     #[serde(flatten)]
     pub timings: Timings,
     pub advice: Vec<Advice>,
 }
 
 pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+    if let Some(report) = &args.report {
+        let summary = explain(exec, ws, &args, report.clone(), None)?;
+        return print(&summary, opts.format);
+    }
     let toolchain = Toolchain::detect(exec)?;
     let facts = Facts::from_machine(exec, ws, &toolchain);
     let request = BuildRequest {
@@ -109,6 +120,30 @@ pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
     let cargo_report = outcome.timings_report.clone().context(
         "cargo did not say where it saved its timing report (`Timing report saved to ...`)",
     )?;
+    let built = Built {
+        command: plan.command,
+        units_compiled: outcome.compiled(),
+        targets: spec.targets.len(),
+    };
+    let summary = explain(exec, ws, &args, cargo_report, Some(built))?;
+    print(&summary, opts.format)
+}
+
+/// What this command's own build adds to the report.
+struct Built {
+    command: String,
+    units_compiled: usize,
+    targets: usize,
+}
+
+/// Read cargo's report, write the chart beside it, and advise.
+fn explain(
+    exec: &Exec,
+    ws: &Workspace,
+    args: &TimingsArgs,
+    cargo_report: PathBuf,
+    built: Option<Built>,
+) -> anyhow::Result<Summary> {
     let html = std::fs::read_to_string(&cargo_report)
         .with_context(|| format!("reading {}", cargo_report.display()))?;
     let members: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
@@ -127,17 +162,23 @@ pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
     );
     std::fs::write(&chart, timings.svg(&title))
         .with_context(|| format!("writing {}", chart.display()))?;
-    let summary = Summary {
+    Ok(Summary {
         variant: args.variant,
-        command: plan.command,
+        command: built.as_ref().map(|b| b.command.clone()),
         cargo_report,
         chart,
-        units_compiled: outcome.compiled(),
+        units_compiled: built
+            .as_ref()
+            .map_or(timings.units.len(), |b| b.units_compiled),
+        targets: built.map_or(report::targets(&html), |b| b.targets),
         advice: timings.advice(prebuilt),
         timings,
-    };
-    match opts.format {
-        Format::Json => print_json(&summary),
+    })
+}
+
+fn print(summary: &Summary, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => print_json(summary),
         Format::Markdown => {
             for table in summary.tables() {
                 println!("{}", table.markdown());
@@ -224,7 +265,19 @@ impl Summary {
             "starts at",
             "seconds",
         ]);
-        for step in &t.critical_path {
+        // Short units make a chain of job-slot waits long to read: the table keeps the ones
+        // that weigh (JSON has all).
+        let floor = (t.wall_seconds * 0.01).max(0.5);
+        let short = t
+            .critical_path
+            .iter()
+            .filter(|s| t.units[s.unit].seconds < floor)
+            .count();
+        for step in t
+            .critical_path
+            .iter()
+            .filter(|s| t.units[s.unit].seconds >= floor)
+        {
             let unit = &t.units[step.unit];
             path.row([
                 unit.name.clone(),
@@ -236,6 +289,14 @@ impl Summary {
                 .to_string(),
                 format!("{:.1}", unit.start),
                 format!("{:.1}", unit.seconds),
+            ]);
+        }
+        if short > 0 {
+            path.row([
+                format!("(and {short} units under {floor:.1} s each)"),
+                String::new(),
+                String::new(),
+                String::new(),
             ]);
         }
         let mut advice = Table::new(["about", "what to do"]);
@@ -256,12 +317,17 @@ impl Summary {
             None => "too short for cargo to sample the CPU".into(),
         };
         format!(
-            "{} units compiled in {:.1} s; critical path {} units, {:.1} s; {idle}\n\
+            "{} units compiled in {:.1} s; critical path {} units, {:.1} s; {idle}{}\n\
              cargo's report: {}\nchart:          {}",
             self.units_compiled,
             t.wall_seconds,
             t.critical_path.len(),
             t.critical_path_seconds,
+            if self.targets > 1 {
+                "\ncargo's report names no target: a unit built for each target appears once for each"
+            } else {
+                ""
+            },
             self.cargo_report.display(),
             self.chart.display()
         )

@@ -159,6 +159,13 @@ pub fn parse(html: &str, is_member: IsMember) -> anyhow::Result<Timings> {
     Ok(analyse(&raw, &cpu, jobs, is_member))
 }
 
+/// How many targets the build had: the report's `Target:` line lists them (`Host:` alone: one).
+pub fn targets(html: &str) -> usize {
+    html.split_once("<br>Target: ")
+        .and_then(|(_, rest)| rest.split('<').next())
+        .map_or(1, |list| list.split(", ").count())
+}
+
 /// The JSON literal after `const NAME = ` in the report's script.
 fn js_constant(html: &str, name: &str) -> anyhow::Result<serde_json::Value> {
     let marker = format!("const {name} = ");
@@ -299,9 +306,20 @@ impl Timings {
     /// What to do, unit by unit (the slowest ones), then for the build as a whole.
     pub fn advice(&self, prebuilt: Prebuilt) -> Vec<Advice> {
         let mut out = Vec::new();
+        // A unit built for several targets is listed once per target: advise once, on the
+        // critical path if any of its copies is.
+        let mut seen: Vec<&str> = Vec::new();
         for &p in &self.slowest {
             let unit = &self.units[p];
-            let where_ = if unit.on_critical_path {
+            if seen.contains(&unit.name.as_str()) {
+                continue;
+            }
+            seen.push(&unit.name);
+            let on_path = self
+                .units
+                .iter()
+                .any(|u| u.name == unit.name && u.on_critical_path);
+            let where_ = if on_path {
                 "on the critical path"
             } else {
                 "off the critical path (faster alone would not shorten the build)"
@@ -315,8 +333,8 @@ impl Timings {
                     "{where_}; `cargo xtask ci-optims sync` makes ci_optims precompile it, so \
                      Docker and CI pay it once"
                 ),
-                (Kind::Member, _) if unit.on_critical_path => format!(
-                    "{where_}: every crate after it waits; split it into crates that compile in \
+                (Kind::Member, _) if on_path => format!(
+                    "{where_}: the build waits for it; split it into crates that compile in \
                      parallel, or move its heavy generic code behind a smaller interface"
                 ),
                 (Kind::Member, _) => where_.to_string(),
@@ -532,6 +550,11 @@ const CPU_USAGE = [[0.0, 100.0], [6.0, 100.0], [12.0, 50.0]];
         assert_eq!(t.wall_seconds, 12.0);
         assert!(!t.units[3].on_critical_path, "side ran beside the path");
         assert_eq!(t.jobs, Some(2));
+        assert_eq!(targets(REPORT), 1);
+        assert_eq!(
+            targets("<td>rustc 1.95.0<br>Host: x<br>Target: aarch64-unknown-linux-gnu, x86_64-unknown-linux-gnu</td>"),
+            2
+        );
     }
 
     #[test]
@@ -577,6 +600,10 @@ const CPU_USAGE = [[0.0, 100.0], [6.0, 100.0], [12.0, 50.0]];
         assert!(about("app").contains("split it"));
         assert!(about("base 1.0.0 build-script (run)").contains("--cache sccache"));
         assert!(about("whole build").contains("idle 25%"));
+        let names: Vec<&str> = current.iter().map(|a| a.about.as_str()).collect();
+        let mut unique = names.clone();
+        unique.dedup();
+        assert_eq!(names, unique, "one line per unit");
         let stale = t.advice(Prebuilt::Stale);
         assert!(stale[0].advice.contains("cargo xtask ci-optims sync"));
     }
