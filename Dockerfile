@@ -48,6 +48,8 @@ FROM toolchain AS deps
 # binary: the deps stage builds what the build stage will, so cargo unifies the same features.
 ARG CARGO_PROFILE=production
 ARG CARGO_ENV=""
+# The variant's feature set (`--features a,b --no-default-features`), in both stages.
+ARG CARGO_FEATURES=""
 ARG BIN
 # Only what building ci_optims needs: the mirror of the workspace (its members' dependency
 # requests with empty sources, and its lockfile), the local paths it refers to, and the cargo

@@ -128,6 +128,9 @@ run_cargo() {
     sccache_start
   fi
   set -- "$@" --profile "${CARGO_PROFILE:-release}"
+  # The variant's features, as words (`--features a,b --no-default-features`, no spaces inside).
+  # shellcheck disable=SC2086
+  set -- "$@" ${CARGO_FEATURES:-}
   if [ -n "${RUST_TARGET:-}" ]; then
     set -- "$@" --target "$RUST_TARGET"
   fi

@@ -7,6 +7,9 @@
 #                                           Dockerfile (docker/naive.Dockerfile; NAIVE_PROFILE=
 #                                           production for our profile) vs the native build
 #   scripts/measure-docker.sh cold          cold production images, amd64 + arm64: phases, sizes
+#   scripts/measure-docker.sh parallel      cold production images: amd64 alone, arm64 alone,
+#                                           then both at once (the build cache pruned before
+#                                           each); prints both / (amd64 + arm64) and the phases
 #   scripts/measure-docker.sh fresh-engine  a second, empty engine building with --cache-from the
 #                                           registry: is the deps stage reused, is anything compiled?
 #   scripts/measure-docker.sh compare DIR BIN FILE [VARIANT]
@@ -59,14 +62,42 @@ rebuild() {
        "ours/native $(ratio "$o" "$x"), naive/ours $(ratio "$v" "$o")"
 }
 
-cold() {
+prune() {
   "$DOCKER" builder prune -af >/dev/null
   "$DOCKER" image rm -f pulse-server:production-amd64 pulse-server:production-arm64 \
-    pulse-server:deps-production-amd64 pulse-server:deps-production-arm64 >/dev/null 2>&1 || true
+    pulse-server:production pulse-server:deps-production-amd64 pulse-server:deps-production-arm64 \
+    >/dev/null 2>&1 || true
+}
+
+cold() {
+  prune
   cargo xtask docker build --variant production --docker-flags="$FLAGS" 2>/dev/null
   for arch in amd64 arm64; do
     echo "pulse-server:production-$arch: $("$DOCKER" image inspect --format '{{.Size}}' "pulse-server:production-$arch") bytes"
   done
+}
+
+parallel() {
+  local out t amd arm both
+  out=$(mktemp)
+  for platforms in linux/amd64 linux/arm64 linux/amd64,linux/arm64; do
+    prune
+    t=$(now)
+    cargo xtask docker build --variant production --platforms "$platforms" --docker-flags="$FLAGS" \
+      >"$out" 2>/dev/null || { cat "$out"; echo "the $platforms build failed" >&2; exit 1; }
+    local s
+    s=$(elapsed "$t")
+    echo "$platforms, cold: $s s"
+    grep -E '^│ linux/' "$out" || true
+    case $platforms in
+      linux/amd64) amd=$s ;;
+      linux/arm64) arm=$s ;;
+      *) both=$s ;;
+    esac
+  done
+  rm -f "$out"
+  echo "both at once $both s; amd64 alone $amd s + arm64 alone $arm s = $(echo "$amd + $arm" | bc) s;" \
+       "both / sum $(ratio "$both" "$(echo "$amd + $arm" | bc)")"
 }
 
 engine_pid=
@@ -137,6 +168,7 @@ case ${1:-} in
   rebuild) rebuild "${2:-3}" ;;
   compare) shift; compare "$@" ;;
   cold) cold ;;
+  parallel) parallel ;;
   fresh-engine) fresh_engine ;;
   *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -34,6 +34,29 @@ pub enum Selection {
     Workspace { exclude: Vec<String> },
 }
 
+/// Which features a cargo command enables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Features {
+    /// `--features a,b` (empty: none named).
+    pub list: Vec<String>,
+    /// `--no-default-features`.
+    pub no_default: bool,
+}
+
+impl Features {
+    /// The arguments, in cargo's spelling.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if !self.list.is_empty() {
+            args.extend(["--features".to_string(), self.list.join(",")]);
+        }
+        if self.no_default {
+            args.push("--no-default-features".into());
+        }
+        args
+    }
+}
+
 /// One cargo command, decided before it runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Invocation {
@@ -48,6 +71,7 @@ pub struct Invocation {
     /// Target triples (`--target`, one run for all); empty: the host, without `--target`.
     pub targets: Vec<String>,
     pub selection: Selection,
+    pub features: Features,
     pub locked: bool,
     /// Instead of the workspace's target dir (`--target-dir`).
     pub target_dir: Option<PathBuf>,
@@ -68,6 +92,7 @@ impl Invocation {
             profile: profile.into(),
             targets: Vec::new(),
             selection: Selection::Default,
+            features: Features::default(),
             locked: false,
             target_dir: None,
             env: Vec::new(),
@@ -105,6 +130,7 @@ impl Invocation {
                 }
             }
         }
+        args.extend(self.features.args());
         if let Some(dir) = &self.target_dir {
             args.extend(["--target-dir".into(), dir.display().to_string()]);
         }

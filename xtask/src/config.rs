@@ -140,6 +140,48 @@ pub struct Config {
     pub system_packages: Vec<String>,
     /// The compiler cache of `cargo xtask build` (default `none`; `--cache` overrides).
     pub cache: Option<CompilerCache>,
+    /// Per variant: its feature set (`[workspace.metadata.xtask.variants.production]`).
+    #[serde(default)]
+    pub variants: Variants,
+}
+
+/// `[workspace.metadata.xtask.variants]`: what each variant builds beyond its profile.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variants {
+    #[serde(alias = "development")]
+    pub dev: Option<VariantConfig>,
+    pub production: Option<VariantConfig>,
+}
+
+impl Variants {
+    pub fn of(&self, variant: Variant) -> VariantConfig {
+        match variant {
+            Variant::Dev => self.dev.clone(),
+            Variant::Production => self.production.clone(),
+        }
+        .unwrap_or_default()
+    }
+}
+
+/// One variant's feature set: cargo's `--features` and `--no-default-features`, and the name
+/// the binaries report (`APP_FEATURE_SET`, e.g. `minimal` or `full`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct VariantConfig {
+    /// The name of this feature set (default `default`).
+    pub feature_set: Option<String>,
+    /// Features to enable; `package/feature` in a virtual workspace (cargo's own rule).
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub no_default_features: bool,
+}
+
+impl VariantConfig {
+    pub fn feature_set(&self) -> &str {
+        self.feature_set.as_deref().unwrap_or("default")
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -238,6 +280,31 @@ mod tests {
             Config::from_metadata(&serde_json::json!({"xtask": {"target": ["x"]}})).unwrap_err();
         assert!(
             format!("{err:#}").contains("unknown field `target`"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_variant_carries_its_feature_set() {
+        let config = Config::from_metadata(&serde_json::json!({"xtask": {"variants": {
+            "development": {"feature-set": "minimal"},
+            "production": {"feature-set": "full", "features": ["svc/gzip"], "no-default-features": true}
+        }}}))
+        .unwrap();
+        assert_eq!(config.variants.of(Variant::Dev).feature_set(), "minimal");
+        let production = config.variants.of(Variant::Production);
+        assert_eq!(production.features, ["svc/gzip"]);
+        assert!(production.no_default_features);
+        assert_eq!(
+            Config::default().variants.of(Variant::Dev).feature_set(),
+            "default"
+        );
+        let err = Config::from_metadata(&serde_json::json!({"xtask": {"variants": {
+            "production": {"feature": ["x"]}
+        }}}))
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `feature`"),
             "{err:#}"
         );
     }

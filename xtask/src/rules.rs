@@ -6,7 +6,7 @@
 //! queue then fills the cores across targets, and host artifacts (build scripts, proc macros)
 //! are built once. Two cargo processes would wait on each other's target-dir lock instead.
 
-use crate::cargo::{Invocation, Selection, Subcommand};
+use crate::cargo::{Features, Invocation, Selection, Subcommand};
 use crate::config::{CompilerCache, Variant};
 use crate::exec::Exec;
 use crate::sccache;
@@ -141,11 +141,24 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
         bail!("the workspace has no binary to build (no [[bin]] in its default members)");
     }
 
-    let mut build_info = vec![("APP_BUILD_VARIANT".to_string(), profile.to_string())];
+    let feature_set = ws.config.variants.of(variant);
+    let mut build_info = vec![
+        ("APP_BUILD_VARIANT".to_string(), profile.to_string()),
+        (
+            "APP_FEATURE_SET".to_string(),
+            feature_set.feature_set().to_string(),
+        ),
+    ];
     if let Some(git) = &facts.git {
         build_info.push(("APP_COMMIT_SHA".into(), git.commit.clone()));
     }
     let mut invocation = Invocation::new(&ws.cargo, Subcommand::Build, profile);
+    // The variant's features: every command that builds it (ci_optims, bench, the images)
+    // starts from this invocation, so they all build the same feature set.
+    invocation.features = Features {
+        list: feature_set.features.clone(),
+        no_default: feature_set.no_default_features,
+    };
     let mut requirements = Vec::new();
     if !["dev", "release", "test", "bench"].contains(&profile) {
         requirements.push(Requirement::Profile {
@@ -295,6 +308,45 @@ mod tests {
 
     fn env(spec: &BuildSpec, key: &str) -> Option<String> {
         spec.cargo().command().env_value(key).map(str::to_string)
+    }
+
+    #[test]
+    fn each_variant_builds_its_feature_set() {
+        let mut ws = workspace_with_service();
+        ws.config.variants = serde_json::from_value(serde_json::json!({
+            "dev": {"feature-set": "minimal"},
+            "production": {"feature-set": "full", "features": ["svc/gzip", "svc/tls"]}
+        }))
+        .unwrap();
+        let dev = spec_of(&ws, &BuildRequest::of(Variant::Dev)).unwrap();
+        assert!(!dev.cargo().line().contains("--features"));
+        assert_eq!(env(&dev, "APP_FEATURE_SET").as_deref(), Some("minimal"));
+        let production = spec_of(&ws, &BuildRequest::of(Variant::Production)).unwrap();
+        assert!(
+            production
+                .cargo()
+                .line()
+                .contains(" --features svc/gzip,svc/tls "),
+            "{}",
+            production.cargo().line()
+        );
+        assert_eq!(env(&production, "APP_FEATURE_SET").as_deref(), Some("full"));
+        assert!(
+            production
+                .invocation
+                .env
+                .iter()
+                .all(|(k, _)| !k.starts_with("APP_")),
+            "the feature set's name is build info, kept out of the deps layer's invocation"
+        );
+        ws.config
+            .variants
+            .production
+            .as_mut()
+            .unwrap()
+            .no_default_features = true;
+        let bare = spec_of(&ws, &BuildRequest::of(Variant::Production)).unwrap();
+        assert!(bare.cargo().line().contains(" --no-default-features"));
     }
 
     #[test]

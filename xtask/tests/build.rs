@@ -59,7 +59,17 @@ fn dev_build_serves_healthz_and_version_on_loopback() {
     assert_eq!(status, 200);
     let version: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(version["variant"], "dev");
+    assert_eq!(
+        version["features"], "minimal",
+        "dev builds the `minimal` feature set"
+    );
     assert_eq!(version["target"], "x86_64-unknown-linux-gnu");
+    let (status, head, _) = http_get_with(&server.addr, "/metrics", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(status, 200);
+    assert!(
+        !head.contains("content-encoding"),
+        "no gzip in `minimal`: {head}"
+    );
     let head = Command::new("git")
         .args(["rev-parse", "HEAD"])
         .current_dir(&root)
@@ -153,6 +163,16 @@ fn production_build_packages_both_architectures() {
             text.contains(&name) && text.contains(&target) && text.contains("production"),
             "{text}"
         );
+        assert!(text.contains("features full"), "{text}");
+        if name == "pulse-server" && target.starts_with("x86_64") {
+            // The `full` feature set: the production service compresses /metrics.
+            let server = start_service(&path, &["--listen".into(), "{addr}".into()]);
+            let (status, head, body) =
+                http_get_with(&server.addr, "/metrics", &[("Accept-Encoding", "gzip")]);
+            assert_eq!(status, 200);
+            assert!(head.contains("content-encoding: gzip"), "{head}");
+            assert_eq!(&body[..2], [0x1f, 0x8b], "a gzip stream");
+        }
     }
 }
 

@@ -132,6 +132,7 @@ fn dev_image_serves_its_version_and_a_source_edit_rebuilds_no_dependency() {
     assert_eq!(version["version"], "9.9.9-test");
     assert_eq!(version["commit"], "cafebabe");
     assert_eq!(version["variant"], "dev");
+    assert_eq!(version["features"], "minimal");
     let ps = docker_ok(&["top", &container.0, "-o", "pid,uid"]);
     let uids: Vec<&str> = ps
         .lines()
@@ -180,6 +181,23 @@ fn arm64_is_cross_compiled_and_joined_with_amd64_in_one_manifest_list() {
         format!("[toolchain]\nchannel = \"{version}\"\ncomponents = [\"clippy\", \"rust-src\"]\n"),
     )
     .unwrap();
+    // A feature set with its own dependency: both stages build it (CARGO_FEATURES), so the deps
+    // stage compiles that dependency and the build stage none.
+    let manifest = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let dev_set = "[workspace.metadata.xtask.variants.dev]\nfeature-set = \"minimal\"\n";
+    assert!(
+        text.contains(dev_set),
+        "the root manifest's dev feature set moved"
+    );
+    std::fs::write(
+        &manifest,
+        text.replace(
+            dev_set,
+            "[workspace.metadata.xtask.variants.dev]\nfeature-set = \"gzip-dev\"\nfeatures = [\"pulse-server/gzip\"]\n",
+        ),
+    )
+    .unwrap();
     // Without an edit, a second run of the same commit is all `CACHED` and runs no cargo.
     append_edit(&root, &bin);
     let report = docker_build(
@@ -197,6 +215,14 @@ fn arm64_is_cross_compiled_and_joined_with_amd64_in_one_manifest_list() {
             "multi",
         ],
     );
+    for platform in ["linux/amd64", "linux/arm64"] {
+        let build = phase(&report, platform, "build");
+        assert_eq!(
+            build["third_party_compiled"],
+            serde_json::json!([]),
+            "{build}"
+        );
+    }
     let arm_build = phase(&report, "linux/arm64", "build");
     let runs: Vec<&str> = arm_build["cargo_runs"]
         .as_array()
@@ -266,7 +292,9 @@ fn arm64_is_cross_compiled_and_joined_with_amd64_in_one_manifest_list() {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
-            out.status.success() && text.contains("aarch64-unknown-linux-gnu"),
+            out.status.success()
+                && text.contains("aarch64-unknown-linux-gnu")
+                && text.contains("features gzip-dev"),
             "{text} {}",
             String::from_utf8_lossy(&out.stderr)
         );

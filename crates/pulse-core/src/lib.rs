@@ -21,6 +21,8 @@ pub struct BuildInfo {
     pub version: &'static str,
     pub commit: &'static str,
     pub variant: &'static str,
+    /// The variant's feature set (`minimal`, `full`, ...).
+    pub features: &'static str,
     pub target: &'static str,
 }
 
@@ -28,15 +30,15 @@ impl std::fmt::Display for BuildInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} {} (commit {}, {} build, {})",
-            self.name, self.version, self.commit, self.variant, self.target
+            "{} {} (commit {}, {} build, features {}, {})",
+            self.name, self.version, self.commit, self.variant, self.features, self.target
         )
     }
 }
 
 /// Build information of the calling crate, read from the environment at compile time:
-/// `APP_VERSION` (default: the package version), `APP_COMMIT_SHA`, `APP_BUILD_VARIANT`
-/// (set by `cargo xtask build` and the Dockerfile) and `APP_TARGET` (set by the crate's build.rs).
+/// `APP_VERSION` (default: the package version), `APP_COMMIT_SHA`, `APP_BUILD_VARIANT`,
+/// `APP_FEATURE_SET` (set by `cargo xtask build` and the Dockerfile) and `APP_TARGET` (set by the crate's build.rs).
 #[macro_export]
 macro_rules! build_info {
     () => {
@@ -51,6 +53,10 @@ macro_rules! build_info {
                 None => "unknown",
             },
             variant: match option_env!("APP_BUILD_VARIANT") {
+                Some(v) => v,
+                None => "unspecified",
+            },
+            features: match option_env!("APP_FEATURE_SET") {
                 Some(v) => v,
                 None => "unspecified",
             },

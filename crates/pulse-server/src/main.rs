@@ -1,11 +1,12 @@
 //! pulse-server: ingest metric lines over HTTP, keep them in SQLite, serve summaries.
 //!
 //! Routes: `GET /healthz`, `GET /version`, `POST /ingest` (text body, one sample per line),
-//! `GET /metrics`, `GET /metrics/{name}`.
+//! `GET /metrics`, `GET /metrics/{name}`. With the `gzip` feature, `/metrics` is compressed for
+//! clients that send `Accept-Encoding: gzip`.
 
 use anyhow::Context;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -71,8 +72,39 @@ async fn ingest(State(db): State<Db>, body: String) -> Result<Json<serde_json::V
     ))
 }
 
-async fn metrics(State(db): State<Db>) -> Result<Json<serde_json::Value>, AppError> {
-    Ok(Json(serde_json::json!(lock(&db).metrics()?)))
+async fn metrics(State(db): State<Db>, headers: HeaderMap) -> Result<Response, AppError> {
+    let body = serde_json::json!(lock(&db).metrics()?).to_string();
+    Ok(json_body(&headers, body))
+}
+
+/// A JSON body, gzip-compressed when the client accepts it and the `gzip` feature is built.
+fn json_body(headers: &HeaderMap, body: String) -> Response {
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    #[cfg(feature = "gzip")]
+    if accepts_gzip(headers) {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        if encoder.write_all(body.as_bytes()).is_ok() {
+            if let Ok(bytes) = encoder.finish() {
+                return (json, [(header::CONTENT_ENCODING, "gzip")], bytes).into_response();
+            }
+        }
+    }
+    let _ = headers;
+    (json, body).into_response()
+}
+
+#[cfg(feature = "gzip")]
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            parts.next() == Some("gzip") && !parts.any(|q| q == "q=0")
+        })
 }
 
 async fn metric(State(db): State<Db>, Path(name): Path<String>) -> Result<Response, AppError> {
@@ -180,6 +212,43 @@ mod tests {
             call(&app, "GET", "/healthz", "").await,
             (StatusCode::OK, "ok\n".into())
         );
+    }
+
+    #[tokio::test]
+    async fn metrics_are_gzip_only_with_the_feature_and_when_accepted() {
+        let app = router(Arc::new(Mutex::new(Store::open(":memory:").unwrap())));
+        call(&app, "POST", "/ingest", "lat:10|ms\n").await;
+        let get = |encoding: &'static str| {
+            let app = app.clone();
+            async move {
+                let req = Request::builder()
+                    .uri("/metrics")
+                    .header("accept-encoding", encoding)
+                    .body(Body::empty())
+                    .unwrap();
+                let resp = app.oneshot(req).await.unwrap();
+                let coding = resp
+                    .headers()
+                    .get("content-encoding")
+                    .map(|v| v.to_str().unwrap().to_string());
+                let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
+                (coding, bytes.to_vec())
+            }
+        };
+        let (coding, plain) = get("identity").await;
+        assert_eq!(coding, None);
+        assert!(String::from_utf8(plain).unwrap().contains("lat"));
+        let (coding, body) = get("br, gzip;q=0.8").await;
+        if cfg!(feature = "gzip") {
+            assert_eq!(coding.as_deref(), Some("gzip"));
+            assert_eq!(&body[..2], [0x1f, 0x8b], "a gzip stream");
+        } else {
+            assert_eq!(coding, None);
+            assert!(String::from_utf8(body).unwrap().contains("lat"));
+        }
+        assert_eq!(get("gzip;q=0").await.0, None, "refused by q=0");
     }
 
     #[tokio::test]

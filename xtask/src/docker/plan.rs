@@ -265,8 +265,10 @@ pub fn build_args(
             .map(|b| b.version.clone())
             .unwrap_or_default()
     });
+    let feature_set = ws.config.variants.of(request.variant);
     let build_info: Vec<String> = [
         ("APP_BUILD_VARIANT", spec.profile.to_string()),
+        ("APP_FEATURE_SET", feature_set.feature_set().to_string()),
         ("APP_VERSION", version.clone()),
         ("APP_COMMIT_SHA", request.commit.clone()),
     ]
@@ -313,6 +315,7 @@ pub fn build_args(
         ("APT_PACKAGES", packages.join(" ")),
         ("CARGO_PROFILE", spec.profile.to_string()),
         ("CARGO_ENV", env.join(" ")),
+        ("CARGO_FEATURES", spec.invocation.features.args().join(" ")),
         ("SCCACHE", request.sccache.to_string()),
         ("BIN", bin.to_string()),
         ("BIN_PATH", output.join(bin).display().to_string()),
@@ -600,7 +603,7 @@ mod tests {
                 && line.contains("BIN=svc")
                 && line.contains("COMMIT_SHA=abc")
                 && line.contains(
-                    "'BUILD_INFO=APP_BUILD_VARIANT=dev APP_VERSION=1.2.3 APP_COMMIT_SHA=abc'"
+                    "'BUILD_INFO=APP_BUILD_VARIANT=dev APP_FEATURE_SET=default APP_VERSION=1.2.3 APP_COMMIT_SHA=abc'"
                 )
                 && line.contains("BIN_PATH=target/x86_64-unknown-linux-gnu/debug/svc"),
             "{line}"

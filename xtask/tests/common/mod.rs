@@ -197,6 +197,12 @@ pub fn start_service(binary: &Path, listen_args: &[String]) -> Server {
 
 /// `GET path` over HTTP/1.0 on loopback: (status, body).
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let (status, _, body) = http_get_with(addr, path, &[]);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// `GET path` with request headers: (status, response head in lower case, body bytes).
+pub fn http_get_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut stream = loop {
         match TcpStream::connect(addr) {
@@ -211,16 +217,26 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    for (key, value) in headers {
+        request.push_str(&format!("{key}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(response.len());
+    let head = String::from_utf8_lossy(&response[..split]).to_lowercase();
+    let body = response.get(split + 4..).unwrap_or_default().to_vec();
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    (status, body.to_string())
+    (status, head, body)
 }
 
 /// Copy the workspace's sources (no target/, dist/, .git/) to a scratch folder, so a test can
