@@ -57,13 +57,17 @@ ARG BIN
 COPY .cargo/ .cargo/
 COPY ci_optims/ ci_optims/
 COPY --from=local-paths /selected/ ./
-RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
-    --mount=type=cache,target=/root/.cache/sccache,sharing=locked \
+# Cargo's registry and git caches: one cache mount used as CARGO_HOME, shared by the builds of
+# every platform at once (`docker build`s in parallel). Cargo's own lock on its package cache
+# (`.package-cache`, inside that mount) keeps concurrent downloads and extractions apart while
+# the builds compile side by side; with `sharing=locked` each platform waited for the other's
+# whole cargo run. sccache's local cache is `private`: a second writer gets its own.
+RUN --mount=type=cache,target=/cargo-home,sharing=shared \
+    --mount=type=cache,target=/root/.cache/sccache,sharing=private \
     --mount=type=secret,id=git_token,required=false \
     --mount=type=secret,id=sccache_env,required=false \
     test -n "$BIN" || { echo "set --build-arg BIN=<binary to ship> (cargo xtask docker build sets it)" >&2; exit 1; }; \
-    build-env cargo build --locked --manifest-path ci_optims/Cargo.toml --target-dir target --bin "$BIN"
+    CARGO_HOME=/cargo-home build-env cargo build --locked --manifest-path ci_optims/Cargo.toml --target-dir target --bin "$BIN"
 
 FROM deps AS build
 # Where cargo leaves the binary, and what it reports (APP_BUILD_VARIANT, APP_VERSION,
@@ -73,13 +77,12 @@ ARG BUILD_INFO=""
 # Where the target's C runtime libraries are (staged next to the binary).
 ARG TARGET_LIBDIR
 COPY . .
-RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
-    --mount=type=cache,target=/root/.cache/sccache,sharing=locked \
+RUN --mount=type=cache,target=/cargo-home,sharing=shared \
+    --mount=type=cache,target=/root/.cache/sccache,sharing=private \
     --mount=type=secret,id=git_token,required=false \
     --mount=type=secret,id=sccache_env,required=false \
     --mount=type=cache,target=/cache/members,sharing=shared \
-    MEMBERS_CACHE=/cache/members build-env cargo build --locked --bin "$BIN" && build-env stage "${BIN_PATH:-target/release/$BIN}" /runtime
+    CARGO_HOME=/cargo-home MEMBERS_CACHE=/cache/members build-env cargo build --locked --bin "$BIN" && build-env stage "${BIN_PATH:-target/release/$BIN}" /runtime
 
 FROM scratch AS runtime
 ARG BIN
