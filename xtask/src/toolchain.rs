@@ -135,11 +135,12 @@ fn target_std_installed(exec: &Exec, target: &str) -> bool {
 }
 
 /// The targets this tool knows how to set up (others may be configured if they need no linker).
-pub const KNOWN_TARGETS: [&str; 4] = [
+pub const KNOWN_TARGETS: [&str; 5] = [
     "x86_64-unknown-linux-gnu",
     "aarch64-unknown-linux-gnu",
     "x86_64-unknown-linux-musl",
     "aarch64-unknown-linux-musl",
+    "x86_64-pc-windows-gnu",
 ];
 
 /// How to cross-compile.
@@ -215,6 +216,18 @@ pub fn target_setup(
         setup.requirements.push(Requirement::program(
             &linker,
             format!("sudo apt-get install {package} (Debian/Ubuntu), or use --cross zigbuild"),
+        ));
+    } else if target.ends_with("-windows-gnu") {
+        // MinGW-w64 links (and compiles C for) Windows; cc-rs finds `<arch>-w64-mingw32-gcc`.
+        let linker = format!("{arch}-w64-mingw32-gcc");
+        let package = format!("gcc-mingw-w64-{}", arch.replace('_', "-"));
+        setup.packages = vec![package.clone()];
+        setup
+            .env
+            .push((target_env_key(target, "LINKER"), linker.clone()));
+        setup.requirements.push(Requirement::program(
+            &linker,
+            format!("sudo apt-get install {package} (Debian/Ubuntu)"),
         ));
     } else if target.ends_with("-linux-musl") && arch == host_arch {
         // Same arch: rustc links musl itself (self-contained); C code needs a musl compiler.
@@ -398,6 +411,32 @@ mod tests {
             [Requirement::TargetStd {
                 target: "x86_64-unknown-linux-gnu".into()
             }]
+        );
+    }
+
+    #[test]
+    fn windows_links_with_mingw() {
+        let s = target_setup(
+            "x86_64-pc-windows-gnu",
+            "x86_64-unknown-linux-gnu",
+            Cross::Linker,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            s.env,
+            [(
+                "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER".to_string(),
+                "x86_64-w64-mingw32-gcc".to_string()
+            )]
+        );
+        assert_eq!(s.packages, ["gcc-mingw-w64-x86-64"]);
+        let Requirement::Program { fix, .. } = &s.requirements[1] else {
+            panic!("{:?}", s.requirements)
+        };
+        assert!(
+            fix.contains("apt-get install gcc-mingw-w64-x86-64"),
+            "{fix}"
         );
     }
 

@@ -249,3 +249,101 @@ fn timings_explains_a_cold_build_from_cargos_own_report() {
     );
     assert!(json["advice"].as_array().unwrap().len() >= 2);
 }
+
+/// The target list is open: a Windows production build (MinGW-w64 from Debian) lands in dist/
+/// as `name.exe`, a PE executable for x86-64, with its sum.
+#[test]
+fn windows_is_one_more_production_target() {
+    if !available(
+        "x86_64-pc-windows-gnu build",
+        missing_target("x86_64-pc-windows-gnu").or_else(|| {
+            missing_program(
+                "x86_64-w64-mingw32-gcc",
+                "apt-get install gcc-mingw-w64-x86-64",
+            )
+        }),
+    ) {
+        return;
+    }
+    let _heavy = heavy();
+    let root = generate("generic-windows", "");
+    // LTO, as production profiles have (this repository's does): without it the binary imports
+    // all of std's Windows DLLs, bcryptprimitives.dll among them, which Debian 12's wine (8.0)
+    // lacks; with it, what the program never calls is dropped.
+    let manifest = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("strip = true\n", "strip = true\nlto = \"thin\"\ncodegen-units = 1\n"),
+    )
+    .unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&xtask_ok(
+        &root,
+        &[
+            "build",
+            "--variant",
+            "production",
+            "--target",
+            "x86_64-pc-windows-gnu",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let dist = root.join("out");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap())
+            .unwrap();
+    let mut paths: Vec<&str> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap())
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "x86_64-pc-windows-gnu/xenod.exe",
+            "x86_64-pc-windows-gnu/yak.exe"
+        ],
+        "{summary}"
+    );
+    let exe = std::fs::read(dist.join("x86_64-pc-windows-gnu/yak.exe")).unwrap();
+    assert_eq!(&exe[..2], b"MZ", "a DOS/PE header");
+    let pe = u32::from_le_bytes(exe[0x3c..0x40].try_into().unwrap()) as usize;
+    assert_eq!(&exe[pe..pe + 4], b"PE\0\0");
+    let machine = u16::from_le_bytes(exe[pe + 4..pe + 6].try_into().unwrap());
+    assert_eq!(machine, 0x8664, "IMAGE_FILE_MACHINE_AMD64");
+    // And it runs, under Debian's wine (its own prefix in the test's scratch dir).
+    let wine = ["wine64", "wine"]
+        .iter()
+        .find_map(|w| on_path(w))
+        .or_else(|| {
+            let debian = std::path::PathBuf::from("/usr/lib/wine/wine64");
+            debian.exists().then_some(debian)
+        });
+    let problem = wine
+        .is_none()
+        .then(|| "no wine (apt-get install wine64)".to_string());
+    if available("wine", problem) {
+        let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wine-prefix");
+        let out = Command::new(wine.unwrap())
+            .arg(dist.join("x86_64-pc-windows-gnu/yak.exe"))
+            .env("WINEPREFIX", &prefix)
+            .env("WINEDEBUG", "-all")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "yak 0.7.0 42 production",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&dist)
+        .status()
+        .unwrap()
+        .success());
+}

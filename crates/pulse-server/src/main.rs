@@ -127,14 +127,20 @@ fn router(db: Db) -> Router {
         .with_state(db)
 }
 
+/// Ctrl-C, or SIGTERM (what `docker stop` sends) where there is one.
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
     }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
     tracing::info!("shutting down");
 }
 

@@ -183,7 +183,12 @@ pub fn package(
     let created = crate::render::utc_now();
     let mut entries = Vec::new();
     for a in artifacts {
-        let rel = format!("{}/{}", a.target, a.name);
+        // Cargo's own file name: `name`, or `name.exe` for Windows.
+        let file = a
+            .path
+            .file_name()
+            .map_or_else(|| a.name.clone(), |f| f.to_string_lossy().into_owned());
+        let rel = format!("{}/{file}", a.target);
         let dest = staging.join(&rel);
         std::fs::create_dir_all(dest.parent().expect("has a parent"))
             .with_context(|| format!("creating {}", staging.display()))?;
