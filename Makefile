@@ -11,6 +11,10 @@ COMMIT_SHA ?=
 PLATFORMS ?=
 REGISTRY ?=
 DOCKER_BUILD_FLAGS ?=
+# A token for private git dependencies: `cargo xtask docker build` reads it from the
+# environment and passes it only as the BuildKit secret `git_token` (never a build argument).
+GH_PAT ?=
+export GH_PAT
 
 # Only the variables that are set become flags, so the xtask's defaults apply otherwise.
 docker_args = --docker "$(DOCKER)" \
@@ -34,6 +38,7 @@ help: ## this list
 	@echo "  REGISTRY            push each platform there and join them into one manifest list"
 	@echo "  DOCKER              the docker client (default: docker)"
 	@echo "  DOCKER_BUILD_FLAGS  extra docker build flags, e.g. '--network host --cache-from reg/img:tag'"
+	@echo "  GH_PAT              token for private git dependencies (a BuildKit secret, never a build arg)"
 
 build: ## native debug build (cargo xtask build --variant dev)
 	$(CARGO) xtask build --variant dev

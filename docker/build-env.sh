@@ -140,12 +140,16 @@ run_cargo() {
   fi
   status=0
   if [ -s /run/secrets/git_token ]; then
-    # A git config in a throwaway HOME that dies with this command: the token never lands
-    # in a layer, an image config or the build log.
+    # A git config in a throwaway HOME that dies with this command: a credential helper that
+    # answers any git host asking for a password with the token (user `x-access-token`, as
+    # GitHub takes a personal access token). The token is read from the secret only when a
+    # host asks: it never lands in a layer, an image config, a URL or the build log.
     home=$(mktemp -d)
     trap 'rm -rf "$home"' EXIT
-    printf '[url "https://x-access-token:%s@github.com/"]\n\tinsteadOf = https://github.com/\n' \
-      "$(cat /run/secrets/git_token)" >"$home/.gitconfig"
+    cat >"$home/.gitconfig" <<'GITCONFIG'
+[credential]
+	helper = "!f() { test \"$1\" = get || exit 0; echo username=x-access-token; printf 'password=%s\\n' \"$(cat /run/secrets/git_token)\"; }; f"
+GITCONFIG
     HOME=$home cargo "$@" || status=$?
   else
     cargo "$@" || status=$?

@@ -440,3 +440,188 @@ fn a_vendored_patch_is_compiled_in_the_deps_stage_only() {
     let report = docker_build(&root, &common);
     assert_rebuilt_no_dependency(&report);
 }
+
+/// A private git dependency, served by `git http-backend` behind basic auth on 127.0.0.1 (as
+/// GitHub serves a private repository): without GH_PAT the image fails and says what to set;
+/// with it, the image builds; the token is in no log line, no layer, no image history.
+#[test]
+fn a_private_git_dependency_builds_with_gh_pat_and_leaves_no_trace() {
+    if !available("docker engine", missing_docker())
+        || !available("git", missing_program("git", "apt-get install git"))
+        || !available(
+            "python3",
+            missing_program("python3", "apt-get install python3"),
+        )
+    {
+        return;
+    }
+    let _guard = heavy();
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gh-pat");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let git = |dir: &Path, args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    // The private crate, in a bare repository under the server's root.
+    let src = scratch.join("src");
+    write_file(
+        &src,
+        "Cargo.toml",
+        "[package]\nname = \"private-dep\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
+    write_file(&src, "src/lib.rs", "pub fn answer() -> u32 { 42 }\n");
+    git(&src, &["init", "-q"]);
+    git(&src, &["add", "."]);
+    git(
+        &src,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "private",
+        ],
+    );
+    let repos = scratch.join("repos");
+    std::fs::create_dir_all(&repos).unwrap();
+    git(
+        &repos,
+        &["clone", "-q", "--bare", "../src", "private-dep.git"],
+    );
+
+    let token = unique("ghp");
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/git_server.py");
+    let server = Command::new("python3")
+        .arg(&script)
+        .args([
+            &port.to_string(),
+            repos.to_str().unwrap(),
+            "x-access-token",
+            &token,
+        ])
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(server);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the git server never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The workspace depends on it; the host resolves it with the token from a credential
+    // helper of a HOME of its own (cargo's and rustup's homes kept).
+    let root = copy_workspace("docker-gh-pat");
+    let bin = service_config(&root)["bin"].as_str().unwrap().to_string();
+    let manifest = bin_source(&root, &bin)
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let url = format!("http://127.0.0.1:{port}/private-dep.git");
+    std::fs::write(
+        &manifest,
+        text.replacen(
+            "[dependencies]\n",
+            &format!("[dependencies]\nprivate-dep = {{ git = \"{url}\" }}\n"),
+            1,
+        ),
+    )
+    .unwrap();
+    let home = scratch.join("home");
+    let token_file = scratch.join("token");
+    std::fs::write(&token_file, &token).unwrap();
+    write_file(
+        &home,
+        ".gitconfig",
+        &format!(
+            "[credential]\n\thelper = \"!f() {{ echo username=x-access-token; echo password=$(cat {}); }}; f\"\n",
+            token_file.display()
+        ),
+    );
+    let real_home = std::env::var("HOME").unwrap();
+    let host_env = [
+        ("HOME", home.display().to_string()),
+        (
+            "CARGO_HOME",
+            std::env::var("CARGO_HOME").unwrap_or(format!("{real_home}/.cargo")),
+        ),
+        (
+            "RUSTUP_HOME",
+            std::env::var("RUSTUP_HOME").unwrap_or(format!("{real_home}/.rustup")),
+        ),
+    ];
+    let resolved = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(&root)
+        .envs(host_env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    assert!(
+        resolved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resolved.stderr)
+    );
+    xtask_with(&root, &["ci-optims", "sync"], &host_env);
+
+    let image_args = [
+        "docker",
+        "build",
+        "--variant",
+        "development",
+        "--image",
+        "xtask-test",
+        "--tag",
+        "gh-pat",
+        FLAGS,
+    ];
+    let log = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let without = xtask_with(&root, &image_args, &[("GH_PAT", String::new())]);
+    assert!(!without.status.success(), "built without the token");
+    assert!(
+        log(&without).contains("GH_PAT") && log(&without).contains("failed to authenticate"),
+        "{}",
+        tail(&log(&without), 30)
+    );
+
+    let with = xtask_with(&root, &image_args, &[("GH_PAT", token.clone())]);
+    assert!(with.status.success(), "{}", tail(&log(&with), 40));
+    assert!(
+        log(&with).contains("private-dep"),
+        "the dependency was not built"
+    );
+    assert!(!log(&with).contains(&token), "the token is in the log");
+    let image = "xtask-test:gh-pat";
+    for args in [
+        &["history", "--no-trunc", image][..],
+        &["image", "inspect", image][..],
+    ] {
+        assert!(!docker_ok(args).contains(&token), "token in {args:?}");
+    }
+    let saved = Command::new(docker())
+        .args(["save", image])
+        .output()
+        .unwrap();
+    assert!(saved.status.success());
+    let needle = token.as_bytes();
+    assert!(
+        !saved.stdout.windows(needle.len()).any(|w| w == needle),
+        "token inside a layer of {image}"
+    );
+}

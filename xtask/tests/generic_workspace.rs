@@ -274,7 +274,10 @@ fn windows_is_one_more_production_target() {
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
         &manifest,
-        text.replace("strip = true\n", "strip = true\nlto = \"thin\"\ncodegen-units = 1\n"),
+        text.replace(
+            "strip = true\n",
+            "strip = true\nlto = \"thin\"\ncodegen-units = 1\n",
+        ),
     )
     .unwrap();
     let summary: serde_json::Value = serde_json::from_str(&xtask_ok(

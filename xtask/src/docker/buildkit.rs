@@ -46,15 +46,28 @@ struct BuildStep {
 #[derive(Debug, Default, PartialEq)]
 pub struct BuildkitLog {
     steps: BTreeMap<u32, BuildStep>,
-    /// Cargo said `failed to run custom build command` (a build script failed).
-    build_script_failed: bool,
+    /// What cargo said went wrong, when it is something the user can fix.
+    cargo_failure: Option<CargoFailure>,
+}
+
+/// A cargo failure inside an image that has a known fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CargoFailure {
+    /// `failed to run custom build command`: a build script failed (often a missing tool).
+    BuildScript,
+    /// `failed to authenticate when downloading repository`: a private git dependency.
+    GitAuthentication,
 }
 
 impl BuildkitLog {
     /// Read one line of `--progress=plain` output: `#7 [build 2/2] RUN ...` (a step's header),
     /// `#7 CACHED`, `#7 DONE 11.2s`, `#7 12.30    Compiling serde v1.0.229` (its output).
     pub fn read_line(&mut self, line: &str) {
-        self.build_script_failed |= line.contains("failed to run custom build command");
+        if line.contains("failed to run custom build command") {
+            self.cargo_failure = Some(CargoFailure::BuildScript);
+        } else if line.contains("failed to authenticate when downloading repository") {
+            self.cargo_failure = Some(CargoFailure::GitAuthentication);
+        }
         let Some(rest) = line.strip_prefix('#') else {
             return;
         };
@@ -87,8 +100,8 @@ impl BuildkitLog {
         }
     }
 
-    pub fn build_script_failed(&self) -> bool {
-        self.build_script_failed
+    pub fn cargo_failure(&self) -> Option<CargoFailure> {
+        self.cargo_failure
     }
 
     /// The steps of these stages, summed into one phase.
@@ -204,10 +217,14 @@ mod tests {
     fn a_failed_build_script_is_noticed() {
         let mut log = BuildkitLog::default();
         log.read_line("#13 500.1    Compiling openssl-sys v0.9.107");
-        assert!(!log.build_script_failed());
+        assert_eq!(log.cargo_failure(), None);
         log.read_line(
             "#13 511.9 error: failed to run custom build command for `openssl-sys v0.9.107`",
         );
-        assert!(log.build_script_failed());
+        assert_eq!(log.cargo_failure(), Some(CargoFailure::BuildScript));
+        log.read_line(
+            "#11 2.301 error: failed to authenticate when downloading repository: http://127.0.0.1:9/private.git",
+        );
+        assert_eq!(log.cargo_failure(), Some(CargoFailure::GitAuthentication));
     }
 }

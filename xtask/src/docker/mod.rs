@@ -18,7 +18,7 @@ use crate::sccache;
 use crate::toolchain::Toolchain;
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
-use buildkit::{BuildkitLog, PhaseReport};
+use buildkit::{BuildkitLog, CargoFailure, PhaseReport};
 use plan::{DockerPlan, ImageRequest, Platform, Step};
 pub use report::DockerReport;
 use std::collections::BTreeSet;
@@ -71,7 +71,8 @@ pub struct ImageArgs {
     /// Extra image label KEY=VALUE (repeatable).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     labels: Vec<String>,
-    /// BuildKit secret passed through, e.g. `id=git_token,src=token.txt` (repeatable).
+    /// BuildKit secret passed through, e.g. `id=git_token,src=token.txt` (repeatable). A token
+    /// for private git dependencies is simpler in GH_PAT: it becomes the `git_token` secret.
     #[arg(long = "secret", value_name = "SPEC")]
     secrets: Vec<String>,
     /// Compile the deps and build stages through a compiler cache. sccache (installed in the
@@ -88,6 +89,11 @@ pub struct ImageArgs {
     #[arg(long, allow_hyphen_values = true, value_name = "FLAGS")]
     docker_flags: Option<String>,
 }
+
+/// The variable a token for private git dependencies comes in (`make docker.build.dev
+/// GH_PAT=...`): the builds see it as the BuildKit secret `git_token`, as basic-auth credentials
+/// for every git host (GitHub takes a personal access token that way).
+const GIT_TOKEN_ENV: &str = "GH_PAT";
 
 /// Images name the variants `production` and `development` (`dev` is accepted too).
 fn image_variant() -> impl clap::builder::TypedValueParser<Value = Variant> {
@@ -110,6 +116,9 @@ impl ImageArgs {
             registry: self.registry,
             labels: self.labels,
             secrets: self.secrets,
+            git_token_env: std::env::var(GIT_TOKEN_ENV)
+                .is_ok_and(|v| !v.is_empty())
+                .then(|| GIT_TOKEN_ENV.to_string()),
             sccache: self.cache == CompilerCache::Sccache,
             sccache_env: if self.cache == CompilerCache::Sccache {
                 sccache::backend_vars()
@@ -249,13 +258,18 @@ fn run_step(
         Line::Show
     });
     if let Err(e) = ran {
-        return Err(match log.build_script_failed() {
-            true => e.context(
+        return Err(match log.cargo_failure() {
+            Some(CargoFailure::BuildScript) => e.context(
                 "a build script failed in the image: if it needs a system tool or library \
                  (pkg-config and libssl-dev, protobuf-compiler, cmake), list its Debian packages \
                  in [workspace.metadata.xtask] system-packages",
             ),
-            false => e,
+            Some(CargoFailure::GitAuthentication) => e.context(format!(
+                "a git dependency asked for credentials: put a token that can read it in \
+                 {GIT_TOKEN_ENV} (`make docker.build.dev {GIT_TOKEN_ENV}=...`, or export it); the \
+                 builds get it only as the BuildKit secret `git_token`"
+            )),
+            None => e,
         });
     }
     Ok(log.reports(step, start.elapsed().as_secs_f64(), members))
@@ -268,7 +282,7 @@ fn label(step: &Step) -> String {
     }
 }
 
-/// The `sccache_env` secret's file (mode 0600), for as long as the builds run.
+/// A secret's file (mode 0600: `sccache_env`, `git_token`), for as long as the builds run.
 struct SecretFile(std::path::PathBuf);
 
 impl SecretFile {
@@ -286,7 +300,7 @@ impl SecretFile {
         options.mode(0o600);
         let mut file = options
             .open(&path)
-            .with_context(|| format!("writing the sccache_env secret {}", path.display()))?;
+            .with_context(|| format!("writing the secret file {}", path.display()))?;
         file.write_all(text.as_bytes())?;
         Ok(SecretFile(path))
     }
@@ -311,6 +325,13 @@ fn execute(exec: &Exec, ws: &Workspace, plan: &DockerPlan) -> anyhow::Result<Doc
             &sccache::backend_lines(&plan.sccache_env),
         )?),
         true => None,
+    };
+    let _token = match &plan.git_token_env {
+        Some(var) => Some(SecretFile::write(
+            plan::git_token_file(ws),
+            &std::env::var(var).with_context(|| format!("reading {var}"))?,
+        )?),
+        None => None,
     };
     let members = ws.crate_names();
     let members = &members;

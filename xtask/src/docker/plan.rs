@@ -102,6 +102,9 @@ pub struct ImageRequest {
     pub labels: Vec<String>,
     /// BuildKit secrets passed through (`id=git_token,src=FILE`).
     pub secrets: Vec<String>,
+    /// The environment variable holding a token for private git dependencies (`GH_PAT`), when
+    /// set: it reaches the builds only as the BuildKit secret `git_token` (never its value here).
+    pub git_token_env: Option<String>,
     pub sccache: bool,
     /// Names of the SCCACHE_* variables passed as the `sccache_env` secret (values never in
     /// the plan).
@@ -126,6 +129,7 @@ impl ImageRequest {
             registry: None,
             labels: Vec::new(),
             secrets: Vec::new(),
+            git_token_env: None,
             sccache: false,
             sccache_env: Vec::new(),
             docker: docker.into(),
@@ -162,6 +166,8 @@ pub struct DockerPlan {
     /// Names of the variables the builds get as the `sccache_env` secret (written just before
     /// they run; empty: no secret).
     pub sccache_env: Vec<String>,
+    /// The variable whose value the builds get as the `git_token` secret (written likewise).
+    pub git_token_env: Option<String>,
 }
 
 impl DockerPlan {
@@ -336,6 +342,11 @@ pub fn sccache_env_file(ws: &Workspace) -> std::path::PathBuf {
     ws.target_dir.join("xtask/sccache-env")
 }
 
+/// Where `docker build` finds the `git_token` secret (from `GH_PAT`), written and removed alike.
+pub fn git_token_file(ws: &Workspace) -> std::path::PathBuf {
+    ws.target_dir.join("xtask/git-token")
+}
+
 /// The Rust image of a workspace that pins its toolchain (`rust-toolchain.toml` or
 /// `rust-toolchain` with a version as its channel): `rust:<version>-slim-bookworm`.
 fn rust_image(ws: &Workspace) -> anyhow::Result<Option<String>> {
@@ -409,6 +420,12 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
                 c = c.args([
                     "--secret".to_string(),
                     format!("id=sccache_env,src={}", sccache_env_file(ws).display()),
+                ]);
+            }
+            if request.git_token_env.is_some() {
+                c = c.args([
+                    "--secret".to_string(),
+                    format!("id=git_token,src={}", git_token_file(ws).display()),
                 ]);
             }
             if request.registry.is_some() {
@@ -488,6 +505,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
         platforms: per_platform,
         publish,
         sccache_env,
+        git_token_env: request.git_token_env.clone(),
     })
 }
 
@@ -508,6 +526,7 @@ pub fn manifest_plan(ws: &Workspace, request: &ImageRequest) -> anyhow::Result<D
         bin: names.bin,
         platforms: Vec::new(),
         sccache_env: Vec::new(),
+        git_token_env: None,
     })
 }
 
