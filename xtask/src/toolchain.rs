@@ -92,6 +92,18 @@ impl Requirement {
         }
     }
 
+    /// What is needed, as a plan prints it.
+    pub fn describe(&self) -> String {
+        match self {
+            Requirement::TargetStd { target } => format!("rust std for {target}"),
+            Requirement::Program { program, .. } => format!("`{program}` on PATH"),
+            Requirement::Profile { profile, defined } => format!(
+                "profile `{profile}` ({})",
+                if *defined { "defined" } else { "MISSING" }
+            ),
+        }
+    }
+
     /// `None` when satisfied, else the problem and its fix.
     pub fn check(&self, exec: &Exec) -> Option<String> {
         match self {

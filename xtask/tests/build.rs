@@ -107,16 +107,7 @@ fn production_build_packages_both_architectures() {
     let dist = PathBuf::from(summary["dist_dir"].as_str().unwrap());
 
     // The sums verify with the standard tool, from inside dist/.
-    let check = Command::new("sha256sum")
-        .args(["-c", "SHA256SUMS"])
-        .current_dir(&dist)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "sha256sum -c: {}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    assert_sums_verify(&dist);
 
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap())

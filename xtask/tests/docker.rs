@@ -345,26 +345,7 @@ fn a_build_secret_appears_in_no_layer_and_no_history() {
         images = vec!["xtask-test:secret-amd64"];
     }
     for image in images {
-        let history = docker_ok(&["history", "--no-trunc", image]);
-        assert!(
-            !history.contains(&secret),
-            "secret in `docker history {image}`"
-        );
-        let inspect = docker_ok(&["image", "inspect", image]);
-        assert!(
-            !inspect.contains(&secret),
-            "secret in the config of {image}"
-        );
-        let saved = Command::new(docker())
-            .args(["save", image])
-            .output()
-            .unwrap();
-        assert!(saved.status.success());
-        let needle = secret.as_bytes();
-        assert!(
-            !saved.stdout.windows(needle.len()).any(|w| w == needle),
-            "secret inside a layer of {image}"
-        );
+        assert_not_in_image(image, &secret);
     }
 }
 
@@ -458,14 +439,6 @@ fn a_private_git_dependency_builds_with_gh_pat_and_leaves_no_trace() {
     let _guard = heavy();
     let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gh-pat");
     let _ = std::fs::remove_dir_all(&scratch);
-    let git = |dir: &Path, args: &[&str]| {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    };
     // The private crate, in a bare repository under the server's root.
     let src = scratch.join("src");
     write_file(
@@ -474,20 +447,7 @@ fn a_private_git_dependency_builds_with_gh_pat_and_leaves_no_trace() {
         "[package]\nname = \"private-dep\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
     );
     write_file(&src, "src/lib.rs", "pub fn answer() -> u32 { 42 }\n");
-    git(&src, &["init", "-q"]);
-    git(&src, &["add", "."]);
-    git(
-        &src,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "private",
-        ],
-    );
+    git_commit_all(&src, "private");
     let repos = scratch.join("repos");
     std::fs::create_dir_all(&repos).unwrap();
     git(
@@ -607,21 +567,5 @@ fn a_private_git_dependency_builds_with_gh_pat_and_leaves_no_trace() {
         "the dependency was not built"
     );
     assert!(!log(&with).contains(&token), "the token is in the log");
-    let image = "xtask-test:gh-pat";
-    for args in [
-        &["history", "--no-trunc", image][..],
-        &["image", "inspect", image][..],
-    ] {
-        assert!(!docker_ok(args).contains(&token), "token in {args:?}");
-    }
-    let saved = Command::new(docker())
-        .args(["save", image])
-        .output()
-        .unwrap();
-    assert!(saved.status.success());
-    let needle = token.as_bytes();
-    assert!(
-        !saved.stdout.windows(needle.len()).any(|w| w == needle),
-        "token inside a layer of {image}"
-    );
+    assert_not_in_image("xtask-test:gh-pat", &token);
 }

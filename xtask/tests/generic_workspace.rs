@@ -101,12 +101,7 @@ fn builds_a_workspace_it_has_never_seen() {
     assert_eq!(entries.len(), 2 * targets.len());
     let xenod = entries.iter().find(|e| e["name"] == "xenod").unwrap();
     assert_eq!(xenod["version"], "2.0.0");
-    assert!(Command::new("sha256sum")
-        .args(["-c", "SHA256SUMS"])
-        .current_dir(&dist)
-        .status()
-        .unwrap()
-        .success());
+    assert_sums_verify(&dist);
     let out = Command::new(dist.join("x86_64-unknown-linux-gnu/yak"))
         .output()
         .unwrap();
@@ -343,10 +338,5 @@ fn windows_is_one_more_production_target() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert!(Command::new("sha256sum")
-        .args(["-c", "SHA256SUMS"])
-        .current_dir(&dist)
-        .status()
-        .unwrap()
-        .success());
+    assert_sums_verify(&dist);
 }

@@ -40,27 +40,7 @@ fn generate(name: &str, extra: &str) -> PathBuf {
     );
     w("scripts/keep.sh", "echo mine\n");
     generate_lockfile(&root);
-    let git = |args: &[&str]| {
-        let ok = Command::new("git")
-            .args(args)
-            .current_dir(&root)
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(ok, "git {args:?}");
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-qm",
-        "one",
-    ]);
+    git_commit_all(&root, "one");
     root
 }
 

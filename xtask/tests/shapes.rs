@@ -223,26 +223,7 @@ fn a_virtual_workspace_with_git_patches_and_an_outside_path() {
         for (rel, text) in files {
             write_file(&dir, rel, text);
         }
-        for args in [
-            &["init", "-q", "-b", "main"][..],
-            &["add", "."][..],
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-qm",
-                "one",
-            ][..],
-        ] {
-            let status = Command::new("git")
-                .args(args)
-                .current_dir(&dir)
-                .status()
-                .unwrap();
-            assert!(status.success(), "git {args:?}");
-        }
+        git_commit_all(&dir, "one");
         format!("file://{}", dir.display())
     };
     let greeting = git_repo(

@@ -145,15 +145,7 @@ impl BuildPlan {
             match step {
                 Step::Check { requirements } => {
                     for req in requirements {
-                        let what = match req {
-                            Requirement::TargetStd { target } => format!("rust std for {target}"),
-                            Requirement::Program { program, .. } => format!("`{program}` on PATH"),
-                            Requirement::Profile { profile, defined } => format!(
-                                "profile `{profile}` ({})",
-                                if *defined { "defined" } else { "MISSING" }
-                            ),
-                        };
-                        let _ = writeln!(out, "  needs:    {what}");
+                        let _ = writeln!(out, "  needs:    {}", req.describe());
                     }
                 }
                 Step::Cargo { command } => {

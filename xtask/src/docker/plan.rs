@@ -271,17 +271,20 @@ pub fn build_args(
             .map(|b| b.version.clone())
             .unwrap_or_default()
     });
-    let feature_set = ws.config.variants.of(request.variant);
-    let build_info: Vec<String> = [
-        ("APP_BUILD_VARIANT", spec.profile.to_string()),
-        ("APP_FEATURE_SET", feature_set.feature_set().to_string()),
-        ("APP_VERSION", version.clone()),
-        ("APP_COMMIT_SHA", request.commit.clone()),
-    ]
-    .into_iter()
-    .filter(|(_, v)| !v.is_empty() && !v.contains(char::is_whitespace))
-    .map(|(k, v)| format!("{k}={v}"))
-    .collect();
+    // The variant's build info from the rules (variant, feature set), with the image's own
+    // version and commit in place of the checkout's.
+    let build_info: Vec<String> = spec
+        .build_info
+        .iter()
+        .filter(|(k, _)| k != "APP_COMMIT_SHA")
+        .cloned()
+        .chain([
+            ("APP_VERSION".to_string(), version.clone()),
+            ("APP_COMMIT_SHA".to_string(), request.commit.clone()),
+        ])
+        .filter(|(_, v)| !v.is_empty() && !v.contains(char::is_whitespace))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     // System packages the build needs: for the build platform, and the libraries (`-dev`) for
     // the target architecture too when it is another (Debian multiarch: `libssl-dev:arm64`).
     let mut packages = spec.packages.clone();

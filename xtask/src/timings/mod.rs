@@ -123,7 +123,6 @@ pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
     let built = Built {
         command: plan.command,
         units_compiled: outcome.compiled(),
-        targets: spec.targets.len(),
     };
     let summary = explain(exec, ws, &args, cargo_report, Some(built))?;
     print(&summary, opts.format)
@@ -133,7 +132,6 @@ pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
 struct Built {
     command: String,
     units_compiled: usize,
-    targets: usize,
 }
 
 /// Read cargo's report, write the chart beside it, and advise.
@@ -170,7 +168,7 @@ fn explain(
         units_compiled: built
             .as_ref()
             .map_or(timings.units.len(), |b| b.units_compiled),
-        targets: built.map_or(report::targets(&html), |b| b.targets),
+        targets: report::targets(&html),
         advice: timings.advice(prebuilt),
         timings,
     })
@@ -223,7 +221,7 @@ impl Plan {
         use std::fmt::Write;
         let mut out = format!("plan: time a {:?} build\n", self.variant);
         for req in &self.requirements {
-            let _ = writeln!(out, "  needs:    {req:?}");
+            let _ = writeln!(out, "  needs:    {}", req.describe());
         }
         match &self.fresh_target_dir {
             Some(dir) => {
@@ -251,10 +249,7 @@ impl Summary {
             slowest.row([
                 (rank + 1).to_string(),
                 unit.name.clone(),
-                serde_json::to_value(unit.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
+                unit.kind.name().to_string(),
                 format!("{:.1}", unit.seconds),
                 if unit.on_critical_path { "✓" } else { "" }.to_string(),
             ]);

@@ -63,6 +63,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Its name in tables, as in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Member => "member",
+            Kind::ThirdParty => "third-party",
+            Kind::BuildScript => "build-script",
+            Kind::BuildScriptRun => "build-script-run",
+        }
+    }
+
     fn colour(self) -> &'static str {
         match self {
             Kind::Member => "#3b75af",
@@ -655,6 +665,18 @@ const CPU_USAGE = [[0.0, 100.0], [6.0, 100.0], [12.0, 50.0]];
             "{}",
             whole.advice
         );
+    }
+
+    #[test]
+    fn kind_names_are_the_json_names() {
+        for kind in [
+            Kind::Member,
+            Kind::ThirdParty,
+            Kind::BuildScript,
+            Kind::BuildScriptRun,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
     }
 
     #[test]

@@ -372,3 +372,70 @@ pub fn phase<'a>(
         .find(|p| p["platform"] == platform && p["phase"] == phase)
         .unwrap_or_else(|| panic!("no {phase} phase for {platform} in {report}"))
 }
+
+/// `git ARGS` in `dir`; it must succeed.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?} in {}", dir.display());
+}
+
+/// A new repository in `dir` (branch `main`) with one commit of everything in it.
+pub fn git_commit_all(dir: &Path, message: &str) {
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "."]);
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            message,
+        ],
+    );
+}
+
+/// `needle` is nowhere an image keeps: its `docker history`, its config, any byte of
+/// `docker save`.
+pub fn assert_not_in_image(image: &str, needle: &str) {
+    for args in [
+        &["history", "--no-trunc", image][..],
+        &["image", "inspect", image][..],
+    ] {
+        assert!(
+            !docker_ok(args).contains(needle),
+            "found in `docker {args:?}`"
+        );
+    }
+    let saved = Command::new(docker())
+        .args(["save", image])
+        .output()
+        .unwrap();
+    assert!(saved.status.success(), "docker save {image}");
+    let needle = needle.as_bytes();
+    assert!(
+        !saved.stdout.windows(needle.len()).any(|w| w == needle),
+        "found inside a layer of {image}"
+    );
+}
+
+/// `sha256sum -c SHA256SUMS` passes in `dir` (a dist dir).
+pub fn assert_sums_verify(dir: &Path) {
+    let check = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "sha256sum -c in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
