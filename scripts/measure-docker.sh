@@ -10,6 +10,10 @@
 #   scripts/measure-docker.sh parallel      cold production images: amd64 alone, arm64 alone,
 #                                           then both at once (the build cache pruned before
 #                                           each); prints both / (amd64 + arm64) and the phases
+#   scripts/measure-docker.sh libc [ROUNDS] glibc vs static musl production images, both
+#                                           architectures: cold (build cache pruned), a
+#                                           one-line edit rebuild, image sizes, `file` of
+#                                           each binary; gnu then musl, ROUNDS times (2)
 #   scripts/measure-docker.sh fresh-engine  a second, empty engine building with --cache-from the
 #                                           registry: is the deps stage reused, is anything compiled?
 #   scripts/measure-docker.sh compare DIR BIN FILE [VARIANT]
@@ -66,6 +70,7 @@ prune() {
   "$DOCKER" builder prune -af >/dev/null
   "$DOCKER" image rm -f pulse-server:production-amd64 pulse-server:production-arm64 \
     pulse-server:production pulse-server:deps-production-amd64 pulse-server:deps-production-arm64 \
+    pulse-server:deps-production-musl-amd64 pulse-server:deps-production-musl-arm64 \
     >/dev/null 2>&1 || true
 }
 
@@ -98,6 +103,58 @@ parallel() {
   rm -f "$out"
   echo "both at once $both s; amd64 alone $amd s + arm64 alone $arm s = $(echo "$amd + $arm" | bc) s;" \
        "both / sum $(ratio "$both" "$(echo "$amd + $arm" | bc)")"
+}
+
+# One line per platform of a docker build's phase table (seconds, crates, third-party crates).
+phases() { grep -E '^│ linux/' "$1" | awk -F'┆' '{gsub(/[│ ]/, "", $1); gsub(/ /, "", $2); gsub(/^ +| +$/, "", $3); gsub(/^ +| +$/, "", $5); printf "    %s %s %s s, third-party %s\n", $1, $2, $3, $5}'; }
+
+libc_compare() {
+  local rounds=${1:-2} out t cold edit libc arch size
+  out=$(mktemp)
+  cp "$EDIT_FILE" "$EDIT_FILE.measure-orig"
+  trap 'restore_edit; rm -f "$out"' EXIT
+  trap 'exit 130' INT TERM
+  local rows=()
+  for round in $(seq "$rounds"); do
+    for libc in gnu musl; do
+      prune
+      t=$(now)
+      cargo xtask docker build --variant production --libc "$libc" --docker-flags="$FLAGS" \
+        >"$out" 2>/dev/null || { cat "$out"; echo "the cold $libc build failed" >&2; exit 1; }
+      cold=$(elapsed "$t")
+      echo "round $round, $libc, cold (both architectures): $cold s"
+      phases "$out"
+      sed -i "0,/\"ok\\\\n\"/s//\"ok $libc $round $(date +%s%N)\\\\n\"/" "$EDIT_FILE"
+      t=$(now)
+      cargo xtask docker build --variant production --libc "$libc" --docker-flags="$FLAGS" \
+        >"$out" 2>/dev/null || { cat "$out"; echo "the $libc edit rebuild failed" >&2; exit 1; }
+      edit=$(elapsed "$t")
+      cp "$EDIT_FILE.measure-orig" "$EDIT_FILE"
+      echo "round $round, $libc, one-line edit: $edit s"
+      phases "$out"
+      local sizes=()
+      for arch in amd64 arm64; do
+        size=$("$DOCKER" image inspect --format '{{.Size}}' "pulse-server:production-$arch")
+        sizes+=("$arch $size bytes")
+        if [[ $round == 1 ]]; then
+          local id dir
+          id=$("$DOCKER" create --platform "linux/$arch" "pulse-server:production-$arch")
+          dir=$(mktemp -d)
+          "$DOCKER" export "$id" | tar -x -C "$dir"
+          "$DOCKER" rm "$id" >/dev/null
+          echo "  $libc $arch: $(file -b "$dir/usr/local/bin/pulse-server")"
+          echo "  $libc $arch image files: $(cd "$dir" && find . -type f ! -path './etc/host*' ! -path './etc/resolv.conf' ! -path './etc/mtab' ! -name .dockerenv | sort | tr '\n' ' ')"
+          rm -rf "$dir"
+        fi
+      done
+      echo "  $libc image sizes: ${sizes[*]}"
+      rows+=("| $round | $libc | $cold | $edit | ${sizes[*]} |")
+    done
+  done
+  echo
+  echo "| round | libc | cold, both architectures (s) | one-line edit (s) | image sizes |"
+  echo "| --- | --- | --- | --- | --- |"
+  printf '%s\n' "${rows[@]}"
 }
 
 engine_pid=
@@ -169,6 +226,7 @@ case ${1:-} in
   compare) shift; compare "$@" ;;
   cold) cold ;;
   parallel) parallel ;;
+  libc) libc_compare "${2:-2}" ;;
   fresh-engine) fresh_engine ;;
-  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -75,6 +75,28 @@ pub enum CompilerCache {
     Sccache,
 }
 
+/// The C library an image's binary links (`[workspace.metadata.xtask.docker] libc`, `--libc`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Libc {
+    /// glibc: one cargo run per platform with Debian's cross gcc; the runtime stage gets the
+    /// shared libraries the binary needs.
+    #[default]
+    Gnu,
+    /// musl: a static binary; one cargo-zigbuild run builds every platform's, and each image
+    /// copies its own from it.
+    Musl,
+}
+
+impl Libc {
+    pub fn name(self) -> &'static str {
+        match self {
+            Libc::Gnu => "gnu",
+            Libc::Musl => "musl",
+        }
+    }
+}
+
 /// A bench scenario kind (`[workspace.metadata.xtask.bench] scenarios`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -198,6 +220,12 @@ pub struct DockerConfig {
     pub dockerfile: Option<String>,
     /// The script the Dockerfile's stages run cargo through (default `docker/build-env.sh`).
     pub build_env: Option<String>,
+    /// The C library of the image's binary (default `gnu`; `--libc` overrides).
+    pub libc: Option<Libc>,
+    /// Put the CA certificates (`/etc/ssl/certs/ca-certificates.crt`) in the image. Default:
+    /// when Cargo.lock has a crate that reads the system's certificates (openssl-sys,
+    /// native-tls, rustls-native-certs, rustls-platform-verifier, openssl-probe).
+    pub ca_certificates: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -73,9 +73,13 @@ fn stage_copies_the_binarys_libraries_and_theirs() {
 fn assert_staged(scratch: &Path, exe: &Path) {
     let empty = scratch.join("empty-libdir");
     std::fs::create_dir_all(&empty).unwrap();
-    let out_dir = scratch.join("runtime");
+    let root = scratch.join("runtime");
     let out = build_env(
-        &["stage", exe.to_str().unwrap(), out_dir.to_str().unwrap()],
+        &[
+            "stage",
+            root.to_str().unwrap(),
+            &format!("amd64={}", exe.display()),
+        ],
         &[("TARGET_LIBDIR", empty.to_str().unwrap())],
     );
     assert!(
@@ -83,6 +87,7 @@ fn assert_staged(scratch: &Path, exe: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let out_dir = root.join("amd64");
 
     let triplet = format!("{}-linux-gnu", std::env::consts::ARCH);
     let libdir = out_dir.join("lib").join(&triplet);
@@ -114,6 +119,75 @@ fn assert_staged(scratch: &Path, exe: &Path) {
     assert!(passwd.contains(":10001:10001:"), "{passwd}");
 }
 
+/// One build stage stages every platform's binary (musl: one cargo run built them all), each in
+/// the directory its runtime stage copies (`/runtime/<arch>/`), with the CA certificates when
+/// asked for.
+#[test]
+fn stage_puts_each_platforms_binary_in_its_own_dir() {
+    if !available(
+        "readelf",
+        missing_program("readelf", "apt-get install binutils"),
+    ) {
+        return;
+    }
+    let scratch = Scratch::new("stage-each");
+    let certs = Path::new("/etc/ssl/certs/ca-certificates.crt");
+    let exe = std::env::current_exe().unwrap();
+    let root = scratch.0.join("runtime");
+    let out = build_env(
+        &[
+            "stage",
+            root.to_str().unwrap(),
+            &format!("amd64={}", exe.display()),
+            &format!("arm64={}", exe.display()),
+        ],
+        &[(
+            "CA_CERTIFICATES",
+            if certs.is_file() { "true" } else { "false" },
+        )],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = exe.file_name().unwrap();
+    for arch in ["amd64", "arm64"] {
+        let dir = root.join(arch);
+        assert!(dir.join("usr/local/bin").join(name).is_file(), "{arch}");
+        assert!(dir.join("etc/passwd").is_file(), "{arch}");
+        assert_eq!(
+            std::fs::read_link(dir.join("entrypoint")).unwrap(),
+            Path::new("/usr/local/bin").join(name)
+        );
+        if certs.is_file() {
+            assert_eq!(
+                std::fs::read(dir.join("etc/ssl/certs/ca-certificates.crt")).unwrap(),
+                std::fs::read(certs).unwrap()
+            );
+        }
+    }
+    // Nothing else at the top: only the architectures' own dirs.
+    let mut top: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["amd64", "arm64"]);
+    // Without CA_CERTIFICATES there are none.
+    let bare = scratch.0.join("bare");
+    let out = build_env(
+        &[
+            "stage",
+            bare.to_str().unwrap(),
+            &format!("amd64={}", exe.display()),
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    assert!(!bare.join("amd64/etc/ssl").exists());
+}
+
 /// A library found nowhere fails the stage and names the fix.
 #[test]
 fn stage_names_the_fix_for_a_missing_library() {
@@ -129,8 +203,8 @@ fn stage_names_the_fix_for_a_missing_library() {
     let out = build_env(
         &[
             "stage",
-            exe.to_str().unwrap(),
             scratch.0.join("runtime").to_str().unwrap(),
+            &format!("sparc64={}", exe.display()),
         ],
         &[
             ("RUST_TARGET", "sparc64-unknown-linux-gnu"),

@@ -10,7 +10,7 @@ pub mod plan;
 mod report;
 
 use crate::ci_optims;
-use crate::config::{CompilerCache, Variant};
+use crate::config::{CompilerCache, Libc, Variant};
 use crate::exec::{Command, Exec, Line, Prepared};
 use crate::render::{print_json, Format, Options};
 use crate::rules::Facts;
@@ -53,6 +53,12 @@ pub struct ImageArgs {
     /// binary of the default members.
     #[arg(long)]
     bin: Option<String>,
+    /// The C library (LIBC). `gnu`: one cargo run per platform with Debian's cross gcc, the
+    /// image gets the shared libraries the binary needs. `musl`: static binaries, every
+    /// platform's in one cargo-zigbuild run, each image `scratch` with its own binary.
+    /// Default: [workspace.metadata.xtask.docker] libc, else gnu.
+    #[arg(long, value_enum)]
+    libc: Option<Libc>,
     /// Image name (IMAGE). Default: [workspace.metadata.xtask.docker] image, else the binary.
     #[arg(long)]
     image: Option<String>,
@@ -108,6 +114,7 @@ impl ImageArgs {
             variant: self.variant,
             platforms: self.platforms,
             bin: self.bin,
+            libc: self.libc,
             image: self.image,
             tag: self.tag,
             version: self.version,
@@ -378,6 +385,7 @@ fn execute(exec: &Exec, ws: &Workspace, plan: &DockerPlan) -> anyhow::Result<Doc
     }
     Ok(DockerReport {
         image: plan.image.clone(),
+        libc: plan.libc,
         platform_images: plan
             .platforms
             .iter()

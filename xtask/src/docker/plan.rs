@@ -3,9 +3,10 @@
 //! platform's triple), then pushes and the manifest list.
 
 use crate::cargo::Invocation;
-use crate::config::Variant;
+use crate::config::{Libc, Variant};
 use crate::exec::Command;
 use crate::rules::{self, BuildRequest, Facts};
+use crate::toolchain::Cross;
 use crate::workspace::Workspace;
 use anyhow::bail;
 use serde::Serialize;
@@ -43,10 +44,12 @@ impl Platform {
     }
 
     /// The Rust target an image for this platform is built for.
-    pub fn triple(self) -> &'static str {
-        match self {
-            Platform::LinuxAmd64 => "x86_64-unknown-linux-gnu",
-            Platform::LinuxArm64 => "aarch64-unknown-linux-gnu",
+    pub fn triple(self, libc: Libc) -> &'static str {
+        match (self, libc) {
+            (Platform::LinuxAmd64, Libc::Gnu) => "x86_64-unknown-linux-gnu",
+            (Platform::LinuxArm64, Libc::Gnu) => "aarch64-unknown-linux-gnu",
+            (Platform::LinuxAmd64, Libc::Musl) => "x86_64-unknown-linux-musl",
+            (Platform::LinuxArm64, Libc::Musl) => "aarch64-unknown-linux-musl",
         }
     }
 }
@@ -92,6 +95,8 @@ pub struct ImageRequest {
     pub platforms: Vec<Platform>,
     /// The binary to ship (default: the service's, else the only one).
     pub bin: Option<String>,
+    /// `None`: the workspace's `[workspace.metadata.xtask.docker] libc`, else the default.
+    pub libc: Option<Libc>,
     pub image: Option<String>,
     pub tag: Option<String>,
     pub version: Option<String>,
@@ -121,6 +126,7 @@ impl ImageRequest {
             variant,
             platforms: Vec::new(),
             bin: None,
+            libc: None,
             image: None,
             tag: None,
             version: None,
@@ -157,6 +163,7 @@ pub struct PlatformPlan {
 #[derive(Debug, Serialize)]
 pub struct DockerPlan {
     pub variant: Variant,
+    pub libc: Libc,
     pub bin: String,
     /// The final reference: one platform's image, or the manifest list.
     pub image: String,
@@ -242,21 +249,31 @@ fn platforms(request: &ImageRequest) -> Vec<Platform> {
     platforms
 }
 
-/// The build arguments that carry the rules of `platform`'s build into the Dockerfile.
+/// The build arguments that carry the rules of one cargo run into the Dockerfile, the run that
+/// builds `platforms`' binaries: one platform's with glibc; with musl every platform of the
+/// image, so that each platform's `docker build` gets the same arguments and all but the first
+/// find the build stages cached (the stages run on the build platform; only the runtime stage
+/// is the target platform's, and copies its own binary).
 pub fn build_args(
     ws: &Workspace,
     request: &ImageRequest,
-    platform: Platform,
+    libc: Libc,
+    platforms: &[Platform],
     bin: &str,
     facts: &Facts,
 ) -> anyhow::Result<Vec<(String, String)>> {
+    let triples: Vec<&str> = platforms.iter().map(|p| p.triple(libc)).collect();
     let build = BuildRequest {
-        targets: vec![platform.triple().into()],
+        targets: triples.iter().map(|t| t.to_string()).collect(),
         bins: vec![bin.into()],
+        cross: match libc {
+            Libc::Gnu => Cross::Linker,
+            Libc::Musl => Cross::Zigbuild,
+        },
         ..BuildRequest::of(request.variant)
     };
     let spec = rules::spec(ws, &build, facts)?;
-    let env: Vec<String> = spec
+    let mut env: Vec<String> = spec
         .invocation
         .env
         .iter()
@@ -285,21 +302,23 @@ pub fn build_args(
         .filter(|(_, v)| !v.is_empty() && !v.contains(char::is_whitespace))
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    // System packages the build needs: for the build platform, and the libraries (`-dev`) for
-    // the target architecture too when it is another (Debian multiarch: `libssl-dev:arm64`).
+    // System packages the build needs: for the build platform, and, for a glibc cross build,
+    // the libraries (`-dev`) for the target architecture too (Debian multiarch:
+    // `libssl-dev:arm64`). A static musl binary cannot link Debian's glibc libraries: its C
+    // dependencies are built from source (the crates' `vendored`/`bundled` features).
     let mut packages = spec.packages.clone();
-    let cross = !spec.packages.is_empty();
-    let deb_arch =
-        crate::toolchain::debian_arch(platform.triple().split('-').next().unwrap_or_default())
-            .to_string();
+    let gnu_cross = libc == Libc::Gnu && !spec.packages.is_empty();
+    let gnu_arch = triples[0].split('-').next().unwrap_or_default();
     for package in &ws.config.system_packages {
         packages.push(package.clone());
-        if cross && package.ends_with("-dev") {
-            packages.push(format!("{package}:{deb_arch}"));
+        if gnu_cross && package.ends_with("-dev") {
+            packages.push(format!(
+                "{package}:{}",
+                crate::toolchain::debian_arch(gnu_arch)
+            ));
         }
     }
-    let mut env = env;
-    if cross
+    if gnu_cross
         && ws
             .config
             .system_packages
@@ -307,28 +326,39 @@ pub fn build_args(
             .any(|p| p.ends_with("-dev"))
     {
         // pkg-config finds the target's libraries, not the build platform's.
-        let gnu = platform.triple().replace("-unknown-", "-");
         env.push("PKG_CONFIG_ALLOW_CROSS=1".into());
-        env.push(format!("PKG_CONFIG_PATH=/usr/lib/{gnu}/pkgconfig"));
+        env.push(format!(
+            "PKG_CONFIG_PATH=/usr/lib/{gnu_arch}-linux-gnu/pkgconfig"
+        ));
     }
-    // What the binary links to at run time lives in the target's sysroot (Debian's layout).
-    let gnu_arch = platform.triple().split('-').next().unwrap_or_default();
-    let libdir = if spec.packages.is_empty() {
-        format!("/lib/{gnu_arch}-linux-gnu")
-    } else {
-        format!("/usr/{gnu_arch}-linux-gnu/lib")
+    // What a glibc binary links to at run time lives in the target's sysroot (Debian's
+    // layout); a musl binary is static.
+    let libdir = match (libc, gnu_cross) {
+        (Libc::Musl, _) => String::new(),
+        (Libc::Gnu, false) => format!("/lib/{gnu_arch}-linux-gnu"),
+        (Libc::Gnu, true) => format!("/usr/{gnu_arch}-linux-gnu/lib"),
     };
-    let output = Invocation::output_dir(&spec.invocation, "target".as_ref(), platform.triple());
+    // Each platform's binary, by the architecture name its runtime stage copies it by.
+    let bin_paths: Vec<String> = platforms
+        .iter()
+        .map(|p| {
+            let output =
+                Invocation::output_dir(&spec.invocation, "target".as_ref(), p.triple(libc));
+            format!("{}={}", p.arch(), output.join(bin).display())
+        })
+        .collect();
     let mut args = vec![
-        ("RUST_TARGET", platform.triple().to_string()),
+        ("RUST_TARGET", triples.join(" ")),
         ("APT_PACKAGES", packages.join(" ")),
         ("CARGO_PROFILE", spec.profile.to_string()),
         ("CARGO_ENV", env.join(" ")),
         ("CARGO_FEATURES", spec.invocation.features.args().join(" ")),
         ("SCCACHE", request.sccache.to_string()),
+        ("ZIGBUILD", spec.invocation.zigbuild.to_string()),
         ("BIN", bin.to_string()),
-        ("BIN_PATH", output.join(bin).display().to_string()),
+        ("BIN_PATHS", bin_paths.join(" ")),
         ("TARGET_LIBDIR", libdir),
+        ("CA_CERTIFICATES", ca_certificates(ws).to_string()),
         ("BUILD_INFO", build_info.join(" ")),
         ("VERSION", version),
         ("COMMIT_SHA", request.commit.clone()),
@@ -337,6 +367,36 @@ pub fn build_args(
         args.push(("RUST_IMAGE", image));
     }
     Ok(args.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// Crates that read the system's CA certificates (a TLS client verifying servers with them).
+const READS_SYSTEM_CERTS: [&str; 5] = [
+    "openssl-sys",
+    "native-tls",
+    "rustls-native-certs",
+    "rustls-platform-verifier",
+    "openssl-probe",
+];
+
+/// Does the image need the CA certificates? As configured, else: does Cargo.lock have a crate
+/// that reads them.
+pub fn ca_certificates(ws: &Workspace) -> bool {
+    let configured = ws.config.docker.as_ref().and_then(|d| d.ca_certificates);
+    configured.unwrap_or_else(|| {
+        let lock = std::fs::read_to_string(ws.root.join("Cargo.lock")).unwrap_or_default();
+        lock.lines().any(|line| {
+            line.strip_prefix("name = ")
+                .is_some_and(|name| READS_SYSTEM_CERTS.contains(&name.trim_matches('"')))
+        })
+    })
+}
+
+/// The C library of the request's image: `--libc`, else the workspace's, else the default.
+pub fn libc(ws: &Workspace, request: &ImageRequest) -> Libc {
+    request
+        .libc
+        .or_else(|| ws.config.docker.as_ref().and_then(|d| d.libc))
+        .unwrap_or_default()
 }
 
 /// Where `docker build` finds the `sccache_env` secret: written (0600) just before the build
@@ -389,6 +449,14 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
     let docker_config = ws.config.docker.clone().unwrap_or_default();
     let platforms = platforms(request);
     let single = platforms.len() == 1;
+    let libc = libc(ws, request);
+    // musl: one cargo run builds every platform's binary (the same arguments for each build).
+    let shared_args = match libc {
+        Libc::Musl => Some(build_args(
+            ws, request, libc, &platforms, &names.bin, facts,
+        )?),
+        Libc::Gnu => None,
+    };
     let mut per_platform = Vec::new();
     let mut publish = Vec::new();
     let mut pushed = Vec::new();
@@ -396,12 +464,19 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
         let arch = platform.arch();
         let image_ref = format!("{}:{}-{arch}", names.repo, names.tag);
         // The deps stage gets its own tag: pushed, it is the cache another machine starts from.
+        let libc_part = match libc {
+            Libc::Gnu => String::new(),
+            Libc::Musl => format!("-{}", libc.name()),
+        };
         let deps_ref = format!(
-            "{}:deps-{}-{arch}",
+            "{}:deps-{}{libc_part}-{arch}",
             names.repo,
             request.variant.image_name()
         );
-        let build_args = build_args(ws, request, *platform, &names.bin, facts)?;
+        let build_args = match &shared_args {
+            Some(args) => args.clone(),
+            None => build_args(ws, request, libc, &[*platform], &names.bin, facts)?,
+        };
         let base = |phase: Phase, target: &str| {
             let mut c = Command::new(&request.docker)
                 .args(["build", "--progress=plain", "--platform", platform.as_str()])
@@ -503,6 +578,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
     }
     Ok(DockerPlan {
         variant: request.variant,
+        libc,
         bin: names.bin,
         image: format!("{}:{}", names.repo, names.tag),
         platforms: per_platform,
@@ -524,6 +600,7 @@ pub fn manifest_plan(ws: &Workspace, request: &ImageRequest) -> anyhow::Result<D
         .collect();
     Ok(DockerPlan {
         variant: request.variant,
+        libc: libc(ws, request),
         image: format!("{}:{}", names.repo, names.tag),
         publish: manifest_steps(request, &names, &pushed),
         bin: names.bin,
@@ -627,7 +704,9 @@ mod tests {
                 && line.contains(
                     "'BUILD_INFO=APP_BUILD_VARIANT=dev APP_FEATURE_SET=default APP_VERSION=1.2.3 APP_COMMIT_SHA=abc'"
                 )
-                && line.contains("BIN_PATH=target/x86_64-unknown-linux-gnu/debug/svc"),
+                && line.contains("BIN_PATHS=amd64=target/x86_64-unknown-linux-gnu/debug/svc")
+                && line.contains("CA_CERTIFICATES=false")
+                && line.contains("ZIGBUILD=false"),
             "{line}"
         );
         assert!(
@@ -655,7 +734,7 @@ mod tests {
             "'APT_PACKAGES=gcc-aarch64-linux-gnu libc6-dev-arm64-cross'",
             "CARGO_ENV=CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc",
             "TARGET_LIBDIR=/usr/aarch64-linux-gnu/lib",
-            "BIN_PATH=target/aarch64-unknown-linux-gnu/production/svc",
+            "BIN_PATHS=arm64=target/aarch64-unknown-linux-gnu/production/svc",
         ] {
             assert!(line.contains(expected), "{expected} not in {line}");
         }
@@ -672,6 +751,91 @@ mod tests {
             .command
             .line()
             .contains("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=clang-aarch64"));
+    }
+
+    /// musl: one cargo-zigbuild run for every platform, so both platforms' builds get the very
+    /// same build arguments (the second finds the build stages cached) and differ only in
+    /// `--platform`, which picks the binary the runtime stage copies.
+    #[test]
+    fn musl_builds_every_platform_in_one_zigbuild_run() {
+        let mut r = request(Variant::Production);
+        r.libc = Some(Libc::Musl);
+        let plan = plan_of(&r).unwrap();
+        assert_eq!(plan.libc, Libc::Musl);
+        let args = |p: &PlatformPlan| {
+            let a = &p.steps[0].command.args;
+            a.iter()
+                .enumerate()
+                .filter(|(_, x)| *x == "--build-arg")
+                .map(|(i, _)| a[i + 1].clone())
+                .collect::<Vec<_>>()
+        };
+        let (amd, arm) = (args(&plan.platforms[0]), args(&plan.platforms[1]));
+        assert_eq!(amd, arm, "the same arguments for both platforms");
+        for expected in [
+            "RUST_TARGET=x86_64-unknown-linux-musl aarch64-unknown-linux-musl",
+            "ZIGBUILD=true",
+            "APT_PACKAGES=",
+            "TARGET_LIBDIR=",
+            "BIN_PATHS=amd64=target/x86_64-unknown-linux-musl/production/svc \
+             arm64=target/aarch64-unknown-linux-musl/production/svc",
+        ] {
+            let expected = expected.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(amd.contains(&expected), "{expected} not in {amd:?}");
+        }
+        assert!(plan.platforms[1].steps[0]
+            .command
+            .line()
+            .contains("--platform linux/arm64"));
+        // The workspace's setting is the default; the flag wins.
+        let mut ws = workspace_with_service();
+        ws.config.docker = Some(crate::config::DockerConfig {
+            libc: Some(Libc::Musl),
+            ..Default::default()
+        });
+        let mut r = request(Variant::Dev);
+        assert_eq!(libc(&ws, &r), Libc::Musl);
+        r.libc = Some(Libc::Gnu);
+        assert_eq!(libc(&ws, &r), Libc::Gnu);
+        // One platform alone is built for its own target only.
+        let mut r = request(Variant::Production);
+        r.libc = Some(Libc::Musl);
+        r.platforms = vec![Platform::LinuxArm64];
+        let line = plan_of(&r).unwrap().platforms[0].steps[0].command.line();
+        assert!(
+            line.contains("RUST_TARGET=aarch64-unknown-linux-musl "),
+            "{line}"
+        );
+    }
+
+    /// The CA certificates go into the image when Cargo.lock has a crate that reads them, or
+    /// when configured.
+    #[test]
+    fn ca_certificates_follow_the_lockfile_unless_configured() {
+        let dir = crate::test_support::scratch("ca-certs");
+        let mut ws = workspace_with_service();
+        ws.root = dir.clone();
+        assert!(!ca_certificates(&ws), "no lockfile: none");
+        let lock = |names: &[&str]| {
+            let text: String = names
+                .iter()
+                .map(|n| format!("[[package]]\nname = \"{n}\"\nversion = \"1.0.0\"\n\n"))
+                .collect();
+            std::fs::write(dir.join("Cargo.lock"), text).unwrap();
+        };
+        lock(&["serde", "rustls", "webpki-roots"]);
+        assert!(
+            !ca_certificates(&ws),
+            "rustls with built-in roots reads no file"
+        );
+        lock(&["serde", "rustls-native-certs"]);
+        assert!(ca_certificates(&ws));
+        ws.config.docker = Some(crate::config::DockerConfig {
+            ca_certificates: Some(false),
+            ..Default::default()
+        });
+        assert!(!ca_certificates(&ws), "the setting wins");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -3,12 +3,14 @@
 
 use super::buildkit::PhaseReport;
 use super::plan::Platform;
+use crate::config::Libc;
 use crate::render::Table;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
 pub struct DockerReport {
     pub image: String,
+    pub libc: Libc,
     pub platform_images: Vec<(Platform, String)>,
     pub phases: Vec<PhaseReport>,
     pub seconds: f64,
@@ -56,8 +58,9 @@ impl DockerReport {
             .map(|(p, r)| format!("{} -> {r}", p.as_str()))
             .collect();
         format!(
-            "{} in {:.1} s: {}",
+            "{} ({}) in {:.1} s: {}",
             self.image,
+            self.libc.name(),
             self.seconds,
             images.join(", ")
         )
