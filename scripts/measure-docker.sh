@@ -109,10 +109,12 @@ parallel() {
 phases() { grep -E '^│ linux/' "$1" | awk -F'┆' '{gsub(/[│ ]/, "", $1); gsub(/ /, "", $2); gsub(/^ +| +$/, "", $3); gsub(/^ +| +$/, "", $5); printf "    %s %s %s s, third-party %s\n", $1, $2, $3, $5}'; }
 
 libc_compare() {
-  local rounds=${1:-2} out t cold edit libc arch size
+  local rounds=${1:-2} t cold edit libc arch size
+  local out
   out=$(mktemp)
   cp "$EDIT_FILE" "$EDIT_FILE.measure-orig"
-  trap 'restore_edit; rm -f "$out"' EXIT
+  # shellcheck disable=SC2064 # the file's name now: `out` is gone when the trap runs
+  trap "restore_edit; rm -f '$out'" EXIT
   trap 'exit 130' INT TERM
   local rows=()
   for round in $(seq "$rounds"); do
@@ -121,14 +123,14 @@ libc_compare() {
       t=$(now)
       cargo xtask docker build --variant production --libc "$libc" --docker-flags="$FLAGS" \
         >"$out" 2>/dev/null || { cat "$out"; echo "the cold $libc build failed" >&2; exit 1; }
-      cold=$(elapsed "$t")
+      cold=$(printf '%.1f' "$(elapsed "$t")")
       echo "round $round, $libc, cold (both architectures): $cold s"
       phases "$out"
       sed -i "0,/\"ok\\\\n\"/s//\"ok $libc $round $(date +%s%N)\\\\n\"/" "$EDIT_FILE"
       t=$(now)
       cargo xtask docker build --variant production --libc "$libc" --docker-flags="$FLAGS" \
         >"$out" 2>/dev/null || { cat "$out"; echo "the $libc edit rebuild failed" >&2; exit 1; }
-      edit=$(elapsed "$t")
+      edit=$(printf '%.1f' "$(elapsed "$t")")
       cp "$EDIT_FILE.measure-orig" "$EDIT_FILE"
       echo "round $round, $libc, one-line edit: $edit s"
       phases "$out"

@@ -255,28 +255,11 @@ fn arm64_is_cross_compiled_and_joined_with_amd64_in_one_manifest_list() {
     assert_eq!(arches, ["amd64", "arm64"]);
 
     // The arm64 image's own root file system runs its binary under qemu: aarch64, complete.
-    let id = docker_ok(&[
-        "create",
-        "--platform",
-        "linux/arm64",
+    let rootfs = export_rootfs(
         "127.0.0.1:5000/xtask-test:multi-arm64",
-    ])
-    .trim()
-    .to_string();
-    let rootfs = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docker-multi-rootfs");
-    let _ = std::fs::remove_dir_all(&rootfs);
-    std::fs::create_dir_all(&rootfs).unwrap();
-    let export = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "\"$DOCKER_CLIENT\" export {id} | tar -x -C {}",
-            rootfs.display()
-        ))
-        .env("DOCKER_CLIENT", docker())
-        .status()
-        .unwrap();
-    docker_ok(&["rm", &id]);
-    assert!(export.success());
+        "linux/arm64",
+        "docker-multi-rootfs",
+    );
     let exe = rootfs.join("usr/local/bin").join(&bin);
     assert_eq!(elf_machine(&exe), EM_AARCH64);
     if available(
@@ -299,6 +282,147 @@ fn arm64_is_cross_compiled_and_joined_with_amd64_in_one_manifest_list() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `--libc musl`: one cargo-zigbuild run in the build stages builds both platforms' static
+/// binaries (the other platform's `docker build` finds those stages done), and each image is
+/// `scratch` with its own binary, a non-root user and, configured here, the CA certificates.
+#[test]
+fn musl_images_of_both_platforms_come_from_one_zigbuild_run() {
+    if !available("docker engine", missing_docker()) {
+        return;
+    }
+    let _guard = heavy();
+    let root = copy_workspace("docker-musl");
+    let bin = service_config(&root)["bin"].as_str().unwrap().to_string();
+    let manifest = root.join("Cargo.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    let table = "[workspace.metadata.xtask.docker]";
+    assert!(
+        !text.contains(table),
+        "the root manifest has a docker table now"
+    );
+    text.push_str(&format!("\n{table}\nca-certificates = true\n"));
+    std::fs::write(&manifest, text).unwrap();
+    // An edit no run has seen, so the build stages really run.
+    append_edit(&root, &bin);
+    let report = docker_build(
+        &root,
+        &[
+            "--variant",
+            "development",
+            "--platforms",
+            "linux/amd64,linux/arm64",
+            "--libc",
+            "musl",
+            "--image",
+            "xtask-test",
+            "--tag",
+            "musl",
+        ],
+    );
+    assert_eq!(report["libc"], "musl");
+    // One cargo run per stage, for both targets, whichever platform's build ran it.
+    for stage in ["deps", "build"] {
+        let runs: Vec<String> = ["linux/amd64", "linux/arm64"]
+            .iter()
+            .flat_map(|p| {
+                phase(&report, p, stage)["cargo_runs"]
+                    .as_array()
+                    .unwrap()
+                    .clone()
+            })
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            runs == ["x86_64-unknown-linux-musl, aarch64-unknown-linux-musl on x86_64"]
+                || (stage == "deps" && runs.is_empty()),
+            "{stage}: not one cargo run for both targets: {runs:?}"
+        );
+    }
+    for platform in ["linux/amd64", "linux/arm64"] {
+        let build = phase(&report, platform, "build");
+        assert_eq!(
+            build["third_party_compiled"],
+            serde_json::json!([]),
+            "{build}"
+        );
+    }
+    for (arch, machine, triple) in [
+        ("amd64", EM_X86_64, "x86_64-unknown-linux-musl"),
+        ("arm64", EM_AARCH64, "aarch64-unknown-linux-musl"),
+    ] {
+        let image = format!("xtask-test:musl-{arch}");
+        assert_eq!(
+            docker_ok(&["image", "inspect", "--format", "{{.Config.User}}", &image]).trim(),
+            "10001:10001"
+        );
+        let rootfs = export_rootfs(&image, &format!("linux/{arch}"), "docker-musl-rootfs");
+        let exe = rootfs.join("usr/local/bin").join(&bin);
+        assert_eq!(elf_machine(&exe), machine, "{arch}");
+        assert!(!elf_interpreter(&exe), "{arch}: not a static binary");
+        // Nothing but the binary, its user and the certificates (docker adds the rest).
+        let mut files: Vec<String> = walk(&rootfs)
+            .into_iter()
+            .filter(|f| {
+                !(f.starts_with("dev/")
+                    || f.starts_with("etc/host")
+                    || ["etc/resolv.conf", "etc/mtab", ".dockerenv"].contains(&f.as_str()))
+            })
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "entrypoint".to_string(),
+                "etc/group".into(),
+                "etc/passwd".into(),
+                "etc/ssl/certs/ca-certificates.crt".into(),
+                format!("usr/local/bin/{bin}"),
+            ],
+            "{arch}"
+        );
+        // Run it: amd64 in the engine, arm64 under qemu (its image's binary, as exported).
+        let version = if arch == "amd64" {
+            docker_ok(&["run", "--rm", "--network", "host", &image, "--version"])
+        } else if available(
+            "qemu",
+            missing_program("qemu-aarch64-static", "apt-get install qemu-user-static"),
+        ) {
+            let out = Command::new("qemu-aarch64-static")
+                .arg(&exe)
+                .arg("--version")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        } else {
+            continue;
+        };
+        assert!(version.contains(triple), "{arch}: {version}");
+    }
+}
+
+/// Every file and link under `dir`, relative to it.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.is_symlink() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap();
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
 }
 
 #[test]

@@ -140,6 +140,43 @@ pub fn elf_machine(path: &Path) -> u16 {
     u16::from_le_bytes([header[18], header[19]])
 }
 
+/// Does the ELF executable ask for a program interpreter (the dynamic loader)? A static binary
+/// (musl, static-pie included) does not.
+pub fn elf_interpreter(path: &Path) -> bool {
+    let bytes = std::fs::read(path).unwrap();
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
+    let (entry_size, count) = (u16_at(54), u16_at(56));
+    const PT_INTERP: u32 = 3;
+    (0..count).any(|i| {
+        let o = phoff + i * entry_size;
+        u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) == PT_INTERP
+    })
+}
+
+/// `image`'s root file system (as `platform` runs it), exported into a fresh directory under
+/// the test target's tmp dir.
+pub fn export_rootfs(image: &str, platform: &str, name: &str) -> PathBuf {
+    let id = docker_ok(&["create", "--platform", platform, image])
+        .trim()
+        .to_string();
+    let rootfs = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&rootfs);
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let export = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "\"$DOCKER_CLIENT\" export {id} | tar -x -C {}",
+            rootfs.display()
+        ))
+        .env("DOCKER_CLIENT", docker())
+        .status()
+        .unwrap();
+    docker_ok(&["rm", &id]);
+    assert!(export.success(), "exporting {image}");
+    rootfs
+}
+
 pub const EM_X86_64: u16 = 62;
 pub const EM_AARCH64: u16 = 183;
 
