@@ -10,10 +10,12 @@
 #   scripts/measure-docker.sh parallel      cold production images: amd64 alone, arm64 alone,
 #                                           then both at once (the build cache pruned before
 #                                           each); prints both / (amd64 + arm64) and the phases
-#   scripts/measure-docker.sh libc [ROUNDS] glibc vs static musl production images, both
+#   scripts/measure-docker.sh libc [ROUNDS [DIR BIN FILE]]
+#                                           glibc vs static musl production images, both
 #                                           architectures: cold (build cache pruned), a
-#                                           one-line edit rebuild, image sizes, `file` of
-#                                           each binary; gnu then musl, ROUNDS times (2)
+#                                           one-line edit of FILE (a line appended), image
+#                                           sizes, `file` of each BIN; gnu then musl, ROUNDS
+#                                           times (2); DIR: another workspace (adopted)
 #   scripts/measure-docker.sh fresh-engine  a second, empty engine building with --cache-from the
 #                                           registry: is the deps stage reused, is anything compiled?
 #   scripts/measure-docker.sh compare DIR BIN FILE [VARIANT]
@@ -109,44 +111,48 @@ parallel() {
 phases() { grep -E '^│ linux/' "$1" | awk -F'┆' '{gsub(/[│ ]/, "", $1); gsub(/ /, "", $2); gsub(/^ +| +$/, "", $3); gsub(/^ +| +$/, "", $5); printf "    %s %s %s s, third-party %s\n", $1, $2, $3, $5}'; }
 
 libc_compare() {
-  local rounds=${1:-2} t cold edit libc arch size
-  local out
+  local rounds=${1:-2} dir=${2:-.} bin=${3:-pulse-server} file=${4:-$EDIT_FILE}
+  local t cold edit libc arch size out edited
   out=$(mktemp)
-  cp "$EDIT_FILE" "$EDIT_FILE.measure-orig"
-  # shellcheck disable=SC2064 # the file's name now: `out` is gone when the trap runs
-  trap "restore_edit; rm -f '$out'" EXIT
+  cd "$dir"
+  [[ -f $file ]] || { echo "no $file in $dir" >&2; exit 2; }
+  edited=$(pwd)/$file
+  cp "$edited" "$edited.measure-orig"
+  # shellcheck disable=SC2064 # the names now: the locals are gone when the trap runs
+  trap "mv -f '$edited.measure-orig' '$edited'; rm -f '$out'" EXIT
   trap 'exit 130' INT TERM
-  local rows=()
+  local image=measure-libc rows=()
+  build() {
+    cargo xtask docker build --variant production --libc "$1" --image "$image" \
+      --docker-flags="$FLAGS" >"$out" 2>/dev/null \
+      || { cat "$out"; echo "the $1 build ($2) failed" >&2; exit 1; }
+  }
   for round in $(seq "$rounds"); do
     for libc in gnu musl; do
       prune
-      t=$(now)
-      cargo xtask docker build --variant production --libc "$libc" --docker-flags="$FLAGS" \
-        >"$out" 2>/dev/null || { cat "$out"; echo "the cold $libc build failed" >&2; exit 1; }
-      cold=$(printf '%.1f' "$(elapsed "$t")")
+      "$DOCKER" image rm -f "$image:production-amd64" "$image:production-arm64" \
+        "$image:production" >/dev/null 2>&1 || true
+      t=$(now); build "$libc" cold; cold=$(printf '%.1f' "$(elapsed "$t")")
       echo "round $round, $libc, cold (both architectures): $cold s"
       phases "$out"
-      sed -i "0,/\"ok\\\\n\"/s//\"ok $libc $round $(date +%s%N)\\\\n\"/" "$EDIT_FILE"
-      t=$(now)
-      cargo xtask docker build --variant production --libc "$libc" --docker-flags="$FLAGS" \
-        >"$out" 2>/dev/null || { cat "$out"; echo "the $libc edit rebuild failed" >&2; exit 1; }
-      edit=$(printf '%.1f' "$(elapsed "$t")")
-      cp "$EDIT_FILE.measure-orig" "$EDIT_FILE"
+      printf '\nconst _: &str = "measure-%s-%s-%s";\n' "$libc" "$round" "$(date +%s%N)" >>"$edited"
+      t=$(now); build "$libc" edit; edit=$(printf '%.1f' "$(elapsed "$t")")
+      cp "$edited.measure-orig" "$edited"
       echo "round $round, $libc, one-line edit: $edit s"
       phases "$out"
       local sizes=()
       for arch in amd64 arm64; do
-        size=$("$DOCKER" image inspect --format '{{.Size}}' "pulse-server:production-$arch")
+        size=$("$DOCKER" image inspect --format '{{.Size}}' "$image:production-$arch")
         sizes+=("$arch $size bytes")
         if [[ $round == 1 ]]; then
-          local id dir
-          id=$("$DOCKER" create --platform "linux/$arch" "pulse-server:production-$arch")
-          dir=$(mktemp -d)
-          "$DOCKER" export "$id" | tar -x -C "$dir"
+          local id root
+          id=$("$DOCKER" create --platform "linux/$arch" "$image:production-$arch")
+          root=$(mktemp -d)
+          "$DOCKER" export "$id" | tar -x -C "$root"
           "$DOCKER" rm "$id" >/dev/null
-          echo "  $libc $arch: $(file -b "$dir/usr/local/bin/pulse-server")"
-          echo "  $libc $arch image files: $(cd "$dir" && find . -type f ! -path './etc/host*' ! -path './etc/resolv.conf' ! -path './etc/mtab' ! -name .dockerenv | sort | tr '\n' ' ')"
-          rm -rf "$dir"
+          echo "  $libc $arch: $(file -b "$root/usr/local/bin/$bin")"
+          echo "  $libc $arch image files: $(cd "$root" && find . -type f ! -path './etc/host*' ! -path './etc/resolv.conf' ! -path './etc/mtab' ! -path './dev/*' ! -name .dockerenv | sort | tr '\n' ' ')"
+          rm -rf "$root"
         fi
       done
       echo "  $libc image sizes: ${sizes[*]}"
@@ -228,7 +234,7 @@ case ${1:-} in
   compare) shift; compare "$@" ;;
   cold) cold ;;
   parallel) parallel ;;
-  libc) libc_compare "${2:-2}" ;;
+  libc) shift; libc_compare "$@" ;;
   fresh-engine) fresh_engine ;;
-  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -371,9 +371,22 @@ fn plan(ws: &Workspace, tool_root: &Path, args: &InitArgs) -> anyhow::Result<Pla
     Ok(plan)
 }
 
-/// Did this tool write `rel` (its content equals the tool's own file)?
+/// Did this tool write `rel`: this version (the same content), or an earlier one (the same first
+/// comment line, the file's signature)? A second `init` after an upgrade must replace its own
+/// earlier Dockerfile, not take it for the workspace's and leave it in use.
 fn owned(root: &Path, rel: &str, tool_root: &Path) -> bool {
-    std::fs::read(root.join(rel)).ok() == std::fs::read(tool_root.join(rel)).ok()
+    let (Ok(theirs), Ok(ours)) = (
+        std::fs::read_to_string(root.join(rel)),
+        std::fs::read_to_string(tool_root.join(rel)),
+    ) else {
+        return false;
+    };
+    let signature = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with('#') && !l.starts_with("#!"))
+            .map(str::to_string)
+    };
+    theirs == ours || (signature(&ours).is_some() && signature(&theirs) == signature(&ours))
 }
 
 /// `text` appended to the file (as planned so far); returns the new content.
@@ -518,6 +531,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(install_place(&dir).unwrap().0, "xtask-build");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The tool's files from an earlier version are still the tool's: a second `init --force`
+    /// replaces them in place; a workspace's own Dockerfile is not the tool's.
+    #[test]
+    fn an_earlier_version_of_the_tools_file_is_the_tools() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = crate::test_support::scratch("owned");
+        for rel in DOCKER_FILES {
+            let ours = std::fs::read_to_string(root.join(rel)).unwrap();
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            assert!(!owned(&dir, rel, &root), "{rel}: absent");
+            std::fs::write(&path, &ours).unwrap();
+            assert!(owned(&dir, rel, &root), "{rel}: the same");
+            let earlier = ours.replacen("ARG ", "ARG OLD_", 1).replacen("set -eu", "set -e", 1);
+            assert_ne!(earlier, ours);
+            std::fs::write(&path, earlier).unwrap();
+            assert!(owned(&dir, rel, &root), "{rel}: an earlier version");
+            std::fs::write(&path, "#!/bin/sh\n# the workspace's own\nFROM debian\n").unwrap();
+            assert!(!owned(&dir, rel, &root), "{rel}: the workspace's own");
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 
