@@ -547,7 +547,9 @@ mod tests {
             assert!(!owned(&dir, rel, &root), "{rel}: absent");
             std::fs::write(&path, &ours).unwrap();
             assert!(owned(&dir, rel, &root), "{rel}: the same");
-            let earlier = ours.replacen("ARG ", "ARG OLD_", 1).replacen("set -eu", "set -e", 1);
+            let earlier = ours
+                .replacen("ARG ", "ARG OLD_", 1)
+                .replacen("set -eu", "set -e", 1);
             assert_ne!(earlier, ours);
             std::fs::write(&path, earlier).unwrap();
             assert!(owned(&dir, rel, &root), "{rel}: an earlier version");
