@@ -147,7 +147,7 @@ fn production_build_packages_both_architectures() {
             (EM_X86_64, Command::new(&path))
         };
         assert_eq!(elf_machine(&path), machine, "{name} for {target}");
-        let out = cmd.arg("--version").output().unwrap();
+        let out = output_within(cmd.arg("--version"), std::time::Duration::from_secs(60));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{name} ({target}) --version failed");
         assert!(

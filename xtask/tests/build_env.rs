@@ -283,3 +283,14 @@ fn select_copies_the_listed_paths_at_one_mtime_with_their_content_recorded() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("outside the build context"));
 }
+
+/// The tests' guard against a run that never ends (a binary under qemu or wine): killed at its
+/// limit, and the test fails saying so.
+#[test]
+#[should_panic(expected = "did not finish within")]
+fn a_command_past_its_limit_is_killed() {
+    output_within(
+        Command::new("sleep").arg("30"),
+        std::time::Duration::from_millis(300),
+    );
+}

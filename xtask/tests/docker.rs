@@ -266,13 +266,14 @@ fn arm64_is_cross_compiled_and_joined_with_amd64_in_one_manifest_list() {
         "qemu",
         missing_program("qemu-aarch64-static", "apt-get install qemu-user-static"),
     ) {
-        let out = Command::new("qemu-aarch64-static")
-            .arg("-L")
-            .arg(&rootfs)
-            .arg(&exe)
-            .arg("--version")
-            .output()
-            .unwrap();
+        let out = output_within(
+            Command::new("qemu-aarch64-static")
+                .arg("-L")
+                .arg(&rootfs)
+                .arg(&exe)
+                .arg("--version"),
+            Duration::from_secs(60),
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success()
@@ -389,11 +390,12 @@ fn musl_images_of_both_platforms_come_from_one_zigbuild_run() {
             "qemu",
             missing_program("qemu-aarch64-static", "apt-get install qemu-user-static"),
         ) {
-            let out = Command::new("qemu-aarch64-static")
-                .arg(&exe)
-                .arg("--version")
-                .output()
-                .unwrap();
+            let out = output_within(
+                Command::new("qemu-aarch64-static")
+                    .arg(&exe)
+                    .arg("--version"),
+                Duration::from_secs(60),
+            );
             assert!(
                 out.status.success(),
                 "{}",

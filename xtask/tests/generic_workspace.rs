@@ -325,12 +325,14 @@ fn windows_is_one_more_production_target() {
         .then(|| "no wine (apt-get install wine64)".to_string());
     if available("wine", problem) {
         let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wine-prefix");
-        let out = Command::new(wine.unwrap())
-            .arg(dist.join("x86_64-pc-windows-gnu/yak.exe"))
-            .env("WINEPREFIX", &prefix)
-            .env("WINEDEBUG", "-all")
-            .output()
-            .unwrap();
+        // Its first run creates the prefix: seconds, not minutes.
+        let out = output_within(
+            Command::new(wine.unwrap())
+                .arg(dist.join("x86_64-pc-windows-gnu/yak.exe"))
+                .env("WINEPREFIX", &prefix)
+                .env("WINEDEBUG", "-all"),
+            std::time::Duration::from_secs(180),
+        );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
             "yak 0.7.0 42 production",

@@ -140,6 +140,27 @@ pub fn elf_machine(path: &Path) -> u16 {
     u16::from_le_bytes([header[18], header[19]])
 }
 
+/// Run `command` to its end, or kill it after `limit` and fail naming it: a binary run under
+/// qemu can spin forever (qemu took the host's multiarch arm64 libc once), and a test must fail,
+/// not hang the CI run.
+pub fn output_within(command: &mut Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not finish within {limit:?}; killed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// Does the ELF executable ask for a program interpreter (the dynamic loader)? A static binary
 /// (musl, static-pie included) does not.
 pub fn elf_interpreter(path: &Path) -> bool {
