@@ -457,22 +457,19 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
         )?),
         Libc::Gnu => None,
     };
+    // The deps stage gets its own tag: pushed, it is the cache another machine starts from
+    // (`deps-production-amd64`; musl's apart, `deps-production-musl-amd64`).
+    let deps_tag = match libc {
+        Libc::Gnu => format!("deps-{}", request.variant.image_name()),
+        Libc::Musl => format!("deps-{}-{}", request.variant.image_name(), libc.name()),
+    };
     let mut per_platform = Vec::new();
     let mut publish = Vec::new();
     let mut pushed = Vec::new();
     for platform in &platforms {
         let arch = platform.arch();
         let image_ref = format!("{}:{}-{arch}", names.repo, names.tag);
-        // The deps stage gets its own tag: pushed, it is the cache another machine starts from.
-        let libc_part = match libc {
-            Libc::Gnu => String::new(),
-            Libc::Musl => format!("-{}", libc.name()),
-        };
-        let deps_ref = format!(
-            "{}:deps-{}{libc_part}-{arch}",
-            names.repo,
-            request.variant.image_name()
-        );
+        let deps_ref = format!("{}:{deps_tag}-{arch}", names.repo);
         let build_args = match &shared_args {
             Some(args) => args.clone(),
             None => build_args(ws, request, libc, &[*platform], &names.bin, facts)?,
@@ -762,6 +759,9 @@ mod tests {
         r.libc = Some(Libc::Musl);
         let plan = plan_of(&r).unwrap();
         assert_eq!(plan.libc, Libc::Musl);
+        for libc in [Libc::Gnu, Libc::Musl] {
+            assert_eq!(serde_json::to_value(libc).unwrap(), libc.name());
+        }
         let args = |p: &PlatformPlan| {
             let a = &p.steps[0].command.args;
             a.iter()
@@ -805,6 +805,13 @@ mod tests {
         assert!(
             line.contains("RUST_TARGET=aarch64-unknown-linux-musl "),
             "{line}"
+        );
+        // Its registry cache is apart from glibc's.
+        r.registry = Some("127.0.0.1:5000".into());
+        let cache = plan_of(&r).unwrap().platforms[0].steps[1].command.line();
+        assert!(
+            cache.contains("-t 127.0.0.1:5000/svc:deps-production-musl-arm64"),
+            "{cache}"
         );
     }
 
