@@ -11,7 +11,6 @@ use crate::toolchain;
 use crate::workspace::Workspace;
 use anyhow::Context as _;
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -22,12 +21,13 @@ pub struct CacheArgs {
 
 #[derive(clap::Subcommand)]
 pub enum CacheCommand {
-    /// Remove what is safe to: extracted registry sources of versions this workspace's
-    /// Cargo.lock does not lock (cargo extracts them again from its download cache), and this
-    /// tool's leftover scratch dirs; with --docker, BuildKit cache unused for a week. Waits for
-    /// (or with --no-wait, refuses) a cargo holding the package cache. --dry-run lists it all.
+    /// Remove what is safe to: this tool's leftover scratch dirs, and, by cargo's own cleaning
+    /// of its caches, what no workspace on this machine used for a month (extracted sources,
+    /// git checkouts) or three (downloads, git databases): cargo keeps that record
+    /// machine-wide, so a crate another workspace still uses stays. --dry-run shows the plan.
     Clean {
-        /// Also prune the Docker build cache unused for 7 days (`docker builder prune`).
+        /// Also prune the Docker engine's build cache unused for 7 days (`docker builder
+        /// prune`): engine-wide, every project's cache, not only this workspace's.
         #[arg(long)]
         docker: bool,
     },
@@ -168,8 +168,14 @@ fn cargo_home_places(home: &Path) -> Vec<Place> {
     .collect()
 }
 
+/// The running sccache server's counters; none when no server runs (asking would start one).
 fn sccache_stats(exec: &Exec) -> Option<CacheStats> {
     toolchain::find_program(sccache::PROGRAM)?;
+    let port = std::env::var("SCCACHE_SERVER_PORT")
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(4226);
+    std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     let json = exec.read(&sccache::show_stats()).ok()?;
     sccache::parse_stats(&json).ok()
 }
@@ -255,7 +261,7 @@ impl Report {
                 "sccache".to_string(),
                 "-".to_string(),
                 "-".to_string(),
-                "not on PATH or its server does not answer (cargo xtask doctor)".to_string(),
+                "not on PATH, or no server runs (cargo xtask doctor)".to_string(),
             ]),
         }
         match &self.docker {
@@ -302,121 +308,143 @@ impl Report {
     }
 }
 
-/// Package `name-version` directory names this workspace's Cargo.lock locks.
-fn locked_dirs(ws: &Workspace) -> anyhow::Result<BTreeSet<String>> {
-    let lock = ws.root.join("Cargo.lock");
-    let text = std::fs::read_to_string(&lock).with_context(|| {
-        format!(
-            "reading {} (cache clean keeps what it locks)",
-            lock.display()
-        )
-    })?;
-    let lock: toml::Table = text.parse().context("parsing Cargo.lock")?;
-    Ok(lock
-        .get("package")
-        .and_then(|p| p.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            Some(format!(
-                "{}-{}",
-                p.get("name")?.as_str()?,
-                p.get("version")?.as_str()?
-            ))
+/// The folders of this tool's own scratch work that nothing reads any more (the next coverage
+/// run or an earlier version's lockfile trim made them).
+const LEFTOVER_SCRATCH: [&str; 2] = ["ci-optims-coverage", "ci-optims-lock"];
+
+/// What cargo's own cleaning of its caches is asked with: a build of an empty crate in this
+/// tool's scratch dir (cargo cleans only in a build, and only when online) with the clean due now.
+fn cargo_gc(ws: &Workspace) -> (PathBuf, Command) {
+    let probe = ws.target_dir.join("xtask/cargo-gc");
+    let command = Command::new(&ws.cargo)
+        .args(["build", "--manifest-path"])
+        .arg(probe.join("Cargo.toml").display().to_string())
+        .args([
+            "--target-dir".to_string(),
+            probe.join("target").display().to_string(),
+        ])
+        .env("CARGO_CACHE_AUTO_CLEAN_FREQUENCY", "always");
+    (probe, command)
+}
+
+/// The BuildKit cache prune: engine-wide, every project's cache that no build used for a week.
+fn docker_prune() -> Command {
+    Command::new(crate::docker::client()).args(["builder", "prune", "-f", "--filter", "until=168h"])
+}
+
+/// What `cache clean` does, in order.
+#[derive(Debug, Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+enum CleanStep {
+    /// A folder of this tool's own scratch work.
+    Remove { place: Place },
+    /// Write the empty crate cargo's cleaning runs in.
+    WriteProbe { dir: PathBuf },
+    /// Cargo's cleaning of its own caches, by its machine-wide record of what every workspace
+    /// on this machine used when: what none used for a month (extracted sources, git
+    /// checkouts) or three (downloads, git databases) goes.
+    CargoGc { command: Command },
+    /// `docker builder prune`: engine-wide, not only this workspace's builds.
+    DockerPrune { command: Command },
+}
+
+fn clean_plan(ws: &Workspace, docker: bool) -> Vec<CleanStep> {
+    let mut steps: Vec<CleanStep> = LEFTOVER_SCRATCH
+        .iter()
+        .map(|scratch| ws.target_dir.join("xtask").join(scratch))
+        .filter(|path| path.exists())
+        .map(|path| CleanStep::Remove {
+            place: Place::of("leftover scratch of this tool", path),
         })
-        .collect())
+        .collect();
+    let (dir, command) = cargo_gc(ws);
+    steps.push(CleanStep::WriteProbe { dir });
+    steps.push(CleanStep::CargoGc { command });
+    if docker {
+        steps.push(CleanStep::DockerPrune {
+            command: docker_prune(),
+        });
+    }
+    steps
+}
+
+fn print_clean_plan(steps: &[CleanStep], format: Format) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return print_json(&serde_json::json!({ "command": "cache clean", "steps": steps }));
+    }
+    println!("plan: cargo xtask cache clean");
+    for step in steps {
+        match step {
+            CleanStep::Remove { place } => println!(
+                "  remove   {}  {}  ({})",
+                human_size(place.bytes),
+                place.path.display(),
+                place.what
+            ),
+            CleanStep::WriteProbe { dir } => println!(
+                "  write    {} (an empty crate: cargo cleans its caches only in a build)",
+                dir.display()
+            ),
+            CleanStep::CargoGc { command } => println!(
+                "  run      CARGO_CACHE_AUTO_CLEAN_FREQUENCY=always {}\n           \
+                 cargo removes from its caches only what no workspace on this machine used for a \
+                 month (extracted sources, git checkouts) or three (downloads, git databases), by \
+                 its own machine-wide record",
+                command.line()
+            ),
+            CleanStep::DockerPrune { command } => println!(
+                "  run      {}\n           engine-wide: every project's BuildKit cache unused for 7 days, not only this workspace's",
+                command.line()
+            ),
+        }
+    }
+    Ok(())
 }
 
 fn clean(exec: &Exec, ws: &Workspace, opts: Options, docker: bool) -> anyhow::Result<()> {
-    let home = cargo_home();
-    let locked = locked_dirs(ws)?;
-    let mut remove: Vec<Place> = Vec::new();
-    for index in std::fs::read_dir(home.join("registry/src"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        for source in std::fs::read_dir(index.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = source.file_name().to_string_lossy().to_string();
-            if !locked.contains(&name) {
-                remove.push(Place::of(
-                    format!("registry source {name} (not locked here)"),
-                    source.path(),
-                ));
-            }
-        }
-    }
-    for scratch in ["ci-optims-coverage", "ci-optims-lock"] {
-        let path = ws.target_dir.join("xtask").join(scratch);
-        if path.exists() {
-            remove.push(Place::of(format!("leftover scratch {scratch}"), path));
-        }
-    }
-    let total: u64 = remove.iter().map(|p| p.bytes).sum();
-    let prune = Command::new(crate::docker::client()).args([
-        "builder",
-        "prune",
-        "-f",
-        "--filter",
-        "until=168h",
-    ]);
+    let steps = clean_plan(ws, docker);
     if opts.dry_run {
-        if opts.format == Format::Json {
-            return print_json(&serde_json::json!({
-                "remove": remove,
-                "bytes": total,
-                "docker": docker.then(|| prune.clone()),
-            }));
-        }
-        for p in &remove {
-            println!(
-                "remove  {}  {}  ({})",
-                human_size(p.bytes),
-                p.path.display(),
-                p.what
-            );
-        }
-        if docker {
-            println!("run     {}", prune.line());
-        }
-        println!(
-            "dry run: {} in {} places would be removed; nothing was",
-            human_size(total),
-            remove.len()
-        );
+        print_clean_plan(&steps, opts.format)?;
+        eprintln!("dry run: nothing was removed");
         return Ok(());
     }
-    // Every running cargo holds `.package-cache-mutate` shared (a download or an extraction
-    // also `.package-cache`): exclusive, they mean no cargo reads these sources now.
-    let _reading = lock::acquire_foreign(
-        &home.join(".package-cache-mutate"),
-        "cargo's package cache (a running cargo reads it)",
-        opts.no_wait,
-    )?;
-    let _cargo = lock::acquire_foreign(
-        &home.join(".package-cache"),
-        "cargo's package cache (a running cargo downloads)",
-        opts.no_wait,
-    )?;
+    // The scratch folders are coverage's: not while a sync or coverage runs.
     let _ours = lock::acquire(
         &ws.target_dir.join("xtask/ci-optims.lock"),
         "ci_optims/ (another ci-optims sync or coverage)",
         opts.no_wait,
     )?;
-    for p in &remove {
-        std::fs::remove_dir_all(&p.path)
-            .with_context(|| format!("removing {}", p.path.display()))?;
-    }
-    eprintln!("removed {} in {} places", human_size(total), remove.len());
-    if docker {
-        let pruned = exec
-            .read(&prune)
-            .context("pruning the Docker build cache")?;
-        eprintln!("{}", pruned.trim());
+    for step in &steps {
+        match step {
+            CleanStep::Remove { place } => {
+                std::fs::remove_dir_all(&place.path)
+                    .with_context(|| format!("removing {}", place.path.display()))?;
+                eprintln!(
+                    "removed {} ({})",
+                    place.path.display(),
+                    human_size(place.bytes)
+                );
+            }
+            CleanStep::WriteProbe { dir } => write_probe(dir)?,
+            CleanStep::CargoGc { command } => {
+                exec.run(command, &mut |_, _| crate::exec::Line::Show)
+                    .context("cargo's cleaning of its caches")?;
+            }
+            CleanStep::DockerPrune { command } => {
+                let pruned = exec
+                    .read(command)
+                    .context("pruning the Docker build cache")?;
+                eprintln!("{}", pruned.trim());
+            }
+        }
     }
     Ok(())
+}
+
+fn write_probe(dir: &Path) -> anyhow::Result<()> {
+    let manifest = "[package]\nname = \"xtask-cargo-gc\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[lib]\npath = \"lib.rs\"\n\n[workspace]\n";
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("Cargo.toml"), manifest)
+        .and_then(|_| std::fs::write(dir.join("lib.rs"), ""))
+        .with_context(|| format!("writing {}", dir.display()))
 }

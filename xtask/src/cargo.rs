@@ -153,6 +153,7 @@ impl Invocation {
             args: self.args(),
             env: self.env.clone(),
             dir: None,
+            secret_env: Vec::new(),
         }
     }
 

@@ -270,24 +270,43 @@ pub struct BenchConfig {
     pub scenarios: Option<Vec<ScenarioKind>>,
     /// Variants to run them for (default: dev and production).
     pub variants: Option<Vec<Variant>>,
-    /// Measured runs per kind, e.g. `{ cold = 3 }`.
+    /// Measured runs per kind, e.g. `{ cold = 3 }` (1 to [`MAX_RUNS`]).
     #[serde(default)]
-    pub runs: BTreeMap<String, usize>,
+    pub runs: BTreeMap<ScenarioKind, usize>,
     /// File of the leaf-crate edit (default: the service binary's, else a binary no member uses).
     pub leaf_file: Option<String>,
     /// File of the core-library edit (default: the library most members depend on).
     pub core_file: Option<String>,
 }
 
+/// The most measured runs a scenario may ask for (`runs`, `--runs`): 100 cold builds are days.
+pub const MAX_RUNS: usize = 100;
+
 impl Config {
     /// The table from `[workspace.metadata]` (`None`: no `xtask` key, every default).
     pub fn from_metadata(metadata: &serde_json::Value) -> anyhow::Result<Config> {
         use anyhow::Context;
-        match metadata.get("xtask") {
+        let config = match metadata.get("xtask") {
             Some(value) => Config::deserialize(value)
-                .context("reading [workspace.metadata.xtask] in the root Cargo.toml"),
-            None => Ok(Config::default()),
+                .context("reading [workspace.metadata.xtask] in the root Cargo.toml")?,
+            None => Config::default(),
+        };
+        config.check_values()?;
+        Ok(config)
+    }
+
+    /// Values a type cannot refuse: counts out of range.
+    fn check_values(&self) -> anyhow::Result<()> {
+        let runs = self.bench.iter().flat_map(|b| &b.runs);
+        for (kind, &n) in runs {
+            if !(1..=MAX_RUNS).contains(&n) {
+                anyhow::bail!(
+                    "[workspace.metadata.xtask.bench] runs: {} = {n} is out of range; give 1 to {MAX_RUNS} measured runs",
+                    kind.name()
+                );
+            }
         }
+        Ok(())
     }
 
     pub fn production_targets(&self) -> Vec<String> {
@@ -335,6 +354,29 @@ mod tests {
             format!("{err:#}").contains("unknown field `feature`"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn bench_runs_are_known_kinds_within_bounds() {
+        let runs = |value: serde_json::Value| {
+            Config::from_metadata(&serde_json::json!({"xtask": {"bench": {"runs": value}}}))
+        };
+        assert_eq!(
+            runs(serde_json::json!({"cold": 3}))
+                .unwrap()
+                .bench
+                .unwrap()
+                .runs[&ScenarioKind::Cold],
+            3
+        );
+        for (value, says) in [
+            (serde_json::json!({"noop": 0}), "noop = 0 is out of range"),
+            (serde_json::json!({"noop": 100000000000u64}), "out of range"),
+            (serde_json::json!({"nop": 3}), "unknown variant `nop`"),
+        ] {
+            let err = format!("{:#}", runs(value).unwrap_err());
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[test]

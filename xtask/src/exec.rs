@@ -20,6 +20,29 @@ pub struct Command {
     pub env: Vec<(String, String)>,
     /// Working directory, when not the workspace root.
     pub dir: Option<PathBuf>,
+    /// Variables holding secrets: set on this process only, from this process's environment
+    /// when it starts. A plan names them and their sources, never their values, and no file
+    /// ever holds them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<SecretEnv>,
+}
+
+/// A secret passed to one process in its environment: `name` holds the `KEY=VALUE` lines of
+/// the variables `from` of this process (those that are set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretEnv {
+    pub name: String,
+    pub from: Vec<String>,
+}
+
+impl SecretEnv {
+    /// The value, read from this process's environment now.
+    fn value(&self) -> String {
+        self.from
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}\n")))
+            .collect()
+    }
 }
 
 impl Command {
@@ -29,6 +52,7 @@ impl Command {
             args: Vec::new(),
             env: Vec::new(),
             dir: None,
+            secret_env: Vec::new(),
         }
     }
 
@@ -50,6 +74,15 @@ impl Command {
 
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Command {
         self.dir = Some(dir.into());
+        self
+    }
+
+    /// Set `name` to the `KEY=VALUE` lines of the variables `from`, at start only.
+    pub fn secret_env(mut self, name: &str, from: &[String]) -> Command {
+        self.secret_env.push(SecretEnv {
+            name: name.into(),
+            from: from.to_vec(),
+        });
         self
     }
 
@@ -132,10 +165,14 @@ impl<'a> Exec<'a> {
         for (k, v) in &command.env {
             cmd = cmd.env(k, v);
         }
+        for secret in &command.secret_env {
+            cmd = cmd.env(&secret.name, secret.value());
+        }
         let mut process: std::process::Command = cmd.into();
         if let Some(dir) = &command.dir {
             process.current_dir(dir);
         }
+        end_with_us(&mut process);
         Prepared {
             process,
             line: command.line(),
@@ -185,6 +222,30 @@ impl<'a> Exec<'a> {
     pub fn succeeds(&self, command: &Command) -> bool {
         self.output(command).is_ok_and(|o| o.success)
     }
+}
+
+/// A child of ours gets SIGTERM when we end, however we end (kill -9 included): an interrupted
+/// command leaves no `docker build` or cargo running on (Linux's parent-death signal; it fires
+/// when the spawning thread ends, and every child here is waited for on the thread that spawned it).
+fn end_with_us(process: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the parent.
+        unsafe {
+            process.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                // The parent may have ended before the signal was asked for.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("the parent process has ended"));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = process;
 }
 
 /// What a silent run printed.

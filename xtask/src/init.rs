@@ -100,9 +100,7 @@ pub fn run(args: InitArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow
     }
     // ci_optims mirrors the workspace as it is now (with the profile just added).
     let ws = Workspace::load_at(exec, &ws.root)?;
-    for path in ci_optims::sync(exec, &ws)? {
-        eprintln!("wrote {path}");
-    }
+    ci_optims::sync(exec, &ws)?.print();
     let (dir, alias) = install_place(&ws.root)?;
     tool_lockfile(exec, &ws, &tool_root, &dir)?;
     eprintln!(
@@ -142,7 +140,9 @@ impl Plan {
                     }
                 }
                 Step::Keep { path, why } => out.push_str(&format!("  keep    {path} ({why})\n")),
-                Step::Sync => out.push_str("  sync    ci_optims/ and the tool's Cargo.lock\n"),
+                Step::Sync => out.push_str(
+                    "  sync    ci_optims/ (Cargo.lock updated first if it does not match the manifests) and the tool's Cargo.lock\n",
+                ),
             }
         }
         if self.writes.is_empty() {

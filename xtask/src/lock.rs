@@ -16,16 +16,6 @@ pub struct Lock {
 
 /// Take the lock at `path` (made if missing) for `what`; wait for it unless `no_wait`.
 pub fn acquire(path: &Path, what: &str, no_wait: bool) -> anyhow::Result<Lock> {
-    take(path, what, no_wait, true)
-}
-
-/// Take another program's lock file (cargo's package cache) the way that program does, an
-/// exclusive flock, without writing into it.
-pub fn acquire_foreign(path: &Path, what: &str, no_wait: bool) -> anyhow::Result<Lock> {
-    take(path, what, no_wait, false)
-}
-
-fn take(path: &Path, what: &str, no_wait: bool, ours: bool) -> anyhow::Result<Lock> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -42,9 +32,7 @@ fn take(path: &Path, what: &str, no_wait: bool, ours: bool) -> anyhow::Result<Lo
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
-            let holder = if !ours {
-                "another process".to_string()
-            } else if holder.is_empty() {
+            let holder = if holder.is_empty() {
                 "another cargo xtask".to_string()
             } else {
                 holder.to_string()
@@ -66,9 +54,6 @@ fn take(path: &Path, what: &str, no_wait: bool, ours: bool) -> anyhow::Result<Lo
         Err(TryLockError::Error(e)) => {
             return Err(e).with_context(|| format!("locking {}", path.display()));
         }
-    }
-    if !ours {
-        return Ok(Lock { _file: file });
     }
     let me = format!(
         "cargo xtask (pid {}: {})\n",

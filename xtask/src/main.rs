@@ -61,7 +61,7 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Same as `--format json`.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "format")]
     json: bool,
     /// Fail at once, instead of waiting, when another command holds an output this one writes
     /// (dist/, the bench's target dir, ci_optims/).
@@ -124,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         _ => Workspace::load(&exec)?,
     };
     sh.change_dir(&ws.root);
+    docker::remove_left_secrets(&ws);
     let opts = Options {
         format: if cli.json { Format::Json } else { cli.format },
         dry_run: cli.dry_run,

@@ -138,6 +138,12 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
             .collect::<anyhow::Result<_>>()?
     };
     if bins.is_empty() {
+        if ws.config.bins.as_ref().is_some_and(Vec::is_empty) {
+            bail!(
+                "`bins = []` in [workspace.metadata.xtask] ships no binary, so a build would \
+                 produce nothing; list the binaries to ship, or remove the key to ship every binary"
+            );
+        }
         bail!("the workspace has no binary to build (no [[bin]] in its default members)");
     }
 
@@ -230,6 +236,14 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
 fn targets(ws: &Workspace, request: &BuildRequest) -> anyhow::Result<Vec<String>> {
     let configured = ws.config.production_targets();
     if request.targets.is_empty() {
+        if configured.is_empty() {
+            bail!(
+                "`targets = []` in [workspace.metadata.xtask] names no target, so a production \
+                 build would produce nothing; list at least one (e.g. \"x86_64-unknown-linux-gnu\"), \
+                 or remove the key for the default ({})",
+                crate::config::DEFAULT_TARGETS.join(", ")
+            );
+        }
         return Ok(configured);
     }
     let mut valid: Vec<String> = configured;

@@ -48,14 +48,6 @@ pub fn backend_vars() -> Vec<String> {
     names
 }
 
-/// The `KEY=VALUE` lines of those variables, for the secret's file (never printed).
-pub fn backend_lines(names: &[String]) -> String {
-    names
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}\n")))
-        .collect()
-}
-
 /// What cargo needs to compile through sccache.
 pub fn wrapper_env() -> Vec<(String, String)> {
     vec![("RUSTC_WRAPPER".into(), PROGRAM.into())]

@@ -20,6 +20,10 @@ pub struct Member {
     pub bin_srcs: Vec<(String, PathBuf)>,
     /// Names of the members it depends on (any kind).
     pub depends_on: Vec<String>,
+    /// Its features, and its optional dependencies (which are features unless `dep:` hides them).
+    pub features: BTreeSet<String>,
+    /// What it calls its dependencies (renames included), any kind.
+    pub dependency_names: BTreeSet<String>,
 }
 
 /// A binary target of a default member.
@@ -56,9 +60,21 @@ pub fn is_this_tool(p: &cargo_metadata::Package) -> bool {
 }
 
 impl Workspace {
-    /// Read the workspace that contains the current directory.
+    /// Read the workspace that contains the current directory, from its root manifest (cargo
+    /// run in a member's folder reports that member as the only default one).
     pub fn load(exec: &Exec) -> anyhow::Result<Workspace> {
-        Self::load_manifest(exec, None)
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let root = exec
+            .read(&Command::new(&cargo).args([
+                "locate-project",
+                "--workspace",
+                "--message-format",
+                "plain",
+            ]))
+            .context(
+                "finding the workspace (is the current directory inside a Cargo workspace?)",
+            )?;
+        Self::load_manifest(exec, Some(std::path::Path::new(root.trim())))
     }
 
     /// Read the workspace whose root (or a member) is the directory `dir`.
@@ -140,6 +156,22 @@ impl Workspace {
                     .filter(|d| d.path.is_some() && member_names.contains(d.name.as_str()))
                     .map(|d| d.name.clone())
                     .collect(),
+                features: p
+                    .features
+                    .keys()
+                    .cloned()
+                    .chain(
+                        p.dependencies
+                            .iter()
+                            .filter(|d| d.optional)
+                            .map(|d| d.rename.clone().unwrap_or_else(|| d.name.clone())),
+                    )
+                    .collect(),
+                dependency_names: p
+                    .dependencies
+                    .iter()
+                    .map(|d| d.rename.clone().unwrap_or_else(|| d.name.clone()))
+                    .collect(),
             })
             .collect();
         let root: PathBuf = meta.workspace_root.clone().into();
@@ -181,7 +213,71 @@ impl Workspace {
             self.bin(&service.bin)
                 .context("in [workspace.metadata.xtask.service] bin")?;
         }
+        let targets = self.config.production_targets();
+        for triple in self.config.linkers.keys() {
+            if !targets.contains(triple)
+                && !crate::toolchain::KNOWN_TARGETS.contains(&triple.as_str())
+            {
+                bail!(
+                    "[workspace.metadata.xtask.linkers] names `{triple}`, which is neither a configured \
+                     target nor one this tool knows; valid: {}",
+                    targets
+                        .iter()
+                        .map(String::as_str)
+                        .chain(crate::toolchain::KNOWN_TARGETS)
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        for variant in crate::config::Variant::ALL {
+            for feature in &self.config.variants.of(variant).features {
+                self.check_feature(feature).with_context(|| {
+                    format!(
+                        "in [workspace.metadata.xtask.variants.{}] features",
+                        variant.profile()
+                    )
+                })?;
+            }
+        }
         Ok(())
+    }
+
+    /// Is `feature` (cargo's `--features` spelling) one cargo will find? `package/feature` of a
+    /// member must be one of its features; `dependency/feature` must name a dependency of a
+    /// member; a plain name must be a feature of a default member.
+    fn check_feature(&self, feature: &str) -> anyhow::Result<()> {
+        let listed = |m: &Member| m.features.iter().cloned().collect::<Vec<_>>().join(", ");
+        match feature.split_once('/') {
+            Some((package, name)) => match self.members.iter().find(|m| m.name == package) {
+                Some(member) if member.features.contains(name) => Ok(()),
+                Some(member) => bail!(
+                    "`{feature}`: {package} has no feature `{name}`; its features: {}",
+                    listed(member)
+                ),
+                None if self.members.iter().any(|m| m.dependency_names.contains(package)) => Ok(()),
+                None => bail!(
+                    "`{feature}`: `{package}` is neither a member nor a dependency of one; members: {}",
+                    self.members
+                        .iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+            None if self
+                .members
+                .iter()
+                .any(|m| m.default && m.features.contains(feature)) =>
+            {
+                Ok(())
+            }
+            None => bail!(
+                "`{feature}` is a feature of no default member; name it as `package/{feature}`"
+            ),
+        }
     }
 
     /// The binary called `name`, or an error listing the valid names.
@@ -299,7 +395,7 @@ mod tests {
     fn metadata(xtask: &str) -> Metadata {
         let package = |id: &str, name: &str, version: &str, targets: &str| {
             format!(
-                r#"{{"id":"{id}","name":"{name}","version":"{version}","dependencies":[],"features":{{}},
+                r#"{{"id":"{id}","name":"{name}","version":"{version}","dependencies":[],"features":{{"fast":[]}},
                 "manifest_path":"/ws/{name}/Cargo.toml","targets":{targets}}}"#
             )
         };
@@ -374,6 +470,22 @@ mod tests {
             msg.contains("unknown binary `nope`") && msg.contains("beta-cli, beta-d"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn features_and_linkers_are_checked_against_the_workspace() {
+        let err = |xtask: &str| format!("{:#}", load(xtask).err().expect(xtask));
+        assert!(
+            err(r#"{"variants":{"production":{"features":["beta/nope"]}}}"#)
+                .contains("beta has no feature `nope`"),
+        );
+        assert!(err(r#"{"variants":{"dev":{"features":["ghost/x"]}}}"#)
+            .contains("`ghost` is neither a member nor a dependency"));
+        assert!(err(r#"{"variants":{"dev":{"features":["plain"]}}}"#)
+            .contains("a feature of no default member"));
+        assert!(err(r#"{"linkers":{"mips-unknown-linux-gnu":"gcc"}}"#)
+            .contains("`mips-unknown-linux-gnu`, which is neither a configured target"));
+        load(r#"{"variants":{"production":{"features":["beta/fast"]}},"linkers":{"aarch64-unknown-linux-gnu":"clang"}}"#).unwrap();
     }
 
     #[test]

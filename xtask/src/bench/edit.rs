@@ -49,8 +49,53 @@ pub enum Restored {
     Original,
     /// It already held the original (or the bench never wrote): nothing to do.
     Untouched,
-    /// It held something else: kept; the bench's original is saved at this path.
+    /// Someone edited it meanwhile: their edit is kept, the bench's line taken out.
+    KeptYourEdit,
+    /// It held something else, without the bench's line: kept; the bench's original is saved
+    /// at this path.
     KeptYours(PathBuf),
+    /// It held someone's edit and the bench's line reformatted (so not taken out): kept, and
+    /// the line is named (see [`MARKER`]); the original is saved at this path.
+    KeptWithBenchLine(PathBuf),
+}
+
+/// What every line the bench appends contains: a file holding it after a bench still has a line
+/// of the bench's (see [`leftover`]).
+pub const MARKER: &str = "__xtask_bench_edit";
+
+/// The line (1-based) of `path` that holds the bench's marker, if any.
+pub fn leftover(path: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().position(|l| l.contains(MARKER)).map(|i| i + 1)
+}
+
+/// `current` without the one line the bench appended (`edited` is `original` plus it).
+fn without_bench_line(current: &[u8], original: &[u8], edited: &[u8]) -> Option<Vec<u8>> {
+    let appended = edited.strip_prefix(original)?;
+    let line: &[u8] = {
+        let start = appended.iter().position(|&b| b != b'\n')?;
+        &appended[start..]
+    };
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    // The line at a line start, followed by its newline or the end of the file.
+    let mut at = 0;
+    while let Some(i) = find(&current[at..], body).map(|i| i + at) {
+        let starts_line = i == 0 || current[i - 1] == b'\n';
+        let end = i + body.len();
+        let ends_line = end == current.len() || current[end] == b'\n';
+        if starts_line && ends_line {
+            let end = (end + 1).min(current.len());
+            return Some([&current[..i], &current[end..]].concat());
+        }
+        at = i + 1;
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    (needle.len() <= haystack.len())
+        .then(|| haystack.windows(needle.len()).position(|w| w == needle))
+        .flatten()
 }
 
 /// Put `original` back into `path` if it holds exactly `edited`; never overwrite other bytes.
@@ -71,6 +116,15 @@ fn put_back(
     if edited.is_none() && current.is_none() {
         return Ok(Restored::Untouched);
     }
+    if let (Some(current), Some(edited)) = (current.as_deref(), edited) {
+        if let Some(theirs) = without_bench_line(current, original, edited) {
+            replace_file(path, &theirs, scratch)?;
+            return Ok(Restored::KeptYourEdit);
+        }
+    }
+    let bench_line_left = current
+        .as_deref()
+        .is_some_and(|c| find(c, MARKER.as_bytes()).is_some());
     let mut saved = PathBuf::from(format!("{}.bench-orig", path.display()));
     let mut n = 1;
     while saved.exists() && std::fs::read(&saved).ok().as_deref() != Some(original) {
@@ -79,7 +133,10 @@ fn put_back(
     }
     std::fs::write(&saved, original)
         .with_context(|| format!("saving the original as {}", saved.display()))?;
-    Ok(Restored::KeptYours(saved))
+    Ok(match bench_line_left {
+        true => Restored::KeptWithBenchLine(saved),
+        false => Restored::KeptYours(saved),
+    })
 }
 
 /// Say what putting back did, for people.
@@ -87,10 +144,22 @@ pub fn report(path: &Path, outcome: &Restored, why: &str) {
     match outcome {
         Restored::Original => eprintln!("restored {} ({why})", path.display()),
         Restored::Untouched => {}
+        Restored::KeptYourEdit => eprintln!(
+            "kept your edit to {} ({why}) and took out the line the bench had appended",
+            path.display()
+        ),
         Restored::KeptYours(saved) => eprintln!(
             "kept {} as it is ({why}: it no longer holds the bench's edit, so it holds your work); \
              the file as it was before the bench is saved as {}",
             path.display(),
+            saved.display()
+        ),
+        Restored::KeptWithBenchLine(saved) => eprintln!(
+            "kept {} as it is ({why}: it holds your edit and the bench's line, changed so that it \
+             cannot be taken out safely); delete the `{MARKER}` function at line {} by hand; the \
+             file as it was before the bench is saved as {}",
+            path.display(),
+            leftover(path).unwrap_or(0),
             saved.display()
         ),
     }
@@ -391,6 +460,60 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "original\n");
         assert!(editor.recover().unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_users_edit_during_a_run_is_kept_without_the_bench_line() {
+        let dir = scratch("during");
+        let file = dir.join("lib.rs");
+        std::fs::write(&file, "fn a() {}").unwrap(); // no trailing newline
+        let editor = Editor::new(dir.join("journal"));
+        let guard = editor.edit(&file).unwrap();
+        guard.append("fn __xtask_bench_edit() {}").unwrap();
+        // The user saves the file with a line of theirs below, and one above.
+        std::fs::write(
+            &file,
+            "// mine above\nfn a() {}\nfn __xtask_bench_edit() {}\nfn mine() {}\n",
+        )
+        .unwrap();
+        drop(guard);
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "// mine above\nfn a() {}\nfn mine() {}\n"
+        );
+        assert_eq!(leftover(&file), None);
+        assert!(!PathBuf::from(format!("{}.bench-orig", file.display())).exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_reformatted_bench_line_is_named_not_guessed_at() {
+        let dir = scratch("reformatted");
+        let file = dir.join("lib.rs");
+        std::fs::write(&file, "fn a() {}\n").unwrap();
+        let editor = Editor::new(dir.join("journal"));
+        let guard = editor.edit(&file).unwrap();
+        guard.append("fn __xtask_bench_edit() { 1 }").unwrap();
+        // rustfmt on save split the bench's line.
+        std::fs::write(
+            &file,
+            "fn a() {}\nfn __xtask_bench_edit() {\n    1\n}\nfn mine() {}\n",
+        )
+        .unwrap();
+        let (path, original, edited) = {
+            let active = lock();
+            let a = active.iter().find(|a| a.path == file).unwrap();
+            (a.path.clone(), a.original.clone(), a.edited.clone())
+        };
+        let outcome = put_back(&path, &original, edited.as_deref(), &dir).unwrap();
+        assert!(
+            matches!(outcome, Restored::KeptWithBenchLine(_)),
+            "{outcome:?}"
+        );
+        assert_eq!(leftover(&file), Some(2));
+        std::mem::forget(guard);
+        lock().retain(|a| a.path != file);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -53,9 +53,9 @@ pub struct BenchArgs {
     /// Only this scenario, by id (`incr-core/dev`) or kind (`incr-core`); repeatable.
     #[arg(long = "scenario", value_name = "ID")]
     pub scenarios: Vec<String>,
-    /// Measured runs per scenario (default: per scenario, see --list).
-    #[arg(long)]
-    pub runs: Option<usize>,
+    /// Measured runs per scenario, 1 to 100 (default: per scenario, see --list).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=crate::config::MAX_RUNS as i64))]
+    pub runs: Option<u16>,
     /// Baseline file, instead of target/xtask/bench/<NAME>.json.
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
@@ -95,9 +95,6 @@ impl BenchArgs {
                 self.threshold
             );
         }
-        if self.runs == Some(0) {
-            bail!("--runs must be at least 1");
-        }
         let bench_dir = ws.target_dir.join("xtask/bench");
         let editor = edit::Editor::new(bench_dir.join("pending-edits"));
         // Measuring (and putting back what a killed bench left edited) is one bench at a time
@@ -117,7 +114,8 @@ impl BenchArgs {
             None
         };
         let config = ws.config.bench.clone().unwrap_or_default();
-        let configured = scenario::configured(ws, &config, self.runs)?;
+        let runs = self.runs.map(usize::from);
+        let configured = scenario::configured(ws, &config, runs)?;
 
         if self.list {
             return self.list(ws, &configured, format);
@@ -157,7 +155,7 @@ impl BenchArgs {
             Some(base) => {
                 let mut defs: Vec<Scenario> =
                     base.results.iter().map(|r| r.scenario.clone()).collect();
-                if let Some(runs) = self.runs {
+                if let Some(runs) = runs {
                     defs.iter_mut().for_each(|s| s.runs = runs);
                 }
                 scenario::filter(defs, &self.scenarios)?
@@ -165,6 +163,9 @@ impl BenchArgs {
             None => scenario::filter(configured.clone(), &self.scenarios)?,
         };
 
+        if !dry_run {
+            refuse_leftover_bench_lines(ws, &scenarios)?;
+        }
         let toolchain = Toolchain::detect(exec)?;
         let machine = Machine::detect(&toolchain.verbose_version, &toolchain.host);
         let quiet = exec.with(Verbosity::Quiet);
@@ -325,6 +326,23 @@ impl BenchArgs {
         }
         Ok(())
     }
+}
+
+/// A file to edit that still holds a line an earlier bench appended (it could not be taken out
+/// because the file was edited during that bench, and reformatted): rustc would fail on the
+/// duplicate function (E0428), so say what the line is and how to remove it.
+fn refuse_leftover_bench_lines(ws: &Workspace, scenarios: &[Scenario]) -> anyhow::Result<()> {
+    for file in scenarios.iter().filter_map(|s| s.edit_file.as_ref()) {
+        let path = ws.root.join(file);
+        if let Some(line) = edit::leftover(&path) {
+            bail!(
+                "{file}:{line} holds `{}`, a function an earlier bench appended and could not take \
+                 out (the file was edited while it ran); delete that function, then run the bench again",
+                edit::MARKER
+            );
+        }
+    }
+    Ok(())
 }
 
 fn print_results(baseline: &Baseline, format: Format) -> anyhow::Result<()> {

@@ -163,9 +163,8 @@ pub fn configured(
                 variant,
                 warmup,
                 runs: runs
-                    .or_else(|| config.runs.get(kind.name()).copied())
-                    .unwrap_or(default_runs)
-                    .max(1),
+                    .or_else(|| config.runs.get(&kind).copied())
+                    .unwrap_or(default_runs),
                 edit_file,
                 problem,
                 command: describe_command(kind, variant),
@@ -254,7 +253,8 @@ pub struct Runner<'a> {
 /// is keyed by content and outlives a bench, so an edit seen before would rebuild nothing.
 fn edit_line(seed: u64, index: usize) -> String {
     format!(
-        "#[doc(hidden)] #[allow(dead_code)] pub fn __xtask_bench_edit() -> &'static str {{ \"{seed}-{}\" }}",
+        "#[doc(hidden)] #[allow(dead_code)] pub fn {}() -> &'static str {{ \"{seed}-{}\" }}",
+        super::edit::MARKER,
         index + 1
     )
 }
@@ -434,6 +434,8 @@ mod tests {
                 })
                 .collect(),
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            features: Default::default(),
+            dependency_names: deps.iter().map(|d| d.to_string()).collect(),
         };
         ws.members = vec![
             member("core", true, &[], &[]),
@@ -518,7 +520,7 @@ mod tests {
     #[test]
     fn runs_come_from_flag_then_config_then_default() {
         let mut config = BenchConfig::default();
-        config.runs.insert("cold".into(), 4);
+        config.runs.insert(Kind::Cold, 4);
         let s = configured(&ws(), &config, None).unwrap();
         assert_eq!(s[0].runs, 4);
         assert_eq!(s[2].runs, 5);

@@ -170,6 +170,12 @@ pub fn package(
     dist: &Path,
     meta: &Provenance,
 ) -> anyhow::Result<Manifest> {
+    if artifacts.is_empty() {
+        bail!(
+            "the build produced no binary, so {} was left as it was",
+            dist.display()
+        );
+    }
     if staging.exists() {
         std::fs::remove_dir_all(staging)
             .with_context(|| format!("removing stale {}", staging.display()))?;

@@ -22,14 +22,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-/// How paths that leave `ci_optims/` are written: relative (the committed files, which must
-/// work in any clone and in an image) or absolute (a scratch copy elsewhere, for the lockfile).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Paths {
-    Relative,
-    Absolute,
-}
-
 /// Every file of the mirror, by path relative to `ci_optims/`, plus the local paths outside it
 /// that its manifests refer to (what an image's deps stage must copy too).
 pub struct Mirror {
@@ -64,12 +56,7 @@ const RESERVED: [&str; 6] = [
 ];
 
 /// The mirror of the workspace described by `meta` (a full `cargo metadata`).
-pub fn render(
-    ws: &Workspace,
-    meta: &Metadata,
-    paths: Paths,
-    out_root: &Path,
-) -> anyhow::Result<Mirror> {
+pub fn render(ws: &Workspace, meta: &Metadata, out_root: &Path) -> anyhow::Result<Mirror> {
     let root = &ws.root;
     let members: Vec<&Package> = meta
         .workspace_packages()
@@ -106,7 +93,6 @@ pub fn render(
     let ctx = Mirroring {
         root,
         out_root,
-        paths,
         member_dirs: &member_dirs,
     };
 
@@ -140,7 +126,6 @@ const MEMBERS: &str = "members";
 struct Mirroring<'a> {
     root: &'a Path,
     out_root: &'a Path,
-    paths: Paths,
     member_dirs: &'a BTreeMap<PathBuf, String>,
 }
 
@@ -178,14 +163,13 @@ impl Mirroring<'_> {
         let top = from_root.components().next();
         let linkable = matches!(top, Some(Component::Normal(name))
             if !RESERVED.iter().any(|r| name == std::ffi::OsStr::new(r)));
-        match self.paths {
-            Paths::Absolute => slash(target),
-            Paths::Relative if linkable => {
+        match linkable {
+            true => {
                 let top = slash(Path::new(top.expect("linkable").as_os_str()));
                 local.links.insert(top.clone(), format!("../{top}"));
                 self.inside(stub_dir, &listed)
             }
-            Paths::Relative => {
+            false => {
                 let from = self.root.join(DIR).join(stub_dir);
                 slash(&relative_path(&from, target))
             }

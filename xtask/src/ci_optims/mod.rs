@@ -6,6 +6,7 @@
 //! cannot stop a cargo command of the real workspace, and `cargo update` there never meets it.
 //! Its lockfile is the real one, trimmed by cargo; `check` says when either is stale.
 
+mod lockfile;
 mod mirror;
 
 use crate::cargo::{Invocation, MetadataRequest, Selection, Subcommand, Unit};
@@ -88,6 +89,12 @@ pub enum Step {
     Compare { path: String },
     /// Check that Cargo.lock needs no update (`cargo metadata --locked`).
     CheckLockfile { command: Command },
+    /// Let cargo bring Cargo.lock up to date with the manifests (as any build would).
+    UpdateLockfile { command: Command },
+    /// After the lockfile update: write every generated file that then differs.
+    WriteAfterUpdate,
+    /// A file in ci_optims/ that this tool did not write: left as it is.
+    Keep { path: String },
     /// A cargo run into the scratch target dir.
     Cargo { purpose: String, command: Command },
     /// Count the third-party units of the last run that were fresh.
@@ -111,39 +118,48 @@ pub fn run(args: CiOptimsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> an
     };
     match args.command {
         CiOptimsCommand::Sync if !dry_run => {
-            let changed = sync(exec, ws)?;
-            if changed.is_empty() {
-                eprintln!("{DIR} is up to date");
-            } else {
-                for path in changed {
-                    eprintln!("wrote {path}");
-                }
-            }
+            let report = sync(exec, ws)?;
+            report.print();
             Ok(())
         }
         CiOptimsCommand::Sync => {
-            let files = generate(exec, ws)?;
-            let steps: Vec<Step> = files
-                .stale(&ws.root)
-                .into_iter()
-                .map(|path| Step::Write {
-                    remove: files.files[&path].is_none(),
-                    path,
-                })
-                .collect();
+            let steps = match lockfile_state(exec, ws)? {
+                LockState::Current => {
+                    let files = generate(exec, ws)?;
+                    let mut steps: Vec<Step> = files
+                        .stale(&ws.root)
+                        .into_iter()
+                        .map(|path| Step::Write {
+                            remove: files.files[&path].is_none(),
+                            path,
+                        })
+                        .collect();
+                    steps.extend(files.kept.into_iter().map(|path| Step::Keep { path }));
+                    steps
+                }
+                LockState::Stale => vec![
+                    Step::UpdateLockfile {
+                        command: lockfile_update(ws),
+                    },
+                    Step::WriteAfterUpdate,
+                ],
+            };
             print_steps(format, "ci-optims sync", &steps)
         }
         CiOptimsCommand::Check => {
             if dry_run {
-                let files = generate(exec, ws)?;
-                let mut steps: Vec<Step> = files
-                    .files
-                    .keys()
-                    .map(|path| Step::Compare { path: path.clone() })
-                    .collect();
-                steps.push(Step::CheckLockfile {
-                    command: lockfile_check(ws).command(),
-                });
+                let mut steps = vec![Step::CheckLockfile {
+                    command: lockfile_check(ws),
+                }];
+                if lockfile_state(exec, ws)? == LockState::Current {
+                    let files = generate(exec, ws)?;
+                    steps.extend(
+                        files
+                            .files
+                            .keys()
+                            .map(|path| Step::Compare { path: path.clone() }),
+                    );
+                }
                 return print_steps(format, "ci-optims check", &steps);
             }
             check(exec, ws)
@@ -199,6 +215,14 @@ fn print_steps(format: Format, command: &str, steps: &[Step]) -> anyhow::Result<
             Step::CheckLockfile { command } | Step::Cargo { command, .. } => {
                 println!("  run      {}", command.line())
             }
+            Step::UpdateLockfile { command } => println!(
+                "  update   Cargo.lock, stale for the manifests: {}",
+                command.line()
+            ),
+            Step::WriteAfterUpdate => {
+                println!("  write    every ci_optims/ file that differs after the update")
+            }
+            Step::Keep { path } => println!("  keep     {path} (not written by this tool)"),
             Step::Count => println!("  count    third-party units fresh in the last run"),
         }
     }
@@ -238,14 +262,16 @@ impl Content {
 /// Every generated path, relative to the workspace root (`None`: must not exist).
 pub struct Generated {
     pub files: BTreeMap<String, Option<Content>>,
+    /// Files under ci_optims/ that this tool did not write: never removed.
+    pub kept: Vec<String>,
 }
 
 impl Generated {
-    /// Write what differs, remove what must not exist; returns the paths written or removed.
-    /// Each file is written to a temporary name and renamed, so an interrupted sync leaves
-    /// whole files. Links are replaced, never followed.
-    fn write(&self, root: &Path) -> anyhow::Result<Vec<String>> {
-        let mut changed = Vec::new();
+    /// Write what differs, remove what must not exist; returns the paths written and those
+    /// removed. Each file is written to a temporary name and renamed, so an interrupted sync
+    /// leaves whole files. Links are replaced, never followed.
+    fn write(&self, root: &Path) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        let (mut written, mut removed) = (Vec::new(), Vec::new());
         for rel in self.stale(root) {
             let path = root.join(&rel);
             let wanted = &self.files[&rel];
@@ -270,11 +296,13 @@ impl Generated {
                 .with_context(|| format!("writing {}", tmp.display()))?;
                 std::fs::rename(&tmp, &path)
                     .with_context(|| format!("moving {} to {}", tmp.display(), path.display()))?;
+                written.push(rel);
+            } else {
+                remove_emptied_dirs(root, &path);
+                removed.push(rel);
             }
-            changed.push(rel);
         }
-        remove_empty_dirs(&root.join(DIR));
-        Ok(changed)
+        Ok((written, removed))
     }
 
     /// Paths whose content on disk differs from the generated one.
@@ -300,14 +328,12 @@ fn symlink(link: &str, at: &Path) -> std::io::Result<()> {
     ))
 }
 
-fn remove_empty_dirs(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_empty_dirs(&entry.path());
-            let _ = std::fs::remove_dir(entry.path());
+/// Remove the folders above a removed file that it left empty, up to ci_optims/.
+fn remove_emptied_dirs(root: &Path, removed: &Path) {
+    let top = root.join(DIR);
+    for dir in removed.ancestors().skip(1) {
+        if dir == top || !dir.starts_with(&top) || std::fs::remove_dir(dir).is_err() {
+            break;
         }
     }
 }
@@ -331,29 +357,112 @@ fn files_under(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
-fn lockfile_check(ws: &Workspace) -> MetadataRequest<'_> {
+/// `cargo metadata --locked`: resolves the whole graph, so it fails when cargo would have to
+/// change Cargo.lock (a `--no-deps` run never looks at it).
+fn lockfile_check(ws: &Workspace) -> Command {
     MetadataRequest {
         cargo: &ws.cargo,
-        no_deps: true,
+        no_deps: false,
         platform: None,
         manifest_path: None,
         locked: true,
     }
+    .command()
 }
 
-/// Regenerate ci_optims/; the paths written or removed.
-pub fn sync(exec: &Exec, ws: &Workspace) -> anyhow::Result<Vec<String>> {
-    generate(exec, ws)?.write(&ws.root)
-}
-
-pub fn check(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
-    let files = generate(exec, ws)?;
-    let mut stale = files.stale(&ws.root);
-    if !exec.succeeds(&lockfile_check(ws).command()) {
-        stale.push(
-            "Cargo.lock (needs an update: run `cargo update -w` or a build, then sync)".into(),
-        );
+/// The same without `--locked`: cargo updates Cargo.lock to the manifests, nothing more.
+fn lockfile_update(ws: &Workspace) -> Command {
+    MetadataRequest {
+        cargo: &ws.cargo,
+        no_deps: false,
+        platform: None,
+        manifest_path: None,
+        locked: false,
     }
+    .command()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    Current,
+    /// Cargo would rewrite it.
+    Stale,
+}
+
+/// Does Cargo.lock match the manifests? Reads only (cargo may download what it resolves into
+/// its own cache).
+pub fn lockfile_state(exec: &Exec, ws: &Workspace) -> anyhow::Result<LockState> {
+    let out = exec.output(&lockfile_check(ws))?;
+    if out.success {
+        return Ok(LockState::Current);
+    }
+    if out.stderr.contains("--locked") {
+        return Ok(LockState::Stale);
+    }
+    bail!(
+        "`cargo metadata` failed: {}",
+        crate::exec::tail_text(out.stderr.trim(), crate::exec::TAIL_LINES)
+    )
+}
+
+/// What to say, and do, when Cargo.lock is stale and the command must not rewrite it.
+pub const STALE_LOCKFILE: &str = "Cargo.lock does not match the manifests (cargo would rewrite \
+    it) and this command writes no file of yours; fix: cargo xtask ci-optims sync (it updates \
+    Cargo.lock, as its plan says), or any cargo build, then commit Cargo.lock";
+
+/// What a sync did.
+pub struct SyncReport {
+    pub lockfile_updated: bool,
+    pub written: Vec<String>,
+    pub removed: Vec<String>,
+    /// Files in ci_optims/ this tool did not write, left alone.
+    pub kept: Vec<String>,
+}
+
+impl SyncReport {
+    pub fn print(&self) {
+        if self.lockfile_updated {
+            eprintln!("updated Cargo.lock to the manifests");
+        }
+        for path in &self.written {
+            eprintln!("wrote {path}");
+        }
+        for path in &self.removed {
+            eprintln!("removed {path}");
+        }
+        for path in &self.kept {
+            eprintln!("kept {path} (not written by this tool)");
+        }
+        if self.written.is_empty() && self.removed.is_empty() {
+            eprintln!("{DIR} is up to date");
+        }
+    }
+}
+
+/// Regenerate ci_optims/, bringing Cargo.lock up to date first when it is stale.
+pub fn sync(exec: &Exec, ws: &Workspace) -> anyhow::Result<SyncReport> {
+    let lockfile_updated = lockfile_state(exec, ws)? == LockState::Stale;
+    if lockfile_updated {
+        exec.read(&lockfile_update(ws))
+            .context("updating Cargo.lock to the manifests")?;
+    }
+    let files = generate(exec, ws)?;
+    let (written, removed) = files.write(&ws.root)?;
+    Ok(SyncReport {
+        lockfile_updated,
+        written,
+        removed,
+        kept: files.kept,
+    })
+}
+
+/// Fail, naming the fix, when anything generated or Cargo.lock is stale; writes nothing.
+pub fn check(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
+    if lockfile_state(exec, ws)? == LockState::Stale {
+        bail!("{STALE_LOCKFILE}");
+    }
+    let files = generate(exec, ws)?;
+    let stale = files.stale(&ws.root);
     if stale.is_empty() {
         eprintln!("{DIR} is up to date");
         return Ok(());
@@ -364,16 +473,18 @@ pub fn check(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
     )
 }
 
-/// Generate every file of `ci_optims/` from the workspace.
+/// Generate every file of `ci_optims/` from the workspace (its Cargo.lock must be current:
+/// see [`lockfile_state`]).
 pub fn generate(exec: &Exec, ws: &Workspace) -> anyhow::Result<Generated> {
     let meta = MetadataRequest {
         cargo: &ws.cargo,
         no_deps: false,
         platform: None,
         manifest_path: None,
-        locked: false,
+        locked: true,
     }
-    .run(exec)?;
+    .run(exec)
+    .context(STALE_LOCKFILE)?;
     for p in meta.workspace_packages() {
         if !p.manifest_path.starts_with(&meta.workspace_root) {
             bail!(
@@ -384,13 +495,18 @@ pub fn generate(exec: &Exec, ws: &Workspace) -> anyhow::Result<Generated> {
         }
     }
     let out_root = ws.root.join(DIR);
-    let mirror = mirror::render(ws, &meta, mirror::Paths::Relative, &out_root)?;
+    let mirror = mirror::render(ws, &meta, &out_root)?;
     let mut files: BTreeMap<String, Option<Content>> = BTreeMap::new();
-    // Whatever is in ci_optims/ now and is not generated goes (it is all generated).
+    // What this tool wrote earlier and generates no more goes; what it did not write stays.
     let mut existing = Vec::new();
     files_under(&ws.root, &out_root, &mut existing);
+    let mut kept = Vec::new();
     for rel in existing {
-        files.insert(rel, None);
+        if written_here(&ws.root, &rel) {
+            files.insert(rel, None);
+        } else {
+            kept.push(rel);
+        }
     }
     for (rel, text) in &mirror.files {
         files.insert(format!("{DIR}/{rel}"), Some(Content::Text(text.clone())));
@@ -409,58 +525,47 @@ pub fn generate(exec: &Exec, ws: &Workspace) -> anyhow::Result<Generated> {
     }
     files.insert(
         format!("{DIR}/Cargo.lock"),
-        Some(Content::Text(trimmed_lockfile(exec, ws, &meta)?)),
+        Some(Content::Text(trimmed_lockfile(ws, &meta)?)),
     );
-    Ok(Generated { files })
+    for rel in &kept {
+        files.remove(rel);
+    }
+    kept.retain(|rel| !files.contains_key(rel));
+    Ok(Generated { files, kept })
 }
 
-/// The lockfile cargo keeps for the mirror: the real one, trimmed by cargo itself (in a scratch
-/// copy of the mirror whose outside paths are absolute).
-fn trimmed_lockfile(
-    exec: &Exec,
-    ws: &Workspace,
-    meta: &crate::cargo::Metadata,
-) -> anyhow::Result<String> {
-    let scratch = ws.target_dir.join("xtask/ci-optims-lock");
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch)
-            .with_context(|| format!("removing {}", scratch.display()))?;
+/// Did this tool write the file at `rel` (under ci_optims/)? Its files say `@generated` on
+/// their first line, its links point to a top-level folder of the workspace (`../vendor`), and
+/// `local-paths` is its list.
+fn written_here(root: &Path, rel: &str) -> bool {
+    if rel == format!("{DIR}/{LOCAL_PATHS}") {
+        return true;
     }
-    let mirror = mirror::render(ws, meta, mirror::Paths::Absolute, &scratch)?;
-    for (rel, text) in &mirror.files {
-        let path = scratch.join(rel);
-        std::fs::create_dir_all(path.parent().expect("has a parent"))
-            .with_context(|| format!("creating {}", scratch.display()))?;
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    let lock = ws.root.join("Cargo.lock");
-    if lock.exists() {
-        std::fs::copy(&lock, scratch.join("Cargo.lock"))
-            .with_context(|| format!("copying {}", lock.display()))?;
-    }
-    let manifest = scratch.join("Cargo.toml");
-    let resolve = |offline: bool| {
-        let mut c = MetadataRequest {
-            cargo: &ws.cargo,
-            no_deps: false,
-            platform: None,
-            manifest_path: Some(&manifest),
-            locked: false,
+    match Content::on_disk(&root.join(rel)) {
+        Some(Content::Text(text)) => text
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("@generated")),
+        Some(Content::Link(link)) => {
+            link.starts_with("../") && !link[3..].contains('/') && rel.matches('/').count() == 1
         }
-        .command();
-        if offline {
-            c = c.arg("--offline");
-        }
-        c
-    };
-    if !exec.succeeds(&resolve(true)) {
-        exec.read(&resolve(false))
-            .context("resolving the ci_optims workspace (its lockfile)")?;
+        _ => false,
     }
-    let trimmed = std::fs::read_to_string(scratch.join("Cargo.lock"))
-        .with_context(|| format!("reading {}", scratch.join("Cargo.lock").display()))?;
-    std::fs::remove_dir_all(&scratch).ok();
-    Ok(trimmed)
+}
+
+/// The lockfile cargo keeps for the mirror: the real one, trimmed to what the mirrored members
+/// reach (see `lockfile`).
+fn trimmed_lockfile(ws: &Workspace, meta: &crate::cargo::Metadata) -> anyhow::Result<String> {
+    let path = ws.root.join("Cargo.lock");
+    let lock =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let roots: Vec<(String, String)> = meta
+        .workspace_packages()
+        .into_iter()
+        .filter(|p| !crate::workspace::is_this_tool(p))
+        .map(|p| (p.name.to_string(), p.version.to_string()))
+        .collect();
+    lockfile::trim(&lock, &roots)
 }
 
 /// Result of `ci-optims coverage`.

@@ -289,33 +289,25 @@ fn label(step: &Step) -> String {
     }
 }
 
-/// A secret's file (mode 0600: `sccache_env`, `git_token`), for as long as the builds run.
-struct SecretFile(std::path::PathBuf);
+/// Files in which versions of this tool before 0.2 held secrets for the length of an image
+/// build; an interrupted build left them behind. Removed by every command at its start.
+const LEFT_SECRETS: [&str; 2] = ["xtask/git-token", "xtask/sccache-env"];
 
-impl SecretFile {
-    fn write(path: std::path::PathBuf, text: &str) -> anyhow::Result<SecretFile> {
-        use std::io::Write;
-        #[cfg(unix)]
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+pub fn remove_left_secrets(ws: &Workspace) {
+    for rel in LEFT_SECRETS {
+        let path = ws.target_dir.join(rel);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            match std::fs::remove_file(&path) {
+                Ok(()) => eprintln!(
+                    "removed {}: a secret an interrupted image build of an earlier version left",
+                    path.display()
+                ),
+                Err(e) => eprintln!(
+                    "warning: {} holds a secret an earlier version left, and cannot be removed: {e}; remove it by hand",
+                    path.display()
+                ),
+            }
         }
-        let _ = std::fs::remove_file(&path);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        options.mode(0o600);
-        let mut file = options
-            .open(&path)
-            .with_context(|| format!("writing the secret file {}", path.display()))?;
-        file.write_all(text.as_bytes())?;
-        Ok(SecretFile(path))
-    }
-}
-
-impl Drop for SecretFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -326,20 +318,6 @@ pub fn client() -> String {
 
 /// Run the plan: every platform's steps in parallel (each in order), then the publish steps.
 fn execute(exec: &Exec, ws: &Workspace, plan: &DockerPlan) -> anyhow::Result<DockerReport> {
-    let _secret = match plan.sccache_env.is_empty() {
-        false => Some(SecretFile::write(
-            plan::sccache_env_file(ws),
-            &sccache::backend_lines(&plan.sccache_env),
-        )?),
-        true => None,
-    };
-    let _token = match &plan.git_token_env {
-        Some(var) => Some(SecretFile::write(
-            plan::git_token_file(ws),
-            &std::env::var(var).with_context(|| format!("reading {var}"))?,
-        )?),
-        None => None,
-    };
     let members = ws.crate_names();
     let members = &members;
     let start = Instant::now();

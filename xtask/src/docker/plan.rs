@@ -170,10 +170,9 @@ pub struct DockerPlan {
     pub platforms: Vec<PlatformPlan>,
     /// After every platform is built: pushes, then the manifest list.
     pub publish: Vec<Step>,
-    /// Names of the variables the builds get as the `sccache_env` secret (written just before
-    /// they run; empty: no secret).
+    /// Names of the variables the builds get as the `sccache_env` secret (empty: no secret).
     pub sccache_env: Vec<String>,
-    /// The variable whose value the builds get as the `git_token` secret (written likewise).
+    /// The variable whose value the builds get as the `git_token` secret.
     pub git_token_env: Option<String>,
 }
 
@@ -399,16 +398,10 @@ pub fn libc(ws: &Workspace, request: &ImageRequest) -> Libc {
         .unwrap_or_default()
 }
 
-/// Where `docker build` finds the `sccache_env` secret: written (0600) just before the build
-/// from this process's environment, removed after it.
-pub fn sccache_env_file(ws: &Workspace) -> std::path::PathBuf {
-    ws.target_dir.join("xtask/sccache-env")
-}
-
-/// Where `docker build` finds the `git_token` secret (from `GH_PAT`), written and removed alike.
-pub fn git_token_file(ws: &Workspace) -> std::path::PathBuf {
-    ws.target_dir.join("xtask/git-token")
-}
+/// The variable the `sccache_env` secret comes in: set on each `docker build` process only, to
+/// the `KEY=VALUE` lines of the backend's variables (BuildKit reads a secret from the client's
+/// environment, so no file ever holds it).
+pub const SCCACHE_ENV_VAR: &str = "XTASK_SCCACHE_ENV";
 
 /// The Rust image of a workspace that pins its toolchain (`rust-toolchain.toml` or
 /// `rust-toolchain` with a version as its channel): `rust:<version>-slim-bookworm`.
@@ -492,16 +485,16 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
                 c = c.args(["--secret", secret]);
             }
             if !sccache_env.is_empty() {
-                c = c.args([
-                    "--secret".to_string(),
-                    format!("id=sccache_env,src={}", sccache_env_file(ws).display()),
-                ]);
+                c = c
+                    .args([
+                        "--secret".to_string(),
+                        format!("id=sccache_env,env={SCCACHE_ENV_VAR}"),
+                    ])
+                    .secret_env(SCCACHE_ENV_VAR, &sccache_env);
             }
-            if request.git_token_env.is_some() {
-                c = c.args([
-                    "--secret".to_string(),
-                    format!("id=git_token,src={}", git_token_file(ws).display()),
-                ]);
+            if let Some(var) = &request.git_token_env {
+                // The client reads the token from its own environment (inherited from ours).
+                c = c.args(["--secret".to_string(), format!("id=git_token,env={var}")]);
             }
             if request.registry.is_some() {
                 c = c.args(["--cache-from", &deps_ref]);
@@ -664,7 +657,7 @@ mod tests {
         for p in &plan.platforms {
             let line = p.steps[0].command.line();
             assert!(
-                line.contains("--secret id=sccache_env,src=/ws/target/xtask/sccache-env"),
+                line.contains("--secret id=sccache_env,env=XTASK_SCCACHE_ENV"),
                 "{line}"
             );
             assert!(line.contains("SCCACHE=true"), "{line}");
