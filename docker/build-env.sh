@@ -108,16 +108,22 @@ target_files() {
 # mount. Counters zeroed here, printed after.
 sccache_start() {
   export RUSTC_WRAPPER=sccache SCCACHE_DIR=/root/.cache/sccache
-  # A server of this RUN's own: with `--network host`, loopback is the machine's, shared with
-  # the other platform's build and any sccache running there.
-  SCCACHE_SERVER_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000))
-  export SCCACHE_SERVER_PORT
   if [ -s /run/secrets/sccache_env ]; then
     while IFS= read -r kv; do
       case "$kv" in SCCACHE_*=* | ACTIONS_*=*) export "${kv?}" ;; esac
     done </run/secrets/sccache_env
   fi
-  sccache --start-server >/dev/null
+  # A server of this RUN's own: with `--network host`, loopback is the machine's, shared with
+  # the other platform's build and any sccache running there. A port taken meanwhile: another.
+  for try in 1 2 3; do
+    SCCACHE_SERVER_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000))
+    export SCCACHE_SERVER_PORT
+    if [ "$try" = 3 ]; then
+      sccache --start-server >/dev/null
+    elif sccache --start-server >/dev/null 2>&1; then
+      break
+    fi
+  done
   sccache --zero-stats >/dev/null
 }
 

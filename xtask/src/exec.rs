@@ -349,6 +349,21 @@ impl Prepared {
     }
 }
 
+/// CPU seconds (user + system) of every child process this one has waited for so far, their
+/// own waited-for children included (cargo waits for rustc, rustc for the linker). The difference
+/// around a run is that run's work: unlike its wall time, it barely moves when other processes
+/// compete for the cores.
+pub fn children_cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given, nothing else.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 /// The last `lines` lines of `text`, saying how many came before.
 pub fn tail_text(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();

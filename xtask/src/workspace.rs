@@ -333,7 +333,13 @@ impl Workspace {
                 .ok()
         };
         let commit = git(&["rev-parse", "HEAD"])?;
-        let status = git(&["status", "--porcelain", "--untracked-files=no"])?;
+        // Without optional locks: a plain `git status` rewrites .git/index to refresh it.
+        let status = git(&[
+            "--no-optional-locks",
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+        ])?;
         Some(GitState {
             commit,
             dirty: !status.is_empty(),

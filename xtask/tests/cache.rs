@@ -7,57 +7,7 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A Redis server on 127.0.0.1 with its own port and data dir, stopped by pid when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Redis {
-    fn start(name: &str) -> Redis {
-        let port = free_port();
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("redis-{name}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--dir"])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("starting redis-server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server never listened");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Redis { child, port, dir }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use std::process::Command;
 
 /// The sccache server of this test (its own port), stopped when dropped.
 struct SccacheServer(String);
@@ -114,7 +64,7 @@ fn a_second_clone_compiles_from_the_shared_redis_cache() {
     }
     let production = missing_cross_aarch64().is_none();
     let _guard = heavy();
-    let redis = Redis::start("clones");
+    let redis = Redis::start("clones", None);
     let port = free_port().to_string();
     let _server = SccacheServer(port.clone());
     let env = [
@@ -162,7 +112,7 @@ fn images_share_the_redis_cache_through_a_secret() {
         return;
     }
     let _guard = heavy();
-    let redis = Redis::start("images");
+    let redis = Redis::start("images", None);
     let root = copy_workspace("cache-docker");
     let env = [("SCCACHE_REDIS_ENDPOINT", redis.url())];
     let build = || {
@@ -200,62 +150,4 @@ fn images_share_the_redis_cache_through_a_secret() {
         "the second builder state should compile from Redis: {hits} hits, {misses} misses"
     );
     assert_not_in_image("xtask-cache-test:development", &redis.url());
-}
-
-/// `cache clean` on a cargo home of its own: it lists, then removes, the extracted sources of
-/// versions Cargo.lock does not lock, keeps those it locks, and refuses (with --no-wait) while
-/// a cargo reads the package cache (a shared flock, as every running cargo holds).
-#[test]
-fn cache_clean_keeps_locked_sources_and_waits_for_a_running_cargo() {
-    let root = copy_workspace("cache-clean");
-    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache-clean-home");
-    let _ = std::fs::remove_dir_all(&home);
-    let src = home.join("registry/src/index.example");
-    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
-    let version = lock
-        .split("name = \"itoa\"\nversion = \"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("itoa is locked");
-    let locked = src.join(format!("itoa-{version}"));
-    let stale = src.join("itoa-0.0.1");
-    for dir in [&locked, &stale] {
-        write_file(dir, "src/lib.rs", "// source\n");
-    }
-    let env = [("CARGO_HOME", home.display().to_string())];
-    let run = |args: &[&str]| xtask_with(&root, args, &env);
-
-    let out = run(&["cache", "clean", "--dry-run"]);
-    let listed = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        listed.contains("itoa-0.0.1") && !listed.contains(&format!("itoa-{version} ")),
-        "{listed}"
-    );
-    assert!(stale.exists(), "a dry run removes nothing");
-
-    // A running cargo: a shared flock on .package-cache-mutate (held here, as cargo does).
-    let reading = std::fs::File::create(home.join(".package-cache-mutate")).unwrap();
-    reading.lock_shared().unwrap();
-    let out = run(&["cache", "clean", "--no-wait"]);
-    drop(reading);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("a running cargo reads it"),
-        "{stderr}"
-    );
-    assert!(stale.exists(), "nothing removed under a running cargo");
-
-    let out = run(&["cache", "clean"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!stale.exists() && locked.join("src/lib.rs").exists());
-    let _ = std::fs::remove_dir_all(&home);
 }

@@ -695,3 +695,161 @@ fn a_private_git_dependency_builds_with_gh_pat_and_leaves_no_trace() {
     assert!(!log(&with).contains(&token), "the token is in the log");
     assert_not_in_image("xtask-test:gh-pat", &token);
 }
+
+/// Start `cargo xtask ARGS` in `root`, wait until its output shows `marker`, send `signal`, and
+/// wait for it and every process it started to end. `None`: it ended before the marker.
+fn interrupt_at(
+    root: &Path,
+    args: &[&str],
+    env: &[(&str, String)],
+    marker: &str,
+    signal: &str,
+) -> Option<std::process::ExitStatus> {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = false;
+    for line in lines.map_while(Result::ok) {
+        if line.contains(marker) {
+            seen = true;
+            break;
+        }
+    }
+    if seen {
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+    let status = child.wait().unwrap();
+    eprintln!("interrupted at `{marker}` with {signal}: {status}");
+    // Its children end with it (the parent-death signal): no docker client is left holding a
+    // secret in its environment.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let children = Command::new("pgrep").args(["-P", &pid]).output().unwrap();
+        let docker_clients = Command::new("pgrep")
+            .args(["-f", "docker build --progress=plain"])
+            .output()
+            .unwrap();
+        if children.stdout.is_empty() && docker_clients.stdout.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a process of the interrupted build lives on"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    seen.then_some(status)
+}
+
+/// Files under `dir` that hold `needle` (`grep -rlF`; unreadable files skipped).
+fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
+    let out = Command::new("grep")
+        .args(["-rlFs", "--", needle])
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// GH_PAT and the password of a shared sccache backend reach the builds only as BuildKit
+/// secrets read from the docker client's environment: no file ever holds them. Image builds
+/// interrupted by SIGINT, SIGTERM and SIGKILL at three moments each (the client started, the
+/// build context sent, cargo running in a stage), then one more command of the tool: no byte of
+/// either secret in the workspace, its target dir, the temp dir, HOME or the image.
+#[test]
+fn an_interrupted_image_build_leaves_no_secret_anywhere() {
+    if !available("docker engine", missing_docker())
+        || !available(
+            "redis-server",
+            missing_program("redis-server", "apt-get install redis-server"),
+        )
+    {
+        return;
+    }
+    let _guard = heavy();
+    let password = unique("redis-password");
+    let redis = Redis::start("secret-interrupt", Some(&password));
+    let token = unique("ghp-interrupt");
+    let root = copy_workspace("docker-secret-interrupt");
+    let bin = service_config(&root)["bin"].as_str().unwrap().to_string();
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("secret-interrupt");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (home, tmp) = (scratch.join("home"), scratch.join("tmp"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    let real_home = std::env::var("HOME").unwrap();
+    let mut env = redis.sccache_env();
+    env.extend([
+        ("GH_PAT", token.clone()),
+        ("HOME", home.display().to_string()),
+        ("TMPDIR", tmp.display().to_string()),
+        (
+            "CARGO_HOME",
+            std::env::var("CARGO_HOME").unwrap_or(format!("{real_home}/.cargo")),
+        ),
+        (
+            "RUSTUP_HOME",
+            std::env::var("RUSTUP_HOME").unwrap_or(format!("{real_home}/.rustup")),
+        ),
+    ]);
+    let args = [
+        "docker",
+        "build",
+        "--variant",
+        "development",
+        "--image",
+        "xtask-test",
+        "--tag",
+        "secret-interrupt",
+        "--cache",
+        "sccache",
+        FLAGS,
+    ];
+    // One whole build first: the image to search, and warm caches, so that each interrupted
+    // build reaches its moment quickly.
+    append_edit(&root, &bin);
+    let whole = xtask_with(&root, &args, &env);
+    assert!(
+        whole.status.success(),
+        "{}",
+        tail(&String::from_utf8_lossy(&whole.stderr), 40)
+    );
+    let moments = [
+        "build --progress=plain",
+        "transferring context",
+        "build-env: cargo for",
+    ];
+    for moment in moments {
+        for signal in ["-INT", "-TERM", "-KILL"] {
+            // An edit no run has seen: the build stage must run, with the secrets mounted.
+            append_edit(&root, &bin);
+            let ended = interrupt_at(&root, &args, &env, moment, signal);
+            assert!(
+                ended.is_some(),
+                "the build finished before `{moment}` ({signal})"
+            );
+        }
+    }
+    // One more command of the tool, as a user would run next.
+    let next = xtask_with(&root, &["doctor"], &env);
+    assert!(next.status.code().is_some());
+    for secret in [&token, &password] {
+        for dir in [&root, &home, &tmp, Path::new("/tmp")] {
+            let found = files_holding(dir, secret);
+            assert!(found.is_empty(), "a secret is on disk: {found:?}");
+        }
+        assert_not_in_image("xtask-test:secret-interrupt", secret);
+    }
+}

@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// 2: runs carry their speed-control times (`controls`).
-pub const SCHEMA: u32 = 2;
+/// 2: runs carry their speed-control times (`controls`); 3: and the CPU times of both.
+pub const SCHEMA: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Baseline {
@@ -42,6 +42,11 @@ pub struct ScenarioResult {
     /// Seconds of the speed control around each measured run (the mean of the one just
     /// before and the one just after it); see `control`.
     pub controls: Vec<f64>,
+    /// CPU seconds of each measured run (cargo and what it ran); empty when the work ran in
+    /// an engine (the Docker rebuild).
+    pub cpu_samples: Vec<f64>,
+    /// CPU seconds of the speed control around each run (empty with `cpu_samples`).
+    pub cpu_controls: Vec<f64>,
 }
 
 impl ScenarioResult {
@@ -55,6 +60,25 @@ impl ScenarioResult {
         Stats::of(&adjust(&self.samples, &self.controls, reference))
             .expect("results always have samples")
     }
+
+    /// Of the CPU times, raw or scaled to the control's CPU time `reference`; `None` without.
+    pub fn cpu_stats(&self, reference: Option<f64>) -> Option<Stats> {
+        match reference {
+            Some(reference) => Stats::of(&adjust(&self.cpu_samples, &self.cpu_controls, reference)),
+            None => Stats::of(&self.cpu_samples),
+        }
+    }
+}
+
+/// The median CPU time of the speed control over all runs of `results` that have one.
+pub fn cpu_control_reference<'a>(
+    results: impl IntoIterator<Item = &'a ScenarioResult>,
+) -> Option<f64> {
+    let all: Vec<f64> = results
+        .into_iter()
+        .flat_map(|r| r.cpu_controls.iter().copied())
+        .collect();
+    Stats::of(&all).map(|s| s.median)
 }
 
 /// The median speed-control time over all runs of `results`: the machine speed that
@@ -165,6 +189,10 @@ pub fn load(path: &Path) -> anyhow::Result<Baseline> {
             && r.samples.iter().all(|s| s.is_finite() && *s >= 0.0)
             && r.controls.len() == r.samples.len()
             && r.controls.iter().all(|c| c.is_finite() && *c > 0.0)
+            && (r.cpu_samples.is_empty() || r.cpu_samples.len() == r.samples.len())
+            && r.cpu_samples.iter().all(|s| s.is_finite() && *s >= 0.0)
+            && r.cpu_controls.len() == r.cpu_samples.len()
+            && r.cpu_controls.iter().all(|c| c.is_finite() && *c > 0.0)
     };
     if baseline.results.is_empty() {
         bail!(
@@ -269,6 +297,9 @@ impl ScenarioResult {
             samples: samples.to_vec(),
             units_compiled: vec![units; samples.len()],
             controls: controls.to_vec(),
+            // The CPU times as the wall times: a build that used one core.
+            cpu_samples: samples.to_vec(),
+            cpu_controls: controls.to_vec(),
         }
     }
 }

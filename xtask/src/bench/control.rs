@@ -55,6 +55,13 @@ fn main() {
 }
 "#;
 
+/// How long something took: wall-clock seconds, and the CPU seconds of the processes it ran.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    pub wall: f64,
+    pub cpu: f64,
+}
+
 pub struct SpeedControl {
     command: Command,
 }
@@ -90,13 +97,17 @@ impl SpeedControl {
         &self.command
     }
 
-    /// Compile the control once; its wall time in seconds.
-    pub fn time(&self, exec: &Exec) -> anyhow::Result<f64> {
+    /// Compile the control once; its wall and CPU seconds.
+    pub fn time(&self, exec: &Exec) -> anyhow::Result<Timing> {
         let start = Instant::now();
+        let cpu = crate::exec::children_cpu_seconds();
         let out = exec
             .output(&self.command)
             .context("running rustc for the speed control")?;
-        let seconds = start.elapsed().as_secs_f64();
+        let seconds = Timing {
+            wall: start.elapsed().as_secs_f64(),
+            cpu: crate::exec::children_cpu_seconds() - cpu,
+        };
         if !out.success {
             bail!(
                 "the speed control (a small program compiled by `{}`) failed to build:\n{}",
@@ -118,10 +129,14 @@ mod tests {
         let control = SpeedControl::new(&dir);
         control.write_source().unwrap();
         let sh = xshell::Shell::new().unwrap();
-        let seconds = control
+        let t = control
             .time(&Exec::new(&sh, crate::exec::Verbosity::Quiet))
             .unwrap();
-        assert!(seconds > 0.0 && seconds < 60.0, "{seconds}");
+        assert!(t.wall > 0.0 && t.wall < 60.0, "{t:?}");
+        assert!(
+            t.cpu > 0.0 && t.cpu < 60.0,
+            "rustc's CPU time is counted: {t:?}"
+        );
         assert!(dir.join("speed-control/control").is_file());
         std::fs::remove_dir_all(dir).unwrap();
     }

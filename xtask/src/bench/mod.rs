@@ -163,9 +163,7 @@ impl BenchArgs {
             None => scenario::filter(configured.clone(), &self.scenarios)?,
         };
 
-        if !dry_run {
-            refuse_leftover_bench_lines(ws, &scenarios)?;
-        }
+        check_edit_files(ws, &scenarios)?;
         let toolchain = Toolchain::detect(exec)?;
         let machine = Machine::detect(&toolchain.verbose_version, &toolchain.host);
         let quiet = exec.with(Verbosity::Quiet);
@@ -328,12 +326,20 @@ impl BenchArgs {
     }
 }
 
-/// A file to edit that still holds a line an earlier bench appended (it could not be taken out
-/// because the file was edited during that bench, and reformatted): rustc would fail on the
+/// Before anything is measured or edited: every file to edit is a file of the workspace (not a
+/// link, nothing that leads out of it), and holds no line an earlier bench appended and could not
+/// take out (the file was edited during that bench, and reformatted): rustc would fail on the
 /// duplicate function (E0428), so say what the line is and how to remove it.
-fn refuse_leftover_bench_lines(ws: &Workspace, scenarios: &[Scenario]) -> anyhow::Result<()> {
+fn check_edit_files(ws: &Workspace, scenarios: &[Scenario]) -> anyhow::Result<()> {
     for file in scenarios.iter().filter_map(|s| s.edit_file.as_ref()) {
         let path = ws.root.join(file);
+        if crate::build::dist::leaves(&ws.root, &path) || path.is_symlink() || !path.is_file() {
+            bail!(
+                "the bench would edit {file}, which is not a file of the workspace (missing, a \
+                 symbolic link, or outside it); point leaf-file / core-file in \
+                 [workspace.metadata.xtask.bench] at a source file of the workspace"
+            );
+        }
         if let Some(line) = edit::leftover(&path) {
             bail!(
                 "{file}:{line} holds `{}`, a function an earlier bench appended and could not take \
@@ -466,27 +472,39 @@ fn measure(
             runner.run(s, s.runs + w)?;
         }
         let mut samples = Vec::new();
+        let mut cpu_samples = Vec::new();
         let mut units = Vec::new();
         let mut controls = Vec::new();
+        let mut cpu_controls = Vec::new();
         // The control after run r is also the one before run r + 1.
         let mut before = control.time(runner.exec)?;
         for r in 0..s.runs {
             let result = runner.run(s, r)?;
             let after = control.time(runner.exec)?;
+            let cpu = result
+                .cpu
+                .map(|c| format!(", {c:.2} s CPU"))
+                .unwrap_or_default();
             eprintln!(
-                "[{}/{total}] {}, run {}/{}: {:.2} s, {} units compiled (speed control {:.3} s)",
+                "[{}/{total}] {}, run {}/{}: {:.2} s{cpu}, {} units compiled (speed control {:.3} s, {:.3} s CPU)",
                 i + 1,
                 s.id,
                 r + 1,
                 s.runs,
                 result.seconds,
                 result.compiled,
-                after
+                after.wall,
+                after.cpu
             );
             samples.push(result.seconds);
+            cpu_samples.extend(result.cpu);
             units.push(result.compiled);
-            controls.push((before + after) / 2.0);
+            controls.push((before.wall + after.wall) / 2.0);
+            cpu_controls.push((before.cpu + after.cpu) / 2.0);
             before = after;
+        }
+        if cpu_samples.len() != samples.len() {
+            cpu_controls.clear();
         }
         out.push((
             s.clone(),
@@ -495,6 +513,8 @@ fn measure(
                 samples,
                 units_compiled: units,
                 controls,
+                cpu_samples,
+                cpu_controls,
             }),
         ));
     }

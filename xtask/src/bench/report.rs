@@ -1,8 +1,8 @@
 //! How bench results are shown: a terminal table, markdown (PR comments, step summaries),
 //! JSON, and a self-contained HTML page with an SVG bar chart.
 
-use super::baseline::{control_reference, Baseline, ScenarioResult};
-use super::stats::{rule_text, verdict, Stats, Verdict};
+use super::baseline::{control_reference, cpu_control_reference, Baseline, ScenarioResult};
+use super::stats::{combined, rule_text, verdict, Stats, Verdict};
 use crate::render::{escape_html as escape, Table};
 use serde::Serialize;
 use std::fmt::Write;
@@ -15,6 +15,8 @@ pub struct Speed {
     pub baseline_control: f64,
     /// The same over this compare's runs (`None` when no scenario ran).
     pub current_control: Option<f64>,
+    /// The control's median CPU time at the baseline: the reference CPU times are scaled to.
+    pub baseline_cpu_control: Option<f64>,
     /// `None`: times are scaled run by run to the reference speed; `Some(why)`: raw times.
     pub not_applied: Option<String>,
 }
@@ -29,6 +31,7 @@ impl Speed {
             baseline_control: control_reference(&base.results)
                 .expect("a loaded baseline has results"),
             current_control: control_reference(current),
+            baseline_cpu_control: cpu_control_reference(&base.results),
             not_applied,
         }
     }
@@ -36,6 +39,14 @@ impl Speed {
     /// The control time that times are scaled to, if they are.
     fn reference(&self) -> Option<f64> {
         self.not_applied.is_none().then_some(self.baseline_control)
+    }
+
+    /// The same for CPU times.
+    fn cpu_reference(&self) -> Option<f64> {
+        self.not_applied
+            .is_none()
+            .then_some(self.baseline_cpu_control)
+            .flatten()
     }
 
     pub fn text(&self) -> String {
@@ -69,6 +80,13 @@ pub struct Row {
     pub baseline_raw: Stats,
     pub current_raw: Option<Stats>,
     pub units_compiled: Option<usize>,
+    /// CPU seconds of the runs (scaled like the wall times), where measured.
+    pub baseline_cpu: Option<Stats>,
+    pub current_cpu: Option<Stats>,
+    /// The verdict of the wall times alone, and of the CPU times alone.
+    pub wall_verdict: Option<Verdict>,
+    pub cpu_verdict: Option<Verdict>,
+    /// Both held together (see `stats::combined`): what the gate acts on.
     pub verdict: Option<Verdict>,
     pub note: Option<String>,
 }
@@ -106,6 +124,7 @@ impl Comparison {
             Some(reference) => r.adjusted_stats(reference),
             None => r.stats(),
         };
+        let cpu_stats = |r: &ScenarioResult| r.cpu_stats(speed.cpu_reference());
         let rows = pairs
             .into_iter()
             .map(|(base, current)| {
@@ -113,6 +132,13 @@ impl Comparison {
                 match current {
                     Ok(cur) => {
                         let current = stats(cur);
+                        let (baseline_cpu, current_cpu) = (cpu_stats(base), cpu_stats(cur));
+                        let wall_verdict = verdict(&baseline, &current, threshold);
+                        let cpu_verdict = match (&baseline_cpu, &current_cpu) {
+                            (Some(b), Some(c)) => Some(verdict(b, c, threshold)),
+                            _ => None,
+                        };
+                        let (both, note) = combined(wall_verdict, cpu_verdict);
                         Row {
                             scenario: base.scenario.id.clone(),
                             baseline,
@@ -120,8 +146,12 @@ impl Comparison {
                             baseline_raw: base.stats(),
                             current_raw: Some(cur.stats()),
                             units_compiled: cur.units_compiled.iter().max().copied(),
-                            verdict: Some(verdict(&baseline, &current, threshold)),
-                            note: None,
+                            baseline_cpu,
+                            current_cpu,
+                            wall_verdict: Some(wall_verdict),
+                            cpu_verdict,
+                            verdict: Some(both),
+                            note: note.map(String::from),
                         }
                     }
                     Err(reason) => Row {
@@ -131,6 +161,10 @@ impl Comparison {
                         baseline_raw: base.stats(),
                         current_raw: None,
                         units_compiled: None,
+                        baseline_cpu: cpu_stats(base),
+                        current_cpu: None,
+                        wall_verdict: None,
+                        cpu_verdict: None,
                         verdict: None,
                         note: Some(format!("skipped: {reason}")),
                     },
@@ -174,7 +208,8 @@ impl Comparison {
                 .map(|u| u.to_string())
                 .unwrap_or_else(|| "-".into()),
             match (&row.verdict, &row.note) {
-                (Some(v), _) => v.as_str().into(),
+                (Some(v), Some(note)) => format!("{} ({note})", v.as_str()),
+                (Some(v), None) => v.as_str().into(),
                 (None, Some(note)) => note.clone(),
                 (None, None) => "-".into(),
             },

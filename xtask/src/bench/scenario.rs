@@ -217,6 +217,8 @@ pub fn filter(scenarios: Vec<Scenario>, filters: &[String]) -> anyhow::Result<Ve
 /// One measured (or warm-up) run: seconds, and how many units cargo compiled.
 pub struct RunResult {
     pub seconds: f64,
+    /// CPU seconds of cargo and what it ran; `None` when the work runs elsewhere (an engine).
+    pub cpu: Option<f64>,
     pub compiled: usize,
 }
 
@@ -374,11 +376,13 @@ impl Runner<'_> {
     }
 
     fn time_cargo(&self, scenario: &Scenario) -> anyhow::Result<RunResult> {
+        let cpu = crate::exec::children_cpu_seconds();
         let outcome = self
             .invocation(scenario)?
             .run(self.exec, &|id| self.ws.is_member(id))?;
         Ok(RunResult {
             seconds: outcome.seconds,
+            cpu: Some(crate::exec::children_cpu_seconds() - cpu),
             compiled: outcome.compiled(),
         })
     }
@@ -388,6 +392,8 @@ impl Runner<'_> {
         let report = crate::docker::build(self.exec, self.ws, &self.image_request(), &self.facts)?;
         Ok(RunResult {
             seconds: start.elapsed().as_secs_f64(),
+            // The build runs in the engine; only the client's CPU time would be counted.
+            cpu: None,
             compiled: report.phases.iter().map(|p| p.crates_compiled).sum(),
         })
     }

@@ -10,6 +10,14 @@
 //! all 5 others by chance once in 252 times. Rule 1 keeps a tiny-but-consistent shift from
 //! failing a CI gate; rule 2 keeps sub-second scenarios from flagging jitter.
 //!
+//! Rule 4: where the CPU time of the runs was measured (cargo and everything it ran; not for
+//! a Docker rebuild, which runs in the engine), it must give the same verdict. Another build on
+//! the machine stretches wall time by tens of percent at random but barely moves the CPU time of
+//! ours (seen here: a build script's work on 2 cores with another build running, wall 1.8-3.0 s,
+//! CPU 1.52-1.73 s), so a wall-time move the CPU time does not share is load, not the build. What
+//! this costs: a change of parallelism alone (the same work, a longer wait) is named in the
+//! verdict's note but does not fail the gate.
+//!
 //! Rule 3 assumes the machine keeps its speed. A shared VM does not: it drifts by 20-30% over
 //! minutes, and then every run of a compare lands above every run of the baseline. So before
 //! the rule is applied, each run is scaled by the speed control timed around it (`adjust`).
@@ -97,10 +105,29 @@ pub const MIN_DELTA_SECONDS: f64 = 0.05;
 pub fn rule_text(threshold: f64) -> String {
     format!(
         "verdict: a change counts only if the median moved by more than {:.0}% and more than \
-         {:.0} ms, and no current run overlaps the baseline's runs (all slower, or all faster)",
+         {:.0} ms, no current run overlaps the baseline's runs (all slower, or all faster), and, \
+         where CPU time was measured, the CPU time of the runs says the same (a move of wall time \
+         alone is load on the machine)",
         threshold * 100.0,
         MIN_DELTA_SECONDS * 1000.0
     )
+}
+
+/// Rule 4: the verdict of the wall times, held against that of the CPU times when there are
+/// any; a disagreement is no change, with the reason.
+pub fn combined(wall: Verdict, cpu: Option<Verdict>) -> (Verdict, Option<&'static str>) {
+    match cpu {
+        None => (wall, None),
+        Some(cpu) if cpu == wall => (wall, None),
+        Some(Verdict::NoChange) => (
+            Verdict::NoChange,
+            Some("wall time moved, CPU time did not: load on the machine, not the build"),
+        ),
+        Some(_) if wall == Verdict::NoChange => {
+            (Verdict::NoChange, Some("CPU time moved, wall time did not"))
+        }
+        Some(_) => (Verdict::NoChange, Some("wall and CPU time moved apart")),
+    }
 }
 
 /// Compare `current` with `baseline` under the rule above; `threshold` is a fraction (0.10).
@@ -245,6 +272,37 @@ mod tests {
             verdict(&s(&[0.10, 0.10]), &s(&[0.16, 0.16]), 0.10),
             Verdict::Slower
         );
+    }
+
+    #[test]
+    fn a_wall_time_move_the_cpu_time_does_not_share_is_load() {
+        use Verdict::*;
+        assert_eq!(combined(Slower, Some(Slower)), (Slower, None));
+        assert_eq!(
+            combined(Faster, None),
+            (Faster, None),
+            "no CPU time: wall decides"
+        );
+        let (verdict, note) = combined(Slower, Some(NoChange));
+        assert_eq!(verdict, NoChange);
+        assert!(note.unwrap().contains("load"));
+        assert_eq!(combined(NoChange, Some(Slower)).0, NoChange);
+        assert_eq!(combined(Faster, Some(Slower)).0, NoChange);
+        // The numbers measured here under load: wall 1.8-3.0 s, CPU 1.52-1.73 s; no change.
+        let wall = verdict_of(
+            &[1.81, 1.90, 2.00, 2.10, 2.20],
+            &[2.70, 2.79, 2.89, 2.96, 2.99],
+        );
+        assert_eq!(wall, Slower);
+        let cpu = verdict_of(
+            &[1.52, 1.57, 1.61, 1.64, 1.66],
+            &[1.66, 1.67, 1.72, 1.73, 1.70],
+        );
+        assert_eq!(combined(wall, Some(cpu)).0, NoChange);
+    }
+
+    fn verdict_of(base: &[f64], current: &[f64]) -> Verdict {
+        verdict(&s(base), &s(current), 0.10)
     }
 
     #[test]

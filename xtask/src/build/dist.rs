@@ -99,6 +99,9 @@ pub fn check_place(configured: &str, dist: &Path, around: &Surroundings) -> anyh
     {
         return refuse("is not a plain relative path inside the workspace".into());
     }
+    if leaves(around.root, dist) {
+        return refuse("leads outside the workspace through a symbolic link".into());
+    }
     let covers = |other: &Path| other.starts_with(dist);
     if covers(around.root) {
         return refuse("is the workspace root".into());
@@ -113,6 +116,12 @@ pub fn check_place(configured: &str, dist: &Path, around: &Surroundings) -> anyh
         return refuse("holds files tracked by git".into());
     }
     for place in [dist.to_path_buf(), staging_dir(dist), previous_dir(dist)] {
+        if place.is_symlink() {
+            return refuse(format!(
+                "cannot be used: {} is a symbolic link",
+                place.display()
+            ));
+        }
         if place.exists() && !place.is_dir() {
             return refuse(format!(
                 "cannot be used: {} is a file, not a folder",
@@ -127,6 +136,17 @@ pub fn check_place(configured: &str, dist: &Path, around: &Surroundings) -> anyh
         }
     }
     Ok(())
+}
+
+/// Does `path` (absolute, inside `root` by its name) resolve outside `root`: does its deepest
+/// existing folder, links followed, lie elsewhere?
+pub fn leaves(root: &Path, path: &Path) -> bool {
+    let Ok(root) = root.canonicalize() else {
+        return true;
+    };
+    path.ancestors()
+        .find_map(|p| p.canonicalize().ok())
+        .is_none_or(|real| !real.starts_with(&root))
 }
 
 /// Made by this tool: it has the marker (or, from before the marker, its manifest and sums).
@@ -383,6 +403,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("out.previous is a file"));
+        // A link out of the workspace, above the dist dir or as it.
+        let outside = scratch("place-outside");
+        std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
+        assert!(check("out/dist")
+            .unwrap_err()
+            .to_string()
+            .contains("symbolic link"));
+        assert!(check("out")
+            .unwrap_err()
+            .to_string()
+            .contains("symbolic link"));
+        assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+        std::fs::remove_dir_all(outside).unwrap();
         // Absent, or made here: fine.
         check("dist").unwrap();
         std::fs::create_dir_all(root.join("dist")).unwrap();

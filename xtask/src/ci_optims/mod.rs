@@ -151,7 +151,8 @@ pub fn run(args: CiOptimsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> an
                 let mut steps = vec![Step::CheckLockfile {
                     command: lockfile_check(ws),
                 }];
-                if lockfile_state(exec, ws)? == LockState::Current {
+                let stale = lockfile_state(exec, ws)? == LockState::Stale;
+                if !stale {
                     let files = generate(exec, ws)?;
                     steps.extend(
                         files
@@ -160,7 +161,12 @@ pub fn run(args: CiOptimsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> an
                             .map(|path| Step::Compare { path: path.clone() }),
                     );
                 }
-                return print_steps(format, "ci-optims check", &steps);
+                print_steps(format, "ci-optims check", &steps)?;
+                if stale {
+                    // What the check would say: the dry run knows it already.
+                    bail!("{STALE_LOCKFILE}");
+                }
+                return Ok(());
             }
             check(exec, ws)
         }
@@ -495,6 +501,13 @@ pub fn generate(exec: &Exec, ws: &Workspace) -> anyhow::Result<Generated> {
         }
     }
     let out_root = ws.root.join(DIR);
+    if out_root.is_symlink() {
+        bail!(
+            "{} is a symbolic link: {DIR}/ is generated inside the workspace and never written \
+             through a link; remove the link, then run `cargo xtask ci-optims sync`",
+            out_root.display()
+        );
+    }
     let mirror = mirror::render(ws, &meta, &out_root)?;
     let mut files: BTreeMap<String, Option<Content>> = BTreeMap::new();
     // What this tool wrote earlier and generates no more goes; what it did not write stays.
@@ -527,9 +540,7 @@ pub fn generate(exec: &Exec, ws: &Workspace) -> anyhow::Result<Generated> {
         format!("{DIR}/Cargo.lock"),
         Some(Content::Text(trimmed_lockfile(ws, &meta)?)),
     );
-    for rel in &kept {
-        files.remove(rel);
-    }
+    // A generated path is the tool's whatever it holds now: written, not kept.
     kept.retain(|rel| !files.contains_key(rel));
     Ok(Generated { files, kept })
 }

@@ -410,6 +410,41 @@ pub fn generate_lockfile(root: &Path) {
     );
 }
 
+/// A workspace with a library (`core-lib`) and a binary (`app`), no dependencies, the x86_64
+/// production target only, committed to git, under the test target's tmp dir at `rel`.
+/// `extra` goes into `[workspace.metadata.xtask]`.
+pub fn small_workspace(rel: &str, extra: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(rel);
+    let _ = std::fs::remove_dir_all(&root);
+    let w = |rel: &str, text: &str| write_file(&root, rel, text);
+    w(
+        "Cargo.toml",
+        &format!(
+            "[workspace]\nresolver = \"2\"\nmembers = [\"core\", \"app\"]\n\n[profile.production]\ninherits = \"release\"\n\n\
+             [workspace.metadata.xtask]\ntargets = [\"x86_64-unknown-linux-gnu\"]\n{extra}\n\n\
+             [workspace.metadata.xtask.bench]\nscenarios = [\"incr-leaf\"]\nvariants = [\"dev\"]\n"
+        ),
+    );
+    w(
+        "core/Cargo.toml",
+        "[package]\nname = \"core-lib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
+    w("core/src/lib.rs", "pub fn answer() -> u32 { 42 }\n");
+    w(
+        "app/Cargo.toml",
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ncore-lib = { path = \"../core\" }\n",
+    );
+    w(
+        "app/src/main.rs",
+        "fn main() { println!(\"{}\", core_lib::answer()); }\n",
+    );
+    w("scripts/keep.sh", "echo mine\n");
+    w(".gitignore", "/target/\n/dist/\n/dist.*\n");
+    generate_lockfile(&root);
+    git_commit_all(&root, "one");
+    root
+}
+
 /// Write `text` to `root/rel`, creating folders (for generated workspaces).
 pub fn write_file(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
@@ -481,6 +516,73 @@ pub fn assert_not_in_image(image: &str, needle: &str) {
         !saved.stdout.windows(needle.len()).any(|w| w == needle),
         "found inside a layer of {image}"
     );
+}
+
+/// A Redis server on 127.0.0.1 with its own port and data dir, stopped by pid when dropped.
+pub struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    password: Option<String>,
+}
+
+impl Redis {
+    /// With `password`, clients must give it (user `default`).
+    pub fn start(name: &str, password: Option<&str>) -> Redis {
+        let port = free_port();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("redis-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .args(password.map(|p| ["--requirepass", p]).into_iter().flatten())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting redis-server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server never listened");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Redis {
+            child,
+            port,
+            dir,
+            password: password.map(String::from),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// What sccache needs to use it: the endpoint and, with a password, the credentials
+    /// (sccache 0.16 reads them from these variables, not from the URL).
+    pub fn sccache_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("SCCACHE_REDIS_ENDPOINT", self.url())];
+        if let Some(password) = &self.password {
+            env.push(("SCCACHE_REDIS_USERNAME", "default".into()));
+            env.push(("SCCACHE_REDIS_PASSWORD", password.clone()));
+        }
+        env
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// `sha256sum -c SHA256SUMS` passes in `dir` (a dist dir).
