@@ -845,8 +845,11 @@ fn an_interrupted_image_build_leaves_no_secret_anywhere() {
     // One more command of the tool, as a user would run next.
     let next = xtask_with(&root, &["doctor"], &env);
     assert!(next.status.code().is_some());
+    // The workspace's target dir, wherever cargo puts it (CARGO_TARGET_DIR may move it out).
+    let target_dir =
+        std::path::PathBuf::from(metadata(&root, true)["target_directory"].as_str().unwrap());
     for secret in [&token, &password] {
-        for dir in [&root, &home, &tmp, Path::new("/tmp")] {
+        for dir in [&root, &target_dir, &home, &tmp, Path::new("/tmp")] {
             let found = files_holding(dir, secret);
             assert!(found.is_empty(), "a secret is on disk: {found:?}");
         }
