@@ -85,9 +85,10 @@ FROM deps AS build
 # deps layer never depends on them.
 ARG BIN_PATHS
 ARG BUILD_INFO=""
-# Where the target's C runtime libraries are (staged next to the binary), and whether the image
-# gets the CA certificates.
+# Where the target's C runtime libraries are (staged next to the binary: its sysroot and its
+# Debian multiarch name), and whether the image gets the CA certificates.
 ARG TARGET_LIBDIR=""
+ARG TARGET_MULTIARCH=""
 ARG CA_CERTIFICATES=false
 COPY . .
 RUN --mount=type=cache,target=/cargo-home,sharing=shared \

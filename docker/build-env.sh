@@ -15,7 +15,7 @@
 #                              record of their content in DIR/target/.build-env/ (see restore_mtimes)
 #   build-env stage DIR ARCH=EXE...
 #                              put each EXE, the shared libraries it needs, theirs in turn
-#                              (from TARGET_LIBDIR or the multiarch dirs; none for a static
+#                              (from TARGET_LIBDIR or TARGET_MULTIARCH's dirs; none for a static
 #                              one), a non-root user and, with CA_CERTIFICATES=true, the CA
 #                              certificates in DIR/ARCH
 #
@@ -273,12 +273,8 @@ stage_one() {
   ln -sf "/usr/local/bin/$bin" "$dir/entrypoint"
   # The shared libraries the binary needs, and theirs in turn (readelf: the program interpreter
   # and NEEDED entries), from the cross toolchain's TARGET_LIBDIR or Debian's multiarch dirs
-  # (where `libssl-dev:arm64` puts libssl.so.3). A static binary has neither. The target is
-  # the directory cargo put the binary in (target/<triple>/<profile>/), else RUST_TARGET's.
-  target=$(echo "$exe" | sed -n 's|.*target/\([^/]*-linux-[^/]*\)/.*|\1|p')
-  [ -n "$target" ] || target=${RUST_TARGET:-}; target=${target%% *}
-  arch=${target:-$(uname -m)}
-  triplet=${arch%%-*}-linux-gnu
+  # (TARGET_MULTIARCH: where `libssl-dev:arm64` puts libssl.so.3). A static binary has neither.
+  triplet=${TARGET_MULTIARCH:-$(uname -m)-linux-gnu}
   interp=$(readelf -l "$exe" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
   if [ -n "$interp" ]; then
     mkdir -p "$dir$(dirname "$interp")"

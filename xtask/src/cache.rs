@@ -181,7 +181,7 @@ fn sccache_stats(exec: &Exec) -> Option<CacheStats> {
 }
 
 fn docker_cache(exec: &Exec) -> Option<DockerCache> {
-    let docker = crate::docker::client();
+    let docker = crate::engine::client();
     let df = exec
         .read(&Command::new(&docker).args(["system", "df", "--format", "{{json .}}"]))
         .ok()?;
@@ -329,7 +329,7 @@ fn cargo_gc(ws: &Workspace) -> (PathBuf, Command) {
 
 /// The BuildKit cache prune: engine-wide, every project's cache that no build used for a week.
 fn docker_prune() -> Command {
-    Command::new(crate::docker::client()).args(["builder", "prune", "-f", "--filter", "until=168h"])
+    Command::new(crate::engine::client()).args(["builder", "prune", "-f", "--filter", "until=168h"])
 }
 
 /// What `cache clean` does, in order.

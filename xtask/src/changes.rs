@@ -49,14 +49,9 @@ pub enum Kind {
 impl Kind {
     const ALL: [Kind; 5] = [Kind::Deps, Kind::Ci, Kind::Code, Kind::Docs, Kind::Other];
 
-    fn key(self) -> &'static str {
-        match self {
-            Kind::Deps => "deps",
-            Kind::Ci => "ci",
-            Kind::Code => "code",
-            Kind::Docs => "docs",
-            Kind::Other => "other",
-        }
+    /// Its key in `$GITHUB_OUTPUT` and markdown, as in JSON.
+    fn key(self) -> String {
+        crate::render::name(&self)
     }
 }
 
@@ -418,21 +413,21 @@ impl ChangeReport {
     }
 
     /// The `key=value` pairs for `$GITHUB_OUTPUT`, in a fixed order.
-    pub fn outputs(&self) -> Vec<(&'static str, String)> {
-        let mut out: Vec<(&'static str, String)> = Kind::ALL
+    pub fn outputs(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Kind::ALL
             .iter()
             .map(|k| (k.key(), self.touches(*k).to_string()))
             .collect();
-        out.push(("docs_only", self.only(Kind::Docs).to_string()));
-        out.push(("ci_only", self.only(Kind::Ci).to_string()));
+        out.push(("docs_only".into(), self.only(Kind::Docs).to_string()));
+        out.push(("ci_only".into(), self.only(Kind::Ci).to_string()));
         // Can the change alter what cargo builds or what the tests see? (`other` counts: an
         // unclassified file may be read by a build script or a test.)
         let build = [Kind::Deps, Kind::Code, Kind::Other]
             .iter()
             .any(|k| self.touches(*k));
-        out.push(("build", build.to_string()));
-        out.push(("lockfile", self.lockfile_changed.to_string()));
-        out.push(("files", self.files.len().to_string()));
+        out.push(("build".into(), build.to_string()));
+        out.push(("lockfile".into(), self.lockfile_changed.to_string()));
+        out.push(("files".into(), self.files.len().to_string()));
         out
     }
 
@@ -549,7 +544,7 @@ mod tests {
         }
     }
 
-    fn outputs(paths: &[&str]) -> BTreeMap<&'static str, String> {
+    fn outputs(paths: &[&str]) -> BTreeMap<String, String> {
         report(paths).outputs().into_iter().collect()
     }
 

@@ -89,11 +89,9 @@ pub enum Libc {
 }
 
 impl Libc {
-    pub fn name(self) -> &'static str {
-        match self {
-            Libc::Gnu => "gnu",
-            Libc::Musl => "musl",
-        }
+    /// `gnu`, `musl`: the name the config and flags take.
+    pub fn name(self) -> String {
+        crate::render::name(&self)
     }
 }
 
@@ -125,15 +123,9 @@ impl ScenarioKind {
         ScenarioKind::DockerRebuild,
     ];
 
-    pub fn name(self) -> &'static str {
-        match self {
-            ScenarioKind::Cold => "cold",
-            ScenarioKind::Noop => "noop",
-            ScenarioKind::IncrLeaf => "incr-leaf",
-            ScenarioKind::IncrCore => "incr-core",
-            ScenarioKind::TestBuild => "test-build",
-            ScenarioKind::DockerRebuild => "docker-rebuild",
-        }
+    /// `incr-leaf`: its name in the config, in scenario ids and filters.
+    pub fn name(self) -> String {
+        crate::render::name(&self)
     }
 }
 

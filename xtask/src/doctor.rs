@@ -68,6 +68,7 @@ impl Check {
             Requirement::TargetStd { target } => format!("rust std for {target}"),
             Requirement::Program { program, .. } => program.clone(),
             Requirement::Profile { profile, .. } => format!("profile `{profile}`"),
+            Requirement::DebianPackage { package } => format!("package {package}"),
         };
         let check = Check::new(name, affects);
         match req.check(exec) {
@@ -272,12 +273,12 @@ fn sccache_check(exec: &Exec) -> Check {
 }
 
 fn docker_check(exec: &Exec) -> Check {
-    let docker = crate::docker::client();
+    let docker = crate::engine::client();
     let check = Check::new(
         "docker engine + BuildKit",
         "`cargo xtask docker`, bench docker-rebuild",
     );
-    match crate::docker::check_engine(exec, &docker) {
+    match crate::engine::check(exec, &docker) {
         Ok(()) => check.found(format!("`{docker}` answers, BuildKit available")),
         Err(e) => check.failed(&format!("{e:#}")),
     }

@@ -7,15 +7,18 @@
 //!   rules      what a variant means (profile, targets, linker, env), stated once
 //!   workspace  the workspace from `cargo metadata` + its config
 //!   cargo      typed cargo invocations, metadata and messages; toolchain: what the machine has
-//!   bottom     config (the schema), exec (the one runner), render (tables, formats)
+//!   config     the [workspace.metadata.xtask] schema
+//!   bottom     exec (the one runner), lock, render (tables, formats, names)
 
 // Bottom: no imports from the crate.
-mod config;
 mod exec;
 mod lock;
 mod render;
+// The [workspace.metadata.xtask] schema.
+mod config;
 // What cargo and the machine are.
 mod cargo;
+mod engine;
 mod sccache;
 mod toolchain;
 // The workspace and the build rules.
@@ -147,8 +150,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// from itself); rust-analyzer's tidy tests guard its rules the same way.
 #[cfg(test)]
 const LAYERS: &[&[&str]] = &[
-    &["config", "exec", "lock", "render"],
-    &["cargo", "sccache", "toolchain"],
+    &["exec", "lock", "render"],
+    &["config"],
+    &["cargo", "engine", "sccache", "toolchain"],
     &["workspace"],
     &["rules"],
     &["build", "ci_optims"],

@@ -116,6 +116,15 @@ pub fn escape_html(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The name a value has in JSON (its serde name: `incr-leaf`, `linux/arm64`): the one spelling
+/// of a name that tables, ids and flags also use, so that no second copy has to be kept equal.
+pub fn name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        other => panic!("{other:?} is not a plain name"),
+    }
+}
+
 /// Print `value` as pretty JSON on stdout.
 pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);

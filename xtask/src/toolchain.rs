@@ -72,6 +72,49 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// The names one CPU architecture goes by: Rust's (a triple's first part), GNU's (cross
+/// compilers, multiarch folders: `aarch64-linux-gnu`), Debian's (packages: `libssl-dev:arm64`)
+/// and Docker's (platforms: `linux/arm64`). Stated here once; every other place asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Arch {
+    pub rust: String,
+    pub gnu: String,
+    pub debian: String,
+    pub docker: String,
+}
+
+impl Arch {
+    pub fn of(triple: &str) -> Arch {
+        let rust = triple.split('-').next().unwrap_or(triple);
+        let (gnu, debian, docker) = match rust {
+            "x86_64" => ("x86_64", "amd64", "amd64"),
+            "aarch64" => ("aarch64", "arm64", "arm64"),
+            "riscv64gc" => ("riscv64", "riscv64", "riscv64"),
+            "i686" => ("i686", "i386", "386"),
+            "armv7" => ("arm", "armhf", "arm"),
+            "powerpc64le" => ("powerpc64le", "ppc64el", "ppc64le"),
+            "s390x" => ("s390x", "s390x", "s390x"),
+            other => (other, other, other),
+        };
+        Arch {
+            rust: rust.into(),
+            gnu: gnu.into(),
+            debian: debian.into(),
+            docker: docker.into(),
+        }
+    }
+
+    /// Debian's multiarch folder name for a GNU/Linux target (`aarch64-linux-gnu`).
+    pub fn multiarch(&self) -> String {
+        let abi = if self.gnu == "arm" {
+            "gnueabihf"
+        } else {
+            "gnu"
+        };
+        format!("{}-linux-{abi}", self.gnu)
+    }
+}
+
 /// Something a build needs from the machine, and how to get it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -82,6 +125,9 @@ pub enum Requirement {
     Program { program: String, fix: String },
     /// A cargo profile the workspace must define (`dev`, `release` and `test` always exist).
     Profile { profile: String, defined: bool },
+    /// A Debian package (`libssl-dev`, or `libssl-dev:arm64` for a cross build), checked
+    /// where dpkg is the package manager.
+    DebianPackage { package: String },
 }
 
 impl Requirement {
@@ -101,6 +147,7 @@ impl Requirement {
                 "profile `{profile}` ({})",
                 if *defined { "defined" } else { "MISSING" }
             ),
+            Requirement::DebianPackage { package } => format!("Debian package {package}"),
         }
     }
 
@@ -119,6 +166,7 @@ impl Requirement {
                      `inherits = \"release\"` to the root Cargo.toml (`cargo xtask init` does)"
                 )
             }),
+            Requirement::DebianPackage { package } => debian_package_missing(exec, package),
         }
     }
 }
@@ -133,6 +181,26 @@ pub fn check_all(exec: &Exec, requirements: &[Requirement]) -> anyhow::Result<()
         "this machine cannot run the build yet:\n  - {}\n(`cargo xtask doctor` lists everything this tool can use, with each fix)",
         problems.join("\n  - ")
     )
+}
+
+/// The problem and fix when `package` is not installed; `None` when it is, or when this is no
+/// dpkg system (nothing to ask: the build says what it misses).
+fn debian_package_missing(exec: &Exec, package: &str) -> Option<String> {
+    // One line per installed architecture of the package (multiarch lists each).
+    let query = Command::new("dpkg-query").args(["-W", "-f", "${db:Status-Status}\n", package]);
+    let out = exec.output(&query).ok()?;
+    if out.success && out.stdout.lines().any(|l| l == "installed") {
+        return None;
+    }
+    let fix = match package.split_once(':') {
+        Some((_, arch)) => format!(
+            "sudo dpkg --add-architecture {arch} && sudo apt-get update && sudo apt-get install {package}"
+        ),
+        None => format!("sudo apt-get install {package}"),
+    };
+    Some(format!(
+        "the Debian package {package} is not installed (a build script needs it); fix: {fix}"
+    ))
 }
 
 fn target_std_installed(exec: &Exec, target: &str) -> bool {
@@ -208,20 +276,14 @@ pub fn target_setup(
         ));
         return Ok(setup);
     }
-    let arch = target.split('-').next().unwrap_or(target);
-    let host_arch = host.split('-').next().unwrap_or(host);
-    if target.ends_with("-linux-gnu") && target != host {
+    let arch = Arch::of(target);
+    let host_arch = Arch::of(host);
+    if target.contains("-linux-gnu") && target != host {
         // Debian names the cross compilers after the GNU arch, not the Rust one.
-        let gnu_arch = match arch {
-            "riscv64gc" => "riscv64",
-            other => other,
-        };
-        let linker = format!("{gnu_arch}-linux-gnu-gcc");
-        let package = format!("gcc-{}-linux-gnu", gnu_arch.replace('_', "-"));
-        setup.packages = vec![
-            package.clone(),
-            format!("libc6-dev-{}-cross", debian_arch(gnu_arch)),
-        ];
+        let multiarch = arch.multiarch();
+        let linker = format!("{multiarch}-gcc");
+        let package = format!("gcc-{}", multiarch.replace('_', "-"));
+        setup.packages = vec![package.clone(), format!("libc6-dev-{}-cross", arch.debian)];
         setup
             .env
             .push((target_env_key(target, "LINKER"), linker.clone()));
@@ -231,8 +293,8 @@ pub fn target_setup(
         ));
     } else if target.ends_with("-windows-gnu") {
         // MinGW-w64 links (and compiles C for) Windows; cc-rs finds `<arch>-w64-mingw32-gcc`.
-        let linker = format!("{arch}-w64-mingw32-gcc");
-        let package = format!("gcc-mingw-w64-{}", arch.replace('_', "-"));
+        let linker = format!("{}-w64-mingw32-gcc", arch.gnu);
+        let package = format!("gcc-mingw-w64-{}", arch.gnu.replace('_', "-"));
         setup.packages = vec![package.clone()];
         setup
             .env
@@ -253,20 +315,12 @@ pub fn target_setup(
         ));
     } else if target.ends_with("-linux-musl") {
         bail!(
-            "{target}: no Debian package provides a {arch} musl C toolchain to cross-link with; \
-             build it with `--cross zigbuild` (pip install cargo-zigbuild ziglang)"
+            "{target}: no Debian package provides a {} musl C toolchain to cross-link with; \
+             build it with `--cross zigbuild` (pip install cargo-zigbuild ziglang)",
+            arch.rust
         );
     }
     Ok(setup)
-}
-
-/// Debian's name of a GNU architecture (`aarch64` is `arm64`).
-pub fn debian_arch(gnu_arch: &str) -> &str {
-    match gnu_arch {
-        "aarch64" => "arm64",
-        "x86_64" => "amd64",
-        other => other,
-    }
 }
 
 /// Requirements of the `--cross zigbuild` mode itself.
@@ -406,6 +460,35 @@ mod tests {
             panic!()
         };
         assert!(fix.contains("gcc-x86-64-linux-gnu"), "{fix}");
+    }
+
+    #[test]
+    fn an_arch_has_one_name_per_tool() {
+        let arm = Arch::of("aarch64-unknown-linux-gnu");
+        assert_eq!(
+            (
+                arm.rust.as_str(),
+                arm.gnu.as_str(),
+                arm.debian.as_str(),
+                arm.docker.as_str()
+            ),
+            ("aarch64", "aarch64", "arm64", "arm64")
+        );
+        assert_eq!(arm.multiarch(), "aarch64-linux-gnu");
+        let riscv = Arch::of("riscv64gc-unknown-linux-gnu");
+        assert_eq!(riscv.multiarch(), "riscv64-linux-gnu");
+        assert_eq!(Arch::of("x86_64-pc-windows-gnu").debian, "amd64");
+        let s = target_setup(
+            "riscv64gc-unknown-linux-gnu",
+            "x86_64-unknown-linux-gnu",
+            Cross::Linker,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            s.packages,
+            ["gcc-riscv64-linux-gnu", "libc6-dev-riscv64-cross"]
+        );
     }
 
     #[test]

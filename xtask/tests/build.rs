@@ -140,8 +140,8 @@ fn production_build_packages_both_architectures() {
 
     for (name, target, path) in artifacts(&summary) {
         let (machine, mut cmd) = if target.starts_with("aarch64") {
-            let mut cmd = Command::new("qemu-aarch64-static");
-            cmd.args(["-L", "/usr/aarch64-linux-gnu"]).arg(&path);
+            let mut cmd = qemu_aarch64();
+            cmd.arg(&path);
             (EM_AARCH64, cmd)
         } else {
             (EM_X86_64, Command::new(&path))

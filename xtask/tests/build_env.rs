@@ -207,7 +207,7 @@ fn stage_names_the_fix_for_a_missing_library() {
             &format!("sparc64={}", exe.display()),
         ],
         &[
-            ("RUST_TARGET", "sparc64-unknown-linux-gnu"),
+            ("TARGET_MULTIARCH", "sparc64-linux-gnu"),
             ("TARGET_LIBDIR", scratch.0.to_str().unwrap()),
         ],
     );

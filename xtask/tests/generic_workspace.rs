@@ -342,3 +342,87 @@ fn windows_is_one_more_production_target() {
     }
     assert_sums_verify(&dist);
 }
+
+/// A `-sys` crate whose build script finds OpenSSL with pkg-config (as openssl-sys does), built
+/// natively for aarch64 with nothing set by hand: the rules give the cross build the target's
+/// `-dev` library (`libssl-dev:arm64`, a requirement with its fix) and pkg-config pointed at it
+/// for that target only; the x86_64 target of the same cargo run finds the host's. Both binaries
+/// call into their libssl and run (aarch64 under qemu).
+#[test]
+fn a_sys_crate_finds_the_targets_library_in_a_native_cross_build() {
+    let missing = missing_cross_aarch64()
+        .or_else(|| missing_program("pkg-config", "apt-get install pkg-config"))
+        .or_else(|| {
+            (!Path::new("/usr/lib/aarch64-linux-gnu/pkgconfig/openssl.pc").is_file()).then(|| {
+                "no libssl-dev:arm64 (dpkg --add-architecture arm64 && apt-get update && \
+                 apt-get install libssl-dev:arm64)"
+                    .to_string()
+            })
+        })
+        .or_else(|| {
+            (!Path::new("/usr/lib/x86_64-linux-gnu/pkgconfig/openssl.pc").is_file())
+                .then(|| "no libssl-dev (apt-get install libssl-dev)".to_string())
+        });
+    if !available("aarch64 cross build with libssl-dev:arm64", missing) {
+        return;
+    }
+    let _heavy = heavy();
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("generic-sys-cross");
+    let _ = std::fs::remove_dir_all(&root);
+    let w = |rel: &str, text: &str| write_file(&root, rel, text);
+    w(
+        "Cargo.toml",
+        "[workspace]\nresolver = \"2\"\nmembers = [\"sslsys\", \"app\"]\n\n\
+         [profile.production]\ninherits = \"release\"\n\n\
+         [workspace.metadata.xtask]\n\
+         targets = [\"x86_64-unknown-linux-gnu\", \"aarch64-unknown-linux-gnu\"]\n\
+         system-packages = [\"pkg-config\", \"libssl-dev\"]\n",
+    );
+    // The pkg-config crate is in this repository's lockfile (libsqlite3-sys builds with it), so
+    // cargo has it without the network.
+    w(
+        "sslsys/Cargo.toml",
+        "[package]\nname = \"sslsys\"\nversion = \"0.1.0\"\nedition = \"2021\"\nlinks = \"ssl\"\n\n\
+         [build-dependencies]\npkg-config = \"0.3\"\n",
+    );
+    w(
+        "sslsys/build.rs",
+        "fn main() { pkg_config::Config::new().probe(\"openssl\").expect(\"pkg-config finds openssl\"); }\n",
+    );
+    w(
+        "sslsys/src/lib.rs",
+        "extern \"C\" { fn OpenSSL_version_num() -> std::os::raw::c_ulong; }\n\
+         pub fn version() -> u64 { unsafe { OpenSSL_version_num() as u64 } }\n",
+    );
+    w(
+        "app/Cargo.toml",
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\nsslsys = { path = \"../sslsys\" }\n",
+    );
+    w(
+        "app/src/main.rs",
+        "fn main() { println!(\"openssl {:x}\", sslsys::version()); }\n",
+    );
+    generate_lockfile(&root);
+    let dry = xtask_ok(&root, &["build", "--variant", "production", "--dry-run"]);
+    assert!(
+        dry.contains(
+            "PKG_CONFIG_PATH_aarch64_unknown_linux_gnu=/usr/lib/aarch64-linux-gnu/pkgconfig"
+        ) && dry.contains("Debian package libssl-dev:arm64"),
+        "{dry}"
+    );
+    xtask_ok(&root, &["build", "--variant", "production"]);
+    let arm = root.join("dist/aarch64-unknown-linux-gnu/app");
+    assert_eq!(elf_machine(&arm), 183, "aarch64");
+    let out = output_within(qemu_aarch64().arg(&arm), std::time::Duration::from_secs(60));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && printed.starts_with("openssl 30"),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let x86 = Command::new(root.join("dist/x86_64-unknown-linux-gnu/app"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&x86.stdout).starts_with("openssl 30"));
+}

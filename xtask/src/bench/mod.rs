@@ -173,12 +173,8 @@ impl BenchArgs {
             editor: editor.clone(),
             scratch: bench_dir.clone(),
             facts: Facts::from_machine(exec, ws, &toolchain),
-            docker: crate::docker::client(),
-            docker_flags: std::env::var("DOCKER_BUILD_FLAGS")
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(String::from)
-                .collect(),
+            docker: crate::engine::client(),
+            docker_flags: crate::engine::build_flags(),
             edit_seed: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),

@@ -197,7 +197,7 @@ pub fn filter(scenarios: Vec<Scenario>, filters: &[String]) -> anyhow::Result<Ve
         return Ok(scenarios);
     }
     for f in filters {
-        if !scenarios.iter().any(|s| &s.id == f || s.kind.name() == f) {
+        if !scenarios.iter().any(|s| &s.id == f || &s.kind.name() == f) {
             bail!(
                 "unknown scenario `{f}`; valid: {}",
                 scenarios
@@ -210,7 +210,7 @@ pub fn filter(scenarios: Vec<Scenario>, filters: &[String]) -> anyhow::Result<Ve
     }
     Ok(scenarios
         .into_iter()
-        .filter(|s| filters.iter().any(|f| &s.id == f || s.kind.name() == f))
+        .filter(|s| filters.iter().any(|f| &s.id == f || &s.kind.name() == f))
         .collect())
 }
 
@@ -321,7 +321,7 @@ impl Runner<'_> {
     /// Check what the scenario needs; `Some(reason)` when it must be skipped.
     pub fn skip_reason(&self, scenario: &Scenario) -> Option<String> {
         if scenario.kind == Kind::DockerRebuild {
-            if let Err(e) = crate::docker::check_engine(self.exec, &self.docker) {
+            if let Err(e) = crate::engine::check(self.exec, &self.docker) {
                 return Some(format!("{e:#}"));
             }
         }

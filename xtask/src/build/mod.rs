@@ -120,10 +120,10 @@ pub fn plan(ws: &Workspace, spec: &BuildSpec) -> BuildPlan {
     BuildPlan {
         variant: spec.variant,
         profile: spec.profile,
-        targets: spec.targets.clone(),
+        targets: spec.triples(),
         bins: spec.bins.iter().map(|b| b.name.clone()).collect(),
         linker: spec.linker.clone(),
-        output_dirs: spec.output_dirs(ws),
+        output_dirs: spec.output_dirs(&ws.target_dir),
         steps,
     }
 }
@@ -308,7 +308,7 @@ fn binaries(ws: &Workspace, spec: &BuildSpec, outcome: &Outcome) -> anyhow::Resu
         let Some(exe) = &unit.executable else {
             continue;
         };
-        let Some(target) = spec.target_of(ws, exe) else {
+        let Some(target) = spec.target_of(&ws.target_dir, exe) else {
             continue;
         };
         artifacts.push(Artifact {
@@ -319,7 +319,7 @@ fn binaries(ws: &Workspace, spec: &BuildSpec, outcome: &Outcome) -> anyhow::Resu
             build_seconds: unit.seconds,
         });
     }
-    for target in &spec.targets {
+    for target in &spec.triples() {
         for bin in &spec.bins {
             if !artifacts
                 .iter()
@@ -367,7 +367,7 @@ impl Summary {
         Summary {
             variant: spec.variant,
             profile: spec.profile.into(),
-            targets: spec.targets.clone(),
+            targets: spec.triples(),
             linker: spec.linker.clone(),
             seconds: 0.0,
             units_compiled: 0,

@@ -69,13 +69,8 @@ pub enum Mode {
 impl Mode {
     pub const ALL: [Mode; 4] = [Mode::Build, Mode::Test, Mode::Check, Mode::Clippy];
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Build => "build",
-            Mode::Test => "test",
-            Mode::Check => "check",
-            Mode::Clippy => "clippy",
-        }
+    pub fn name(self) -> String {
+        crate::render::name(&self)
     }
 }
 
@@ -688,21 +683,6 @@ pub fn for_mode(build: &Invocation, mode: Mode, ws: &Workspace) -> Invocation {
     invocation
 }
 
-/// The same invocation against the mirror (its own manifest, the same target dir).
-pub fn warm_up(real: &Invocation, ws: &Workspace) -> Invocation {
-    let mut warm = real.clone();
-    warm.manifest_path = Some(ws.root.join(DIR).join("Cargo.toml"));
-    if let Selection::Workspace { exclude } = &mut warm.selection {
-        exclude.clear();
-    }
-    warm.target_dir = Some(
-        real.target_dir
-            .clone()
-            .unwrap_or_else(|| ws.target_dir.clone()),
-    );
-    warm
-}
-
 impl CoveragePlan {
     fn new(
         ws: &Workspace,
@@ -722,8 +702,12 @@ impl CoveragePlan {
         Ok(CoveragePlan {
             variant,
             mode,
-            targets: spec.targets.clone(),
-            warm: warm_up(&real, ws),
+            targets: spec.triples(),
+            warm: rules::mirror_of(
+                &real,
+                ws.root.join(DIR).join("Cargo.toml"),
+                ws.target_dir.clone(),
+            ),
             scratch,
             real,
             requirements: spec.requirements,

@@ -11,7 +11,8 @@ mod report;
 
 use crate::ci_optims;
 use crate::config::{CompilerCache, Libc, Variant};
-use crate::exec::{Command, Exec, Line, Prepared};
+use crate::engine;
+use crate::exec::{Exec, Line, Prepared};
 use crate::render::{print_json, Format, Options};
 use crate::rules::Facts;
 use crate::sccache;
@@ -87,11 +88,11 @@ pub struct ImageArgs {
     /// secret `sccache_env`, else its own cache mount; the phase table shows hits and misses.
     #[arg(long, value_enum, default_value_t = CompilerCache::None)]
     cache: CompilerCache,
-    /// Docker client (DOCKER).
-    #[arg(long, env = "DOCKER", default_value = "docker")]
+    /// Docker client (default: $DOCKER, else docker).
+    #[arg(long, default_value_t = engine::client())]
     docker: String,
-    /// Extra flags for every `docker build`, whitespace-separated (DOCKER_BUILD_FLAGS), e.g.
-    /// `--network host --cache-from reg/img:tag`.
+    /// Extra flags for every `docker build`, whitespace-separated (default: $DOCKER_BUILD_FLAGS),
+    /// e.g. `--network host --cache-from reg/img:tag`.
     #[arg(long, allow_hyphen_values = true, value_name = "FLAGS")]
     docker_flags: Option<String>,
 }
@@ -133,12 +134,10 @@ impl ImageArgs {
                 Vec::new()
             },
             docker: self.docker,
-            docker_flags: self
-                .docker_flags
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(String::from)
-                .collect(),
+            docker_flags: match self.docker_flags {
+                Some(flags) => flags.split_whitespace().map(String::from).collect(),
+                None => engine::build_flags(),
+            },
         }
     }
 }
@@ -156,10 +155,10 @@ pub fn run(args: DockerArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyh
         None => ws.git_state(exec).map(|g| g.commit).unwrap_or_default(),
     };
     let request = args.request(commit);
+    let toolchain = Toolchain::detect(exec)?;
     let plan = if manifest_only {
-        plan::manifest_plan(ws, &request)?
+        plan::manifest_plan(ws, &request, &toolchain.host)?
     } else {
-        let toolchain = Toolchain::detect(exec)?;
         let facts = Facts::from_machine(exec, ws, &toolchain);
         plan::plan(ws, &request, &facts)?
     };
@@ -188,7 +187,7 @@ pub fn run(args: DockerArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyh
             );
         }
     }
-    check_engine(exec, &request.docker)?;
+    engine::check(exec, &request.docker)?;
     let report = execute(exec, ws, &plan)?;
     report.write_step_summary()?;
     match format {
@@ -208,48 +207,6 @@ pub fn build(
 ) -> anyhow::Result<DockerReport> {
     let plan = plan::plan(ws, request, facts)?;
     execute(exec, ws, &plan)
-}
-
-/// Is an engine reachable, and does the client build with BuildKit?
-pub fn check_engine(exec: &Exec, docker: &str) -> anyhow::Result<()> {
-    let version = Command::new(docker)
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .env("DOCKER_BUILDKIT", "1");
-    let version = match exec.output(&version) {
-        Err(e) => bail!("cannot run the docker client `{docker}`: {e:#}; fix: install Docker, or set DOCKER=/path/to/docker"),
-        Ok(out) if !out.success => bail!(
-            "no Docker engine answers ({}); fix: start one (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at it",
-            out.stderr.trim()
-        ),
-        Ok(out) => out.stdout.trim().to_string(),
-    };
-    let help = exec.output(
-        &Command::new(docker)
-            .args(["build", "--help"])
-            .env("DOCKER_BUILDKIT", "1"),
-    )?;
-    let help_text = help.stdout + &help.stderr;
-    buildkit_problem(&version, help.success, &help_text).map_or(Ok(()), |p| bail!(p))
-}
-
-/// Why BuildKit cannot be used, from the engine version and `docker build --help`.
-fn buildkit_problem(server_version: &str, help_ok: bool, help: &str) -> Option<String> {
-    let mut parts = server_version
-        .split(['.', '-', '+'])
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if (major, minor) < (18, 9) {
-        return Some(format!(
-            "the Docker engine {server_version} has no BuildKit (needs 18.09 or newer); fix: upgrade the engine"
-        ));
-    }
-    if !help_ok || !help.contains("--secret") {
-        return Some(
-            "this docker client cannot build with BuildKit (no `--secret` in `docker build --help`; a recent CLI without the buildx plugin refuses BuildKit); fix: install docker-buildx, or set DOCKER to a client with BuildKit built in (e.g. /usr/bin/docker)"
-                .into(),
-        );
-    }
-    None
 }
 
 /// Run one step, reading its BuildKit log; its phases.
@@ -284,7 +241,7 @@ fn run_step(
 
 fn label(step: &Step) -> String {
     match step.platform {
-        Some(p) => format!("[{} {:?}]", p.arch(), step.phase).to_lowercase(),
+        Some(p) => format!("[{} {:?}]", p.arch().docker, step.phase).to_lowercase(),
         None => format!("[{:?}]", step.phase).to_lowercase(),
     }
 }
@@ -309,11 +266,6 @@ pub fn remove_left_secrets(ws: &Workspace) {
             }
         }
     }
-}
-
-/// The docker client: `$DOCKER`, else `docker` (what `--docker` defaults to).
-pub fn client() -> String {
-    std::env::var("DOCKER").unwrap_or_else(|_| "docker".into())
 }
 
 /// Run the plan: every platform's steps in parallel (each in order), then the publish steps.
@@ -372,25 +324,4 @@ fn execute(exec: &Exec, ws: &Workspace, plan: &DockerPlan) -> anyhow::Result<Doc
         phases,
         seconds: start.elapsed().as_secs_f64(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buildkit_detection() {
-        assert!(buildkit_problem("17.06.0", true, "--secret")
-            .unwrap()
-            .contains("upgrade"));
-        assert!(
-            buildkit_problem("28.2.2", false, "buildx component is missing")
-                .unwrap()
-                .contains("docker-buildx")
-        );
-        assert_eq!(
-            buildkit_problem("20.10.24+dfsg1", true, "      --secret stringArray"),
-            None
-        );
-    }
 }

@@ -2,9 +2,9 @@
 //! `docker build` whose build arguments carry the build rules (`rules::spec` for that
 //! platform's triple), then pushes and the manifest list.
 
-use crate::cargo::Invocation;
 use crate::config::{Libc, Variant};
 use crate::exec::Command;
+pub use crate::rules::Platform;
 use crate::rules::{self, BuildRequest, Facts};
 use crate::toolchain::Cross;
 use crate::workspace::Workspace;
@@ -17,42 +17,6 @@ pub const STAGES: [&str; 5] = ["toolchain", "local-paths", "deps", "build", "run
 pub const CARGO_MARKER: &str = "build-env: cargo for ";
 /// What it prints after a cargo run through sccache: the counters as JSON follow.
 pub const SCCACHE_MARKER: &str = "build-env: sccache stats ";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
-pub enum Platform {
-    #[value(name = "linux/amd64")]
-    #[serde(rename = "linux/amd64")]
-    LinuxAmd64,
-    #[value(name = "linux/arm64")]
-    #[serde(rename = "linux/arm64")]
-    LinuxArm64,
-}
-
-impl Platform {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::LinuxAmd64 => "linux/amd64",
-            Platform::LinuxArm64 => "linux/arm64",
-        }
-    }
-
-    pub fn arch(self) -> &'static str {
-        match self {
-            Platform::LinuxAmd64 => "amd64",
-            Platform::LinuxArm64 => "arm64",
-        }
-    }
-
-    /// The Rust target an image for this platform is built for.
-    pub fn triple(self, libc: Libc) -> &'static str {
-        match (self, libc) {
-            (Platform::LinuxAmd64, Libc::Gnu) => "x86_64-unknown-linux-gnu",
-            (Platform::LinuxArm64, Libc::Gnu) => "aarch64-unknown-linux-gnu",
-            (Platform::LinuxAmd64, Libc::Musl) => "x86_64-unknown-linux-musl",
-            (Platform::LinuxArm64, Libc::Musl) => "aarch64-unknown-linux-musl",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -91,7 +55,7 @@ impl Phase {
 #[derive(Debug, Clone)]
 pub struct ImageRequest {
     pub variant: Variant,
-    /// Empty: linux/amd64 for dev, both for production.
+    /// Empty: the host's for dev, the configured production targets' for production.
     pub platforms: Vec<Platform>,
     /// The binary to ship (default: the service's, else the only one).
     pub bin: Option<String>,
@@ -235,24 +199,27 @@ fn names(ws: &Workspace, request: &ImageRequest) -> anyhow::Result<Names> {
     })
 }
 
-fn platforms(request: &ImageRequest) -> Vec<Platform> {
+/// The platforms asked for, else the variant's (see `rules::image_platforms`).
+fn platforms(ws: &Workspace, request: &ImageRequest, host: &str) -> anyhow::Result<Vec<Platform>> {
     let mut platforms = request.platforms.clone();
     if platforms.is_empty() {
-        platforms = match request.variant {
-            Variant::Dev => vec![Platform::LinuxAmd64],
-            Variant::Production => vec![Platform::LinuxAmd64, Platform::LinuxArm64],
-        };
+        platforms = rules::image_platforms(ws, request.variant, host)?;
     }
     platforms.sort();
     platforms.dedup();
-    platforms
+    Ok(platforms)
 }
+
+/// Where the image's build stages run cargo, relative to the Dockerfile's WORKDIR: the target
+/// dir of both stages, and the mirror's manifest.
+const IMAGE_TARGET_DIR: &str = "target";
 
 /// The build arguments that carry the rules of one cargo run into the Dockerfile, the run that
 /// builds `platforms`' binaries: one platform's with glibc; with musl every platform of the
 /// image, so that each platform's `docker build` gets the same arguments and all but the first
 /// find the build stages cached (the stages run on the build platform; only the runtime stage
-/// is the target platform's, and copies its own binary).
+/// is the target platform's, and copies its own binary). Every value comes from the rules'
+/// model of each target (`rules::Target`); this only writes them down.
 pub fn build_args(
     ws: &Workspace,
     request: &ImageRequest,
@@ -261,9 +228,8 @@ pub fn build_args(
     bin: &str,
     facts: &Facts,
 ) -> anyhow::Result<Vec<(String, String)>> {
-    let triples: Vec<&str> = platforms.iter().map(|p| p.triple(libc)).collect();
     let build = BuildRequest {
-        targets: triples.iter().map(|t| t.to_string()).collect(),
+        targets: platforms.iter().map(|p| p.triple(libc)).collect(),
         bins: vec![bin.into()],
         cross: match libc {
             Libc::Gnu => Cross::Linker,
@@ -272,15 +238,13 @@ pub fn build_args(
         ..BuildRequest::of(request.variant)
     };
     let spec = rules::spec(ws, &build, facts)?;
-    let mut env: Vec<String> = spec
-        .invocation
-        .env
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    if env.iter().any(|kv| kv.contains(char::is_whitespace)) {
-        bail!("a build variable with spaces cannot be passed to the image: {env:?}");
-    }
+    let words = |pairs: &[(String, String)]| -> anyhow::Result<String> {
+        let kv: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if let Some(bad) = kv.iter().find(|kv| kv.contains(char::is_whitespace)) {
+            bail!("a build variable with spaces cannot be passed to the image: {bad}");
+        }
+        Ok(kv.join(" "))
+    };
     let version = request.version.clone().unwrap_or_else(|| {
         spec.bins
             .first()
@@ -289,7 +253,7 @@ pub fn build_args(
     });
     // The variant's build info from the rules (variant, feature set), with the image's own
     // version and commit in place of the checkout's.
-    let build_info: Vec<String> = spec
+    let build_info: Vec<(String, String)> = spec
         .build_info
         .iter()
         .filter(|(k, _)| k != "APP_COMMIT_SHA")
@@ -299,66 +263,44 @@ pub fn build_args(
             ("APP_COMMIT_SHA".to_string(), request.commit.clone()),
         ])
         .filter(|(_, v)| !v.is_empty() && !v.contains(char::is_whitespace))
-        .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    // System packages the build needs: for the build platform, and, for a glibc cross build,
-    // the libraries (`-dev`) for the target architecture too (Debian multiarch:
-    // `libssl-dev:arm64`). A static musl binary cannot link Debian's glibc libraries: its C
-    // dependencies are built from source (the crates' `vendored`/`bundled` features).
-    let mut packages = spec.packages.clone();
-    let gnu_cross = libc == Libc::Gnu && !spec.packages.is_empty();
-    let gnu_arch = triples[0].split('-').next().unwrap_or_default();
-    for package in &ws.config.system_packages {
-        packages.push(package.clone());
-        if gnu_cross && package.ends_with("-dev") {
-            packages.push(format!(
-                "{package}:{}",
-                crate::toolchain::debian_arch(gnu_arch)
-            ));
-        }
-    }
-    if gnu_cross
-        && ws
-            .config
-            .system_packages
-            .iter()
-            .any(|p| p.ends_with("-dev"))
-    {
-        // pkg-config finds the target's libraries, not the build platform's.
-        env.push("PKG_CONFIG_ALLOW_CROSS=1".into());
-        env.push(format!(
-            "PKG_CONFIG_PATH=/usr/lib/{gnu_arch}-linux-gnu/pkgconfig"
-        ));
-    }
-    // What a glibc binary links to at run time lives in the target's sysroot (Debian's
-    // layout); a musl binary is static.
-    let libdir = match (libc, gnu_cross) {
-        (Libc::Musl, _) => String::new(),
-        (Libc::Gnu, false) => format!("/lib/{gnu_arch}-linux-gnu"),
-        (Libc::Gnu, true) => format!("/usr/{gnu_arch}-linux-gnu/lib"),
-    };
     // Each platform's binary, by the architecture name its runtime stage copies it by.
-    let bin_paths: Vec<String> = platforms
+    let outputs = spec.output_dirs(IMAGE_TARGET_DIR.as_ref());
+    let bin_paths: Vec<String> = spec
+        .targets
         .iter()
-        .map(|p| {
-            let output =
-                Invocation::output_dir(&spec.invocation, "target".as_ref(), p.triple(libc));
-            format!("{}={}", p.arch(), output.join(bin).display())
+        .map(|t| {
+            format!(
+                "{}={}",
+                t.arch.docker,
+                outputs[&t.triple].join(bin).display()
+            )
         })
         .collect();
+    // A glibc image's C runtime: where the target's libraries are (one platform per run).
+    let glibc = spec.targets.iter().find(|t| t.runtime_libs.is_some());
     let mut args = vec![
-        ("RUST_TARGET", triples.join(" ")),
-        ("APT_PACKAGES", packages.join(" ")),
+        ("RUST_TARGET", spec.triples().join(" ")),
+        ("APT_PACKAGES", spec.packages.join(" ")),
         ("CARGO_PROFILE", spec.profile.to_string()),
-        ("CARGO_ENV", env.join(" ")),
+        ("CARGO_ENV", words(&spec.invocation.env)?),
         ("CARGO_FEATURES", spec.invocation.features.args().join(" ")),
         ("SCCACHE", request.sccache.to_string()),
         ("ZIGBUILD", spec.invocation.zigbuild.to_string()),
         ("BIN", bin.to_string()),
         ("BIN_PATHS", bin_paths.join(" ")),
-        ("TARGET_LIBDIR", libdir),
+        (
+            "TARGET_LIBDIR",
+            glibc
+                .and_then(|t| t.runtime_libs.clone())
+                .unwrap_or_default(),
+        ),
+        (
+            "TARGET_MULTIARCH",
+            glibc.map(|t| t.arch.multiarch()).unwrap_or_default(),
+        ),
         ("CA_CERTIFICATES", ca_certificates(ws).to_string()),
-        ("BUILD_INFO", build_info.join(" ")),
+        ("BUILD_INFO", words(&build_info)?),
         ("VERSION", version),
         ("COMMIT_SHA", request.commit.clone()),
     ];
@@ -440,7 +382,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
         false => Vec::new(),
     };
     let docker_config = ws.config.docker.clone().unwrap_or_default();
-    let platforms = platforms(request);
+    let platforms = platforms(ws, request, &facts.toolchain.host)?;
     let single = platforms.len() == 1;
     let libc = libc(ws, request);
     // musl: one cargo run builds every platform's binary (the same arguments for each build).
@@ -460,7 +402,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
     let mut publish = Vec::new();
     let mut pushed = Vec::new();
     for platform in &platforms {
-        let arch = platform.arch();
+        let arch = platform.arch().docker;
         let image_ref = format!("{}:{}-{arch}", names.repo, names.tag);
         let deps_ref = format!("{}:{deps_tag}-{arch}", names.repo);
         let build_args = match &shared_args {
@@ -469,7 +411,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
         };
         let base = |phase: Phase, target: &str| {
             let mut c = Command::new(&request.docker)
-                .args(["build", "--progress=plain", "--platform", platform.as_str()])
+                .args(["build", "--progress=plain", "--platform", &platform.name()])
                 .args(["--target", target])
                 .env("DOCKER_BUILDKIT", "1");
             if let Some(dockerfile) = &docker_config.dockerfile {
@@ -579,14 +521,18 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
 }
 
 /// Only the manifest list of images already pushed (`<tag>-<arch>` for each platform).
-pub fn manifest_plan(ws: &Workspace, request: &ImageRequest) -> anyhow::Result<DockerPlan> {
+pub fn manifest_plan(
+    ws: &Workspace,
+    request: &ImageRequest,
+    host: &str,
+) -> anyhow::Result<DockerPlan> {
     if request.registry.is_none() {
         bail!("a manifest list lives in a registry: give --registry (REGISTRY)");
     }
     let names = names(ws, request)?;
-    let pushed: Vec<String> = platforms(request)
+    let pushed: Vec<String> = platforms(ws, request, host)?
         .iter()
-        .map(|p| format!("{}:{}-{}", names.repo, names.tag, p.arch()))
+        .map(|p| format!("{}:{}-{}", names.repo, names.tag, p.arch().docker))
         .collect();
     Ok(DockerPlan {
         variant: request.variant,
@@ -846,7 +792,11 @@ mod tests {
         r.docker_flags = vec!["--network".into(), "host".into()];
         r.labels = vec!["team=core".into()];
         let plan = plan_of(&r).unwrap();
-        let arches: Vec<_> = plan.platforms.iter().map(|p| p.platform.arch()).collect();
+        let arches: Vec<_> = plan
+            .platforms
+            .iter()
+            .map(|p| p.platform.arch().docker)
+            .collect();
         assert_eq!(arches, ["amd64", "arm64"]);
         for p in &plan.platforms {
             for step in &p.steps {
@@ -886,12 +836,14 @@ mod tests {
         );
 
         // The manifest alone: no build, the list of what the per-arch jobs pushed.
-        let manifest = manifest_plan(&workspace_with_service(), &r).unwrap();
+        let manifest =
+            manifest_plan(&workspace_with_service(), &r, "x86_64-unknown-linux-gnu").unwrap();
         assert!(manifest.platforms.is_empty());
         assert_eq!(manifest.publish.len(), 2);
         assert!(manifest.publish.iter().all(|s| s.phase == Phase::Manifest));
         r.registry = None;
-        let err = manifest_plan(&workspace_with_service(), &r).unwrap_err();
+        let err =
+            manifest_plan(&workspace_with_service(), &r, "x86_64-unknown-linux-gnu").unwrap_err();
         assert!(err.to_string().contains("--registry"), "{err}");
     }
 
@@ -931,17 +883,26 @@ mod tests {
             plan(&ws, &request(Variant::Production), f)
         })
         .unwrap();
-        let amd = p.platforms[0].steps[0].command.line();
-        assert!(
-            amd.contains("'APT_PACKAGES=protobuf-compiler libssl-dev'"),
-            "{amd}"
+        let arg = |platform: usize, name: &str| {
+            let args = &p.platforms[platform].steps[0].command.args;
+            let prefix = format!("{name}=");
+            args.iter()
+                .find_map(|a| a.strip_prefix(&prefix))
+                .unwrap_or_else(|| panic!("no {name}"))
+                .to_string()
+        };
+        assert_eq!(arg(0, "APT_PACKAGES"), "protobuf-compiler libssl-dev");
+        assert_eq!(
+            arg(1, "APT_PACKAGES"),
+            "protobuf-compiler libssl-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross libssl-dev:arm64"
         );
-        let arm = p.platforms[1].steps[0].command.line();
-        assert!(
-            arm.contains("'APT_PACKAGES=gcc-aarch64-linux-gnu libc6-dev-arm64-cross protobuf-compiler libssl-dev libssl-dev:arm64'"),
-            "{arm}"
+        assert_eq!(
+            arg(1, "CARGO_ENV"),
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+             PKG_CONFIG_ALLOW_CROSS_aarch64_unknown_linux_gnu=1 \
+             PKG_CONFIG_PATH_aarch64_unknown_linux_gnu=/usr/lib/aarch64-linux-gnu/pkgconfig"
         );
-        assert!(arm.contains("PKG_CONFIG_ALLOW_CROSS=1"), "{arm}");
+        assert_eq!(arg(1, "TARGET_MULTIARCH"), "aarch64-linux-gnu");
     }
 
     #[test]

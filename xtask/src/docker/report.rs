@@ -29,9 +29,7 @@ impl DockerReport {
         ]);
         for p in &self.phases {
             table.row([
-                p.platform
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_else(|| "all".into()),
+                p.platform.map(|p| p.name()).unwrap_or_else(|| "all".into()),
                 format!("{:?}", p.phase).to_lowercase(),
                 format!("{:.1}", p.seconds),
                 p.crates_compiled.to_string(),
@@ -55,7 +53,7 @@ impl DockerReport {
         let images: Vec<String> = self
             .platform_images
             .iter()
-            .map(|(p, r)| format!("{} -> {r}", p.as_str()))
+            .map(|(p, r)| format!("{} -> {r}", p.name()))
             .collect();
         format!(
             "{} ({}) in {:.1} s: {}",

@@ -64,13 +64,8 @@ pub enum Kind {
 
 impl Kind {
     /// Its name in tables, as in JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Member => "member",
-            Kind::ThirdParty => "third-party",
-            Kind::BuildScript => "build-script",
-            Kind::BuildScriptRun => "build-script-run",
-        }
+    pub fn name(self) -> String {
+        crate::render::name(&self)
     }
 
     fn colour(self) -> &'static str {

@@ -123,6 +123,18 @@ pub fn missing_cross_aarch64() -> Option<String> {
         .or_else(|| missing_program("qemu-aarch64-static", fix))
 }
 
+/// qemu for a glibc aarch64 binary of this machine's cross toolchain. With Debian's multiarch
+/// arm64 libc installed (`libssl-dev:arm64` brings it), the host's own aarch64 loader and libc
+/// agree with each other: qemu runs the binary as it is. Without it, the cross toolchain's
+/// sysroot serves (`-L`); mixing the two made qemu spin forever.
+pub fn qemu_aarch64() -> Command {
+    let mut cmd = Command::new("qemu-aarch64-static");
+    if !Path::new("/lib/ld-linux-aarch64.so.1").exists() {
+        cmd.args(["-L", "/usr/aarch64-linux-gnu"]);
+    }
+    cmd
+}
+
 /// ELF machine of a binary: 62 = x86_64, 183 = aarch64 (e_machine, little-endian, offset 18).
 pub fn elf_machine(path: &Path) -> u16 {
     let mut header = [0u8; 20];
