@@ -639,17 +639,11 @@ fn a_private_git_dependency_builds_with_gh_pat_and_leaves_no_trace() {
             token_file.display()
         ),
     );
-    let real_home = std::env::var("HOME").unwrap();
+    let [cargo_home, rustup_home] = tool_homes();
     let host_env = [
         ("HOME", home.display().to_string()),
-        (
-            "CARGO_HOME",
-            std::env::var("CARGO_HOME").unwrap_or(format!("{real_home}/.cargo")),
-        ),
-        (
-            "RUSTUP_HOME",
-            std::env::var("RUSTUP_HOME").unwrap_or(format!("{real_home}/.rustup")),
-        ),
+        cargo_home,
+        rustup_home,
     ];
     let resolved = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1"])
@@ -789,21 +783,13 @@ fn an_interrupted_image_build_leaves_no_secret_anywhere() {
     let (home, tmp) = (scratch.join("home"), scratch.join("tmp"));
     std::fs::create_dir_all(&home).unwrap();
     std::fs::create_dir_all(&tmp).unwrap();
-    let real_home = std::env::var("HOME").unwrap();
     let mut env = redis.sccache_env();
     env.extend([
         ("GH_PAT", token.clone()),
         ("HOME", home.display().to_string()),
         ("TMPDIR", tmp.display().to_string()),
-        (
-            "CARGO_HOME",
-            std::env::var("CARGO_HOME").unwrap_or(format!("{real_home}/.cargo")),
-        ),
-        (
-            "RUSTUP_HOME",
-            std::env::var("RUSTUP_HOME").unwrap_or(format!("{real_home}/.rustup")),
-        ),
     ]);
+    env.extend(tool_homes());
     let args = [
         "docker",
         "build",

@@ -479,9 +479,7 @@ fn every_dry_run_writes_nothing_anywhere() {
     let home = root.with_file_name("dry-runs-home");
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home).unwrap();
-    let real_home = std::env::var("HOME").unwrap();
-    let cargo_home = std::env::var("CARGO_HOME").unwrap_or(format!("{real_home}/.cargo"));
-    let rustup_home = std::env::var("RUSTUP_HOME").unwrap_or(format!("{real_home}/.rustup"));
+    let [(_, cargo_home), (_, rustup_home)] = tool_homes();
     let env = [
         ("HOME", home.to_str().unwrap()),
         ("CARGO_HOME", cargo_home.as_str()),

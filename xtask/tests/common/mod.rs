@@ -135,6 +135,22 @@ pub fn qemu_aarch64() -> Command {
     cmd
 }
 
+/// CARGO_HOME and RUSTUP_HOME as this process has them: for a command run with a HOME of the
+/// test's own, so that cargo and rustup still find their caches and toolchains.
+pub fn tool_homes() -> [(&'static str, String); 2] {
+    let home = std::env::var("HOME").unwrap();
+    [
+        (
+            "CARGO_HOME",
+            std::env::var("CARGO_HOME").unwrap_or(format!("{home}/.cargo")),
+        ),
+        (
+            "RUSTUP_HOME",
+            std::env::var("RUSTUP_HOME").unwrap_or(format!("{home}/.rustup")),
+        ),
+    ]
+}
+
 /// ELF machine of a binary: 62 = x86_64, 183 = aarch64 (e_machine, little-endian, offset 18).
 pub fn elf_machine(path: &Path) -> u16 {
     let mut header = [0u8; 20];
