@@ -188,48 +188,7 @@ impl BenchArgs {
         let measured = measure(&runner, &control, &scenarios)?;
 
         match previous {
-            None => {
-                let results: Vec<ScenarioResult> = measured
-                    .into_iter()
-                    .filter_map(|(s, r)| match r {
-                        Ok(r) => Some(r),
-                        Err(reason) => {
-                            eprintln!("skipped {}: {reason}", s.id);
-                            None
-                        }
-                    })
-                    .collect();
-                if results.is_empty() {
-                    bail!("no scenario could run; nothing saved");
-                }
-                let baseline = Baseline {
-                    schema: baseline::SCHEMA,
-                    name: name.clone(),
-                    created: crate::render::utc_now(),
-                    git: ws.git_state(exec),
-                    machine,
-                    results,
-                };
-                baseline::save(&path, &baseline)?;
-                print_results(&baseline, format)?;
-                eprintln!("saved baseline `{name}` to {}", path.display());
-                if let Some(report_path) = &self.report {
-                    let bars: Vec<_> = baseline
-                        .results
-                        .iter()
-                        .map(|r| (r.scenario.id.clone(), r.stats(), None, None))
-                        .collect();
-                    let page = report::html(
-                        &format!("Build times: baseline `{name}`"),
-                        &baseline.machine.describe(),
-                        &bars,
-                        &report::results_table(&baseline.results),
-                    );
-                    std::fs::write(report_path, page)
-                        .with_context(|| format!("writing {}", report_path.display()))?;
-                }
-                Ok(())
-            }
+            None => self.save(exec, ws, &name, &path, machine, measured, format),
             Some(base) => {
                 let warnings = differences(&base, &machine, &configured);
                 let speed = report::Speed::new(
@@ -279,6 +238,60 @@ impl BenchArgs {
                 Ok(())
             }
         }
+    }
+
+    /// Save what was measured as the baseline `name` at `path`, print it, and write the report.
+    #[allow(clippy::too_many_arguments)]
+    fn save(
+        &self,
+        exec: &Exec,
+        ws: &Workspace,
+        name: &str,
+        path: &std::path::Path,
+        machine: Machine,
+        measured: Vec<(Scenario, Result<ScenarioResult, String>)>,
+        format: Format,
+    ) -> anyhow::Result<()> {
+        let results: Vec<ScenarioResult> = measured
+            .into_iter()
+            .filter_map(|(s, r)| match r {
+                Ok(r) => Some(r),
+                Err(reason) => {
+                    eprintln!("skipped {}: {reason}", s.id);
+                    None
+                }
+            })
+            .collect();
+        if results.is_empty() {
+            bail!("no scenario could run; nothing saved");
+        }
+        let baseline = Baseline {
+            schema: baseline::SCHEMA,
+            name: name.to_string(),
+            created: crate::render::utc_now(),
+            git: ws.git_state(exec),
+            machine,
+            results,
+        };
+        baseline::save(path, &baseline)?;
+        print_results(&baseline, format)?;
+        eprintln!("saved baseline `{name}` to {}", path.display());
+        if let Some(report_path) = &self.report {
+            let bars: Vec<_> = baseline
+                .results
+                .iter()
+                .map(|r| (r.scenario.id.clone(), r.stats(), None, None))
+                .collect();
+            let page = report::html(
+                &format!("Build times: baseline `{name}`"),
+                &baseline.machine.describe(),
+                &bars,
+                &report::results_table(&baseline.results),
+            );
+            std::fs::write(report_path, page)
+                .with_context(|| format!("writing {}", report_path.display()))?;
+        }
+        Ok(())
     }
 
     /// Why a compare must use raw times, if it must: asked to, or the speed control cannot be
