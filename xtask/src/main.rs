@@ -21,6 +21,8 @@ mod cargo;
 mod engine;
 mod sccache;
 mod toolchain;
+
+mod plan;
 // The workspace and the build rules.
 mod rules;
 mod workspace;
@@ -70,6 +72,10 @@ struct Cli {
     /// (dist/, the bench's target dir, ci_optims/).
     #[arg(long, global = true)]
     no_wait: bool,
+    /// Append every step the command runs to FILE as a JSON line, as `--dry-run --json` prints
+    /// it, when the step starts: what ran, to compare with what was planned.
+    #[arg(long, global = true, value_name = "FILE")]
+    trace: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -118,6 +124,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(path) = &cli.trace {
+        plan::trace_to(std::path::absolute(path)?);
+    }
     let sh = xshell::Shell::new()?;
     let exec = Exec::new(&sh, Verbosity::Normal);
     let ws = match &cli.command {
@@ -153,6 +162,7 @@ const LAYERS: &[&[&str]] = &[
     &["exec", "lock", "render"],
     &["config"],
     &["cargo", "engine", "sccache", "toolchain"],
+    &["plan"],
     &["workspace"],
     &["rules"],
     &["build", "ci_optims"],

@@ -6,15 +6,15 @@ pub mod dist;
 use crate::cargo::Outcome;
 use crate::config::{CompilerCache, Variant};
 use crate::exec::{Command, Exec};
-use crate::render::{human_size, print_json, Format, Options, Table};
+use crate::plan::{Capture, Done, Handler, Plan, Step};
+use crate::render::{self, human_size, print_json, Format, Options, Table};
 use crate::rules::{self, BuildRequest, BuildSpec, Facts};
 use crate::sccache::{self, CacheStats};
-use crate::toolchain::{self, Cross, LinkerChoice, Requirement, Toolchain};
+use crate::toolchain::{self, Cross, LinkerChoice, Toolchain};
 use crate::workspace::Workspace;
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use dist::Artifact;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -60,118 +60,49 @@ impl BuildArgs {
     }
 }
 
-/// What `cargo xtask build` will do, step by step.
-#[derive(Debug, Serialize)]
-pub struct BuildPlan {
-    pub variant: Variant,
-    pub profile: &'static str,
-    pub targets: Vec<String>,
-    pub bins: Vec<String>,
-    pub linker: String,
-    /// Where cargo leaves each target's binaries.
-    pub output_dirs: BTreeMap<String, PathBuf>,
-    pub steps: Vec<Step>,
-}
+/// The task that packages the binaries into dist/.
+const PACKAGE: &str = "package";
 
-#[derive(Debug, Serialize)]
-#[serde(tag = "step", rename_all = "kebab-case")]
-pub enum Step {
-    /// Fail, naming each fix, unless the machine has these.
-    Check { requirements: Vec<Requirement> },
-    /// Zero the compiler cache's counters, so the build reports its own hits.
-    ZeroCacheStats { command: Command },
-    /// The one cargo run.
-    Cargo { command: Command },
-    /// Read the compiler cache's counters.
-    CacheStats { command: Command },
-    /// Copy the binaries into `staging`, with `manifest.json` and `SHA256SUMS`, then swap it in
-    /// for `dist` (the previous dist stays whole until then).
-    Package { staging: PathBuf, dist: PathBuf },
-}
-
-pub fn plan(ws: &Workspace, spec: &BuildSpec) -> BuildPlan {
-    let mut steps = Vec::new();
+/// What `cargo xtask build` will do: check the machine, (zero the cache's counters,) one
+/// cargo run, (read the counters,) package.
+pub fn plan(ws: &Workspace, spec: &BuildSpec) -> Plan {
+    let bins: Vec<&str> = spec.bins.iter().map(|b| b.name.as_str()).collect();
+    let mut plan = Plan::new(format!("build --variant {}", render::name(&spec.variant)))
+        .fact("variant", spec.variant)
+        .fact("profile", spec.profile)
+        .fact("targets", spec.triples())
+        .fact("binaries", bins)
+        .fact("linker", &spec.linker)
+        .fact("output", spec.output_dirs(&ws.target_dir));
     if !spec.requirements.is_empty() {
-        steps.push(Step::Check {
+        plan.step(Step::Check {
             requirements: spec.requirements.clone(),
         });
     }
     let sccache = spec.cache == CompilerCache::Sccache;
     if sccache {
-        steps.push(Step::ZeroCacheStats {
-            command: sccache::zero_stats(),
-        });
+        plan.step(Step::run(
+            "zero sccache's counters, so that the build reports its own hits",
+            sccache::zero_stats(),
+        ));
     }
-    steps.push(Step::Cargo {
-        command: spec.cargo().command(),
-    });
+    plan.step(Step::cargo("the build", spec.cargo()));
     if sccache {
-        steps.push(Step::CacheStats {
-            command: sccache::show_stats(),
-        });
+        plan.step(Step::run("read sccache's counters", sccache::show_stats()));
     }
     if spec.variant == Variant::Production {
         let dist = ws.dist_dir();
-        steps.push(Step::Package {
-            staging: dist::staging_dir(&dist),
-            dist,
-        });
+        plan.step(Step::task(
+            PACKAGE,
+            format!(
+                "copy the binaries into {} with manifest.json and SHA256SUMS, then swap it in \
+                 for {} (the previous dist stays whole until then)",
+                dist::staging_dir(&dist).display(),
+                dist.display()
+            ),
+        ));
     }
-    BuildPlan {
-        variant: spec.variant,
-        profile: spec.profile,
-        targets: spec.triples(),
-        bins: spec.bins.iter().map(|b| b.name.clone()).collect(),
-        linker: spec.linker.clone(),
-        output_dirs: spec.output_dirs(&ws.target_dir),
-        steps,
-    }
-}
-
-impl BuildPlan {
-    /// The plan as a person reads it: every command, variable and path.
-    pub fn describe(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "plan: {:?} build, profile `{}`",
-            self.variant, self.profile
-        );
-        let _ = writeln!(out, "  targets:  {}", self.targets.join(", "));
-        let _ = writeln!(out, "  binaries: {}", self.bins.join(", "));
-        let _ = writeln!(out, "  linker:   {}", self.linker);
-        for step in &self.steps {
-            match step {
-                Step::Check { requirements } => {
-                    for req in requirements {
-                        let _ = writeln!(out, "  needs:    {}", req.describe());
-                    }
-                }
-                Step::Cargo { command } => {
-                    let _ = writeln!(out, "  command:  {}", command.line());
-                    for (key, value) in &command.env {
-                        let _ = writeln!(out, "  env:      {key}={value}");
-                    }
-                    for (target, dir) in &self.output_dirs {
-                        let _ = writeln!(out, "  output:   {target} -> {}", dir.display());
-                    }
-                }
-                Step::ZeroCacheStats { command } | Step::CacheStats { command } => {
-                    let _ = writeln!(out, "  cache:    {}", command.line());
-                }
-                Step::Package { staging, dist } => {
-                    let _ = writeln!(
-                        out,
-                        "  staging:  {} (replaces the dist dir only when complete)",
-                        staging.display()
-                    );
-                    let _ = writeln!(out, "  dist:     {}", dist.display());
-                }
-            }
-        }
-        out
-    }
+    plan
 }
 
 /// Refuse a dist dir this tool must not replace (see `dist::check_place`).
@@ -209,10 +140,7 @@ pub fn run(args: BuildArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
         check_dist(exec, ws)?;
     }
     if dry_run {
-        match format {
-            Format::Json => print_json(&plan)?,
-            _ => print!("{}", plan.describe()),
-        }
+        plan.print(format)?;
         toolchain::check_all(exec, &spec.requirements)?;
         eprintln!("dry run: the machine has everything this build needs; nothing was built");
         return Ok(());
@@ -226,7 +154,16 @@ pub fn run(args: BuildArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
         )?),
         Variant::Dev => None,
     };
-    let summary = execute(exec, ws, &spec, &plan, &toolchain, &facts)?;
+    let mut building = Building {
+        ws,
+        spec: &spec,
+        toolchain: &toolchain,
+        facts: &facts,
+        summary: Summary::new(&spec),
+        artifacts: Vec::new(),
+    };
+    crate::plan::run(exec, &plan, &|id| ws.is_member(id), &mut building)?;
+    let summary = building.summary;
     match format {
         Format::Json => print_json(&summary),
         Format::Markdown => {
@@ -240,62 +177,72 @@ pub fn run(args: BuildArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
     }
 }
 
-fn execute(
-    exec: &Exec,
-    ws: &Workspace,
-    spec: &BuildSpec,
-    plan: &BuildPlan,
-    toolchain: &Toolchain,
-    facts: &Facts,
-) -> anyhow::Result<Summary> {
-    let mut summary = Summary::new(spec);
-    let mut artifacts = Vec::new();
-    for step in &plan.steps {
+/// The build's part in running its plan.
+struct Building<'a> {
+    ws: &'a Workspace,
+    spec: &'a BuildSpec,
+    toolchain: &'a Toolchain,
+    facts: &'a Facts<'a>,
+    summary: Summary,
+    artifacts: Vec<Artifact>,
+}
+
+impl Handler for Building<'_> {
+    type Watch = Capture;
+
+    fn watch(&self, _: &Step) -> Capture {
+        Capture::default()
+    }
+
+    fn done(&mut self, step: &Step, done: Done<Capture>) -> anyhow::Result<()> {
+        match (step, done) {
+            (Step::Run { command, .. }, Done::Ran { watch, .. })
+                if *command == sccache::show_stats() =>
+            {
+                self.summary.cache = Some(sccache::parse_stats(&watch.stdout)?);
+            }
+            (Step::Cargo { .. }, Done::Cargo(outcome)) => {
+                self.artifacts = binaries(self.ws, self.spec, &outcome)?;
+                self.summary.record(&outcome, &self.artifacts);
+            }
+            (Step::Task { task, .. }, _) if task == PACKAGE => self.package()?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn failed(&self, step: &Step, _: Option<Capture>, e: anyhow::Error) -> anyhow::Error {
         match step {
-            Step::Check { requirements } => toolchain::check_all(exec, requirements)?,
-            Step::ZeroCacheStats { command } => {
-                exec.read(command)
-                    .context("zeroing sccache's counters (is its server able to start?)")?;
+            Step::Run { command, .. } if *command == sccache::zero_stats() => {
+                e.context("zeroing sccache's counters (is its server able to start?)")
             }
-            Step::CacheStats { command } => {
-                let json = exec.read(command).context("reading sccache's counters")?;
-                summary.cache = Some(sccache::parse_stats(&json)?);
-            }
-            Step::Cargo { .. } => {
-                let outcome =
-                    spec.cargo()
-                        .run(exec, &|id| ws.is_member(id))
-                        .map_err(|e| {
-                            match plan.steps.iter().find_map(|s| match s {
-                                Step::Package { dist, .. } => Some(dist),
-                                _ => None,
-                            }) {
-                                Some(dist) => {
-                                    e.context(format!("{} was left as it was", dist.display()))
-                                }
-                                None => e,
-                            }
-                        })?;
-                artifacts = binaries(ws, spec, &outcome)?;
-                summary.record(&outcome, &artifacts);
-            }
-            Step::Package { staging, dist } => {
-                let meta = dist::Provenance {
-                    git: facts.git.clone(),
-                    rustc: toolchain
-                        .verbose_version
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                    profile: spec.profile.to_string(),
-                };
-                let manifest = dist::package(&artifacts, staging, dist, &meta)?;
-                summary.packaged(&manifest, dist);
-            }
+            Step::Cargo { .. } if self.spec.variant == Variant::Production => e.context(format!(
+                "{} was left as it was",
+                self.ws.dist_dir().display()
+            )),
+            _ => e,
         }
     }
-    Ok(summary)
+}
+
+impl Building<'_> {
+    fn package(&mut self) -> anyhow::Result<()> {
+        let dist = self.ws.dist_dir();
+        let meta = dist::Provenance {
+            git: self.facts.git.clone(),
+            rustc: self
+                .toolchain
+                .verbose_version
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            profile: self.spec.profile.to_string(),
+        };
+        let manifest = dist::package(&self.artifacts, &dist::staging_dir(&dist), &dist, &meta)?;
+        self.summary.packaged(&manifest, &dist);
+        Ok(())
+    }
 }
 
 /// The binaries of the spec, each for each target, from cargo's messages.
@@ -456,15 +403,14 @@ mod tests {
     use crate::rules::tests_support::spec_of;
     use crate::workspace::tests_support::workspace_with_service;
 
-    fn kinds(plan: &BuildPlan) -> Vec<&'static str> {
+    fn kinds(plan: &Plan) -> Vec<String> {
         plan.steps
             .iter()
-            .map(|s| match s {
-                Step::Check { .. } => "check",
-                Step::ZeroCacheStats { .. } => "zero-cache-stats",
-                Step::Cargo { .. } => "cargo",
-                Step::CacheStats { .. } => "cache-stats",
-                Step::Package { .. } => "package",
+            .map(|s| {
+                serde_json::to_value(s).unwrap()["step"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
             })
             .collect()
     }
@@ -478,17 +424,17 @@ mod tests {
         request.cache = Some(CompilerCache::Sccache);
         let spec = spec_of(&ws, &request).unwrap();
         let plan = plan(&ws, &spec);
-        assert_eq!(
-            kinds(&plan),
-            ["check", "zero-cache-stats", "cargo", "cache-stats"]
-        );
-        let Step::Cargo { command } = &plan.steps[2] else {
+        assert_eq!(kinds(&plan), ["check", "run", "cargo", "run"]);
+        let Step::Cargo { command, .. } = &plan.steps[2] else {
             panic!()
         };
-        assert_eq!(command.env_value("RUSTC_WRAPPER"), Some("sccache"));
+        assert_eq!(
+            command.command().env_value("RUSTC_WRAPPER"),
+            Some("sccache")
+        );
         assert!(plan
-            .describe()
-            .contains("cache:    sccache --show-stats --stats-format json"));
+            .text()
+            .contains("run      sccache --show-stats --stats-format json"));
         // The workspace's setting is the default; the flag wins.
         let mut ws = ws;
         ws.config.cache = Some(CompilerCache::Sccache);
@@ -504,15 +450,17 @@ mod tests {
         let ws = workspace_with_service();
         let spec = spec_of(&ws, &BuildRequest::of(Variant::Production)).unwrap();
         let plan = plan(&ws, &spec);
-        assert_eq!(kinds(&plan), ["check", "cargo", "package"]);
-        let Step::Package { staging, dist } = &plan.steps[2] else {
+        assert_eq!(kinds(&plan), ["check", "cargo", "task"]);
+        let Step::Task { purpose, .. } = &plan.steps[2] else {
             panic!()
         };
-        assert_eq!(dist, &PathBuf::from("/ws/dist"));
-        assert_eq!(staging, &PathBuf::from("/ws/dist.staging"));
-        let text = plan.describe();
         assert!(
-            text.contains("needs:    rust std for aarch64-unknown-linux-gnu"),
+            purpose.contains("into /ws/dist.staging") && purpose.contains("for /ws/dist "),
+            "{purpose}"
+        );
+        let text = plan.text();
+        assert!(
+            text.contains("needs    rust std for aarch64-unknown-linux-gnu"),
             "{text}"
         );
         let json = serde_json::to_value(&plan).unwrap();

@@ -7,9 +7,10 @@ mod report;
 use crate::ci_optims;
 use crate::config::{CompilerCache, Variant};
 use crate::exec::Exec;
-use crate::render::{print_json, Format, Options, Table};
+use crate::plan::{Capture, Done, Handler, Plan, Step};
+use crate::render::{self, print_json, Format, Options, Table};
 use crate::rules::{self, BuildRequest, Facts};
-use crate::toolchain::{self, Requirement, Toolchain};
+use crate::toolchain::Toolchain;
 use crate::workspace::Workspace;
 use anyhow::Context as _;
 use report::{Advice, Prebuilt, Timings, Waited};
@@ -38,16 +39,8 @@ pub struct TimingsArgs {
     pub report: Option<PathBuf>,
 }
 
-/// What `timings` will do.
-#[derive(Debug, Serialize)]
-pub struct Plan {
-    pub variant: Variant,
-    pub requirements: Vec<Requirement>,
-    /// Emptied before the build (a cold build), when not `--warm`.
-    pub fresh_target_dir: Option<PathBuf>,
-    pub command: String,
-    pub env: Vec<(String, String)>,
-}
+/// The task that reads cargo's report and writes the chart.
+const EXPLAIN: &str = "explain";
 
 /// The result, for people (tables) and CI (`--json`).
 #[derive(Serialize)]
@@ -68,9 +61,51 @@ pub struct Summary {
 }
 
 pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+    let plan = plan(exec, ws, &args)?;
+    if opts.dry_run {
+        return plan.print(opts.format);
+    }
+    let fresh = plan.steps.iter().find_map(|s| match s {
+        Step::Remove { path, .. } => Some(path.clone()),
+        _ => None,
+    });
+    // Two timings of one variant would empty each other's target dir: one at a time.
+    let _lock = match &fresh {
+        Some(dir) => Some(crate::lock::acquire(
+            &dir.with_extension("lock"),
+            &format!("{} (another `cargo xtask timings`)", dir.display()),
+            opts.no_wait,
+        )?),
+        None => None,
+    };
+    let mut timing = Timing {
+        exec,
+        ws,
+        args: &args,
+        report: args.report.clone(),
+        built: None,
+        summary: None,
+    };
+    crate::plan::run(exec, &plan, &|id| ws.is_member(id), &mut timing)?;
+    let summary = timing.summary.context("the plan explained no report")?;
+    print(&summary, opts.format)
+}
+
+/// With `--report`: explain it. Else: check the machine, empty the scratch target dir (unless
+/// `--warm`), build with `--timings`, explain cargo's report.
+fn plan(exec: &Exec, ws: &Workspace, args: &TimingsArgs) -> anyhow::Result<Plan> {
     if let Some(report) = &args.report {
-        let summary = explain(exec, ws, &args, report.clone(), None)?;
-        return print(&summary, opts.format);
+        let mut plan = Plan::new(format!("timings --report {}", report.display()))
+            .fact("variant", args.variant);
+        plan.step(Step::task(
+            EXPLAIN,
+            format!(
+                "read {}, write the chart {}",
+                report.display(),
+                chart_path(report).display()
+            ),
+        ));
+        return Ok(plan);
     }
     let toolchain = Toolchain::detect(exec)?;
     let facts = Facts::from_machine(exec, ws, &toolchain);
@@ -84,48 +119,77 @@ pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
     invocation.timings = true;
     let fresh = (!args.warm).then(|| scratch_dir(ws, args.variant));
     invocation.target_dir = fresh.clone();
-    let command = invocation.command();
-    let plan = Plan {
-        variant: args.variant,
-        requirements: spec.requirements.clone(),
-        fresh_target_dir: fresh.clone(),
-        command: command.line(),
-        env: command.env.clone(),
-    };
-    if opts.dry_run {
-        match opts.format {
-            Format::Json => print_json(&plan)?,
-            _ => print!("{}", plan.describe()),
-        }
-        return Ok(());
+    let mut plan = Plan::new(format!("timings --variant {}", render::name(&args.variant)))
+        .fact("variant", args.variant)
+        .fact(
+            "target",
+            match &fresh {
+                Some(dir) => format!("{} (a cold build)", dir.display()),
+                None => "the workspace's, as it is (--warm)".to_string(),
+            },
+        );
+    if !spec.requirements.is_empty() {
+        plan.step(Step::Check {
+            requirements: spec.requirements.clone(),
+        });
     }
-    toolchain::check_all(exec, &spec.requirements)?;
-    // Two timings of one variant would empty each other's target dir: one at a time.
-    let _lock = match &fresh {
-        Some(dir) => {
-            let lock = crate::lock::acquire(
-                &dir.with_extension("lock"),
-                &format!("{} (another `cargo xtask timings`)", dir.display()),
-                opts.no_wait,
-            )?;
-            if dir.exists() {
-                std::fs::remove_dir_all(dir)
-                    .with_context(|| format!("emptying {}", dir.display()))?;
+    if let Some(dir) = fresh {
+        plan.step(Step::remove(
+            dir,
+            "emptied first: every unit of the build is timed",
+        ));
+    }
+    plan.step(Step::cargo("the timed build", invocation));
+    plan.step(Step::task(
+        EXPLAIN,
+        "read cargo's report, write the chart beside it",
+    ));
+    Ok(plan)
+}
+
+/// The command's part in running its plan.
+struct Timing<'a> {
+    exec: &'a Exec<'a>,
+    ws: &'a Workspace,
+    args: &'a TimingsArgs,
+    /// Cargo's report: given, or the one the build wrote.
+    report: Option<PathBuf>,
+    built: Option<Built>,
+    summary: Option<Summary>,
+}
+
+impl Handler for Timing<'_> {
+    type Watch = Capture;
+
+    fn watch(&self, _: &Step) -> Capture {
+        Capture::default()
+    }
+
+    fn done(&mut self, step: &Step, done: Done<Capture>) -> anyhow::Result<()> {
+        match (step, done) {
+            (Step::Cargo { command, .. }, Done::Cargo(outcome)) => {
+                self.report = Some(outcome.timings_report.clone().context(
+                    "cargo did not say where it saved its timing report (`Timing report saved to ...`)",
+                )?);
+                self.built = Some(Built {
+                    command: command.command().line(),
+                    units_compiled: outcome.compiled(),
+                });
             }
-            Some(lock)
+            (Step::Task { task, .. }, _) if task == EXPLAIN => {
+                let report = self.report.clone().context("no report to explain")?;
+                self.summary = Some(explain(
+                    self.exec,
+                    self.ws,
+                    self.args,
+                    report,
+                    self.built.take(),
+                )?);
+            }
+            _ => {}
         }
-        None => None,
-    };
-    let outcome = invocation.run(exec, &|id| ws.is_member(id))?;
-    let cargo_report = outcome.timings_report.clone().context(
-        "cargo did not say where it saved its timing report (`Timing report saved to ...`)",
-    )?;
-    let built = Built {
-        command: plan.command,
-        units_compiled: outcome.compiled(),
-    };
-    let summary = explain(exec, ws, &args, cargo_report, Some(built))?;
-    print(&summary, opts.format)
+        Ok(())
+    }
 }
 
 /// What this command's own build adds to the report.
@@ -214,30 +278,6 @@ fn chart_path(report: &std::path::Path) -> PathBuf {
         })
         .unwrap_or_else(|| "xtask-timing".into());
     report.with_file_name(format!("{name}.svg"))
-}
-
-impl Plan {
-    fn describe(&self) -> String {
-        use std::fmt::Write;
-        let mut out = format!("plan: time a {:?} build\n", self.variant);
-        for req in &self.requirements {
-            let _ = writeln!(out, "  needs:    {}", req.describe());
-        }
-        match &self.fresh_target_dir {
-            Some(dir) => {
-                let _ = writeln!(out, "  empty:    {} (a cold build)", dir.display());
-            }
-            None => {
-                let _ = writeln!(out, "  target:   the workspace's, as it is (--warm)");
-            }
-        }
-        let _ = writeln!(out, "  command:  {}", self.command);
-        for (key, value) in &self.env {
-            let _ = writeln!(out, "  env:      {key}={value}");
-        }
-        out.push_str("  then:     read cargo's report, write the chart beside it\n");
-        out
-    }
 }
 
 impl Summary {

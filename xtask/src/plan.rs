@@ -1,0 +1,589 @@
+//! The one plan vocabulary and its one runner. Every command builds a [`Plan`] of [`Step`]s;
+//! `--dry-run` prints it ([`Plan::print`]: text, markdown or JSON); [`run`] executes exactly
+//! those steps, in order, and with `--trace FILE` appends each one, as the dry run's JSON
+//! prints it, to FILE as it starts (so a test can hold the two side by side).
+//!
+//! What a step's output means (cargo's messages aside) is the command's: a [`Handler`] reads
+//! the lines of each process, receives what each step produced, and does the command's own
+//! in-process work at its [`Step::Task`]s.
+
+use crate::cargo::{Invocation, Outcome};
+use crate::exec::{Command, Exec, Line, Stream};
+use crate::render::{print_json, Format, Table};
+use crate::toolchain::{self, Requirement};
+use anyhow::Context as _;
+use serde::Serialize;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// What a command will do: facts a person wants first (targets, paths), then the steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// The command, as typed after `cargo xtask`.
+    pub command: String,
+    /// Decided before any step: printed as `key: value` lines, flattened into the JSON.
+    #[serde(flatten)]
+    pub facts: serde_json::Map<String, serde_json::Value>,
+    pub steps: Vec<Step>,
+}
+
+/// One step of any command.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// Fail, naming each fix, unless the machine has these.
+    Check { requirements: Vec<Requirement> },
+    /// Run a process. Steps of the same `lane` that follow each other run in parallel with
+    /// the other lanes' (each lane in order); the plan goes on when all have ended.
+    Run {
+        purpose: String,
+        command: Command,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        lane: Option<String>,
+    },
+    /// Run cargo and read its messages (units, executables, the timings report).
+    Cargo {
+        purpose: String,
+        #[serde(serialize_with = "as_command")]
+        command: Invocation,
+    },
+    /// Write a file whole: a sibling temporary file, renamed over it when complete.
+    Write {
+        path: PathBuf,
+        purpose: String,
+        lines: usize,
+        #[serde(skip)]
+        content: String,
+    },
+    /// Remove a file or a folder.
+    Remove { path: PathBuf, purpose: String },
+    /// Leave a file as it is (said, so that a person sees why).
+    Keep { path: PathBuf, why: String },
+    /// The command's own in-process work at this point (its handler does it).
+    Task { task: String, purpose: String },
+}
+
+fn as_command<S: serde::Serializer>(invocation: &Invocation, s: S) -> Result<S::Ok, S::Error> {
+    invocation.command().serialize(s)
+}
+
+impl Plan {
+    pub fn new(command: impl Into<String>) -> Plan {
+        Plan {
+            command: command.into(),
+            facts: serde_json::Map::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Add a fact (a value that serialises; a list prints comma-separated).
+    pub fn fact(mut self, key: &str, value: impl Serialize) -> Plan {
+        let value = serde_json::to_value(value).expect("a plan's facts serialise");
+        self.facts.insert(key.to_string(), value);
+        self
+    }
+
+    pub fn step(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+
+    /// The plan for people, one line per step (and per variable a process gets).
+    pub fn text(&self) -> String {
+        let mut out = format!("plan: cargo xtask {}\n", self.command);
+        for (key, value) in &self.facts {
+            out.push_str(&format!(
+                "  {:<8} {}\n",
+                format!("{key}:"),
+                fact_text(value)
+            ));
+        }
+        if self.steps.is_empty() {
+            out.push_str("  nothing to do\n");
+        }
+        for step in &self.steps {
+            for (verb, text) in step.lines() {
+                out.push_str(&format!("  {verb:<8} {text}\n"));
+            }
+        }
+        out
+    }
+
+    /// The steps as a markdown table.
+    pub fn markdown(&self) -> String {
+        let mut table = Table::new(["#", "step", "what"]);
+        for (i, step) in self.steps.iter().enumerate() {
+            let lines = step.lines();
+            let text: Vec<&str> = lines.iter().map(|(_, t)| t.as_str()).collect();
+            table.row([(i + 1).to_string(), lines[0].0.to_string(), text.join("; ")]);
+        }
+        format!("**cargo xtask {}**\n\n{}", self.command, table.markdown())
+    }
+
+    /// Print it as `format` asks.
+    pub fn print(&self, format: Format) -> anyhow::Result<()> {
+        match format {
+            Format::Json => print_json(self),
+            Format::Markdown => {
+                print!("{}", self.markdown());
+                Ok(())
+            }
+            Format::Text => {
+                print!("{}", self.text());
+                Ok(())
+            }
+        }
+    }
+
+    /// The paths the plan writes or removes (for checks that must precede every write).
+    pub fn touched(&self) -> impl Iterator<Item = &Path> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::Write { path, .. } | Step::Remove { path, .. } => Some(path.as_path()),
+            _ => None,
+        })
+    }
+}
+
+fn fact_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => {
+            items.iter().map(fact_text).collect::<Vec<_>>().join(", ")
+        }
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k} -> {}", fact_text(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+impl Step {
+    /// A process, run for `purpose`.
+    pub fn run(purpose: impl Into<String>, command: Command) -> Step {
+        Step::Run {
+            purpose: purpose.into(),
+            command,
+            lane: None,
+        }
+    }
+
+    pub fn cargo(purpose: impl Into<String>, invocation: Invocation) -> Step {
+        Step::Cargo {
+            purpose: purpose.into(),
+            command: invocation,
+        }
+    }
+
+    pub fn write(path: impl Into<PathBuf>, purpose: impl Into<String>, content: String) -> Step {
+        Step::Write {
+            path: path.into(),
+            purpose: purpose.into(),
+            lines: content.lines().count(),
+            content,
+        }
+    }
+
+    pub fn remove(path: impl Into<PathBuf>, purpose: impl Into<String>) -> Step {
+        Step::Remove {
+            path: path.into(),
+            purpose: purpose.into(),
+        }
+    }
+
+    pub fn task(task: &str, purpose: impl Into<String>) -> Step {
+        Step::Task {
+            task: task.into(),
+            purpose: purpose.into(),
+        }
+    }
+
+    /// `(verb, text)` lines: the first names the step, the others (variables, notes) follow it.
+    pub fn lines(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Step::Check { requirements } => requirements
+                .iter()
+                .map(|r| ("needs", r.describe()))
+                .collect(),
+            Step::Run {
+                purpose,
+                command,
+                lane,
+            } => {
+                let lane = lane.as_ref().map(|l| format!("[{l}] ")).unwrap_or_default();
+                command_lines(
+                    "run",
+                    &format!("{lane}{}", command.line()),
+                    command,
+                    purpose,
+                )
+            }
+            Step::Cargo { purpose, command } => {
+                let command = command.command();
+                command_lines("cargo", &command.line(), &command, purpose)
+            }
+            Step::Write {
+                path,
+                purpose,
+                lines,
+                ..
+            } => vec![(
+                "write",
+                format!("{} ({lines} lines): {purpose}", path.display()),
+            )],
+            Step::Remove { path, purpose } => {
+                vec![("remove", format!("{} ({purpose})", path.display()))]
+            }
+            Step::Keep { path, why } => vec![("keep", format!("{} ({why})", path.display()))],
+            Step::Task { purpose, .. } => vec![("then", purpose.clone())],
+        }
+    }
+}
+
+fn command_lines(
+    verb: &'static str,
+    line: &str,
+    command: &Command,
+    purpose: &str,
+) -> Vec<(&'static str, String)> {
+    let mut lines = vec![(verb, line.to_string())];
+    if let Some(dir) = &command.dir {
+        lines.push(("in", dir.display().to_string()));
+    }
+    for (key, value) in &command.env {
+        lines.push(("env", format!("{key}={value}")));
+    }
+    for secret in &command.secret_env {
+        lines.push((
+            "secret",
+            format!("{} from {}", secret.name, secret.from.join(", ")),
+        ));
+    }
+    if !purpose.is_empty() {
+        lines.push(("", format!("({purpose})")));
+    }
+    lines
+}
+
+/// What one step produced, for the handler.
+pub enum Done<W> {
+    /// A process ended well; `watch` read its lines.
+    Ran {
+        watch: W,
+        seconds: f64,
+    },
+    Cargo(Outcome),
+    /// A check, write, removal or keep: nothing to read.
+    Nothing,
+}
+
+/// Reads the lines of one process as they come (on the process's own thread in a lane).
+pub trait Watch: Send {
+    fn line(&mut self, stream: Stream, line: &str) -> Line;
+}
+
+/// Keeps stdout (not shown); shows stderr.
+#[derive(Default)]
+pub struct Capture {
+    pub stdout: String,
+}
+
+impl Watch for Capture {
+    fn line(&mut self, stream: Stream, line: &str) -> Line {
+        match stream {
+            Stream::Stdout => {
+                self.stdout.push_str(line);
+                self.stdout.push('\n');
+                Line::Consumed
+            }
+            Stream::Stderr => Line::Show,
+        }
+    }
+}
+
+/// A command's part in running its plan.
+pub trait Handler {
+    type Watch: Watch;
+    /// A reader for the lines of this `Run` step.
+    fn watch(&self, step: &Step) -> Self::Watch;
+    /// The step ran; what it produced. A `Task` step is the command's to do here.
+    fn done(&mut self, step: &Step, done: Done<Self::Watch>) -> anyhow::Result<()>;
+    /// The step failed: add what the command knows about why (by default, nothing).
+    fn failed(
+        &self,
+        _step: &Step,
+        _watch: Option<Self::Watch>,
+        error: anyhow::Error,
+    ) -> anyhow::Error {
+        error
+    }
+}
+
+/// The plain handler: shows each process's output, does no task.
+pub struct Show;
+
+impl Handler for Show {
+    type Watch = ShowAll;
+    fn watch(&self, _: &Step) -> ShowAll {
+        ShowAll
+    }
+    fn done(&mut self, step: &Step, _: Done<ShowAll>) -> anyhow::Result<()> {
+        match step {
+            Step::Task { task, .. } => anyhow::bail!("no handler for the task `{task}`"),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub struct ShowAll;
+
+impl Watch for ShowAll {
+    fn line(&mut self, _: Stream, _: &str) -> Line {
+        Line::Show
+    }
+}
+
+static TRACE: OnceLock<PathBuf> = OnceLock::new();
+
+/// `--trace FILE`: every step run from now on is appended to FILE as a JSON line.
+pub fn trace_to(path: PathBuf) {
+    let _ = TRACE.set(path);
+}
+
+fn trace(command: &str, step: &Step) -> anyhow::Result<()> {
+    let Some(path) = TRACE.get() else {
+        return Ok(());
+    };
+    let line = serde_json::json!({ "command": command, "step": step });
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{line}"))
+        .with_context(|| format!("appending to the trace {}", path.display()))
+}
+
+/// Run `plan`'s steps in order, exactly as planned. `is_member` tells cargo's units of the
+/// workspace from third-party ones.
+pub fn run<H: Handler>(
+    exec: &Exec,
+    plan: &Plan,
+    is_member: &dyn Fn(&str) -> bool,
+    handler: &mut H,
+) -> anyhow::Result<()> {
+    let mut i = 0;
+    while i < plan.steps.len() {
+        let lanes = lane_run(&plan.steps[i..]);
+        if lanes > 1 {
+            run_lanes(exec, plan, &plan.steps[i..i + lanes], handler)?;
+            i += lanes;
+            continue;
+        }
+        let step = &plan.steps[i];
+        trace(&plan.command, step)?;
+        let done = match step {
+            Step::Run { command, .. } => {
+                let mut watch = handler.watch(step);
+                let start = std::time::Instant::now();
+                match exec.run(command, &mut |s, l| watch.line(s, l)) {
+                    Ok(()) => Done::Ran {
+                        watch,
+                        seconds: start.elapsed().as_secs_f64(),
+                    },
+                    Err(e) => return Err(handler.failed(step, Some(watch), e)),
+                }
+            }
+            Step::Cargo { command, .. } => match command.run(exec, is_member) {
+                Ok(outcome) => Done::Cargo(outcome),
+                Err(e) => return Err(handler.failed(step, None, e)),
+            },
+            other => {
+                if let Err(e) = act(exec, other) {
+                    return Err(handler.failed(step, None, e));
+                }
+                Done::Nothing
+            }
+        };
+        handler.done(step, done)?;
+        i += 1;
+    }
+    Ok(())
+}
+
+/// How many steps from the first are laned `Run` steps (parallel), when there are two lanes
+/// or more; else 1.
+fn lane_run(steps: &[Step]) -> usize {
+    let laned = steps
+        .iter()
+        .take_while(|s| matches!(s, Step::Run { lane: Some(_), .. }))
+        .count();
+    let lanes: std::collections::BTreeSet<&str> = steps[..laned]
+        .iter()
+        .filter_map(|s| match s {
+            Step::Run { lane, .. } => lane.as_deref(),
+            _ => None,
+        })
+        .collect();
+    if lanes.len() > 1 {
+        laned
+    } else {
+        1
+    }
+}
+
+/// One thread per lane, each running its steps in order; then every step's result, in plan
+/// order, to the handler.
+fn run_lanes<H: Handler>(
+    exec: &Exec,
+    plan: &Plan,
+    steps: &[Step],
+    handler: &mut H,
+) -> anyhow::Result<()> {
+    let lane_of = |s: &Step| match s {
+        Step::Run { lane, .. } => lane.clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let mut lanes: Vec<(String, Vec<(usize, crate::exec::Prepared, H::Watch)>)> = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        trace(&plan.command, step)?;
+        let Step::Run { command, .. } = step else {
+            unreachable!("lanes hold Run steps only")
+        };
+        let lane = lane_of(step);
+        let prepared = exec.prepare(command, &format!("[{lane}]"));
+        let entry = (i, prepared, handler.watch(step));
+        match lanes.iter_mut().find(|(l, _)| *l == lane) {
+            Some((_, list)) => list.push(entry),
+            None => lanes.push((lane, vec![entry])),
+        }
+    }
+    type Ran<W> = (usize, anyhow::Result<()>, W, f64);
+    let mut results: Vec<Ran<H::Watch>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lanes
+            .into_iter()
+            .map(|(_, list)| {
+                scope.spawn(move || {
+                    let mut ran = Vec::new();
+                    for (i, prepared, mut watch) in list {
+                        let start = std::time::Instant::now();
+                        let result = prepared.run(&mut |s, l| watch.line(s, l));
+                        let failed = result.is_err();
+                        ran.push((i, result, watch, start.elapsed().as_secs_f64()));
+                        if failed {
+                            break;
+                        }
+                    }
+                    ran
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a lane of the plan panicked"))
+            .collect()
+    });
+    results.sort_by_key(|r| r.0);
+    for (i, result, watch, seconds) in results {
+        match result {
+            Ok(()) => handler.done(&steps[i], Done::Ran { watch, seconds })?,
+            Err(e) => return Err(handler.failed(&steps[i], Some(watch), e)),
+        }
+    }
+    Ok(())
+}
+
+/// The steps the runner does itself.
+fn act(exec: &Exec, step: &Step) -> anyhow::Result<()> {
+    match step {
+        Step::Check { requirements } => toolchain::check_all(exec, requirements),
+        Step::Write { path, content, .. } => write_whole(path, content),
+        Step::Remove { path, .. } => remove(path),
+        Step::Keep { .. } | Step::Task { .. } => Ok(()),
+        Step::Run { .. } | Step::Cargo { .. } => unreachable!("processes run in `run`"),
+    }
+}
+
+/// Write `path` whole: a sibling temporary file renamed over it, so a reader (or an
+/// interruption) sees the old file or the new one, never half of one.
+pub fn write_whole(path: &Path, content: &str) -> anyhow::Result<()> {
+    let parent = path
+        .parent()
+        .with_context(|| format!("{} has no parent folder", path.display()))?;
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = parent.join(format!(".{name}.xtask-{}", std::process::id()));
+    std::fs::write(&tmp, content)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            e
+        })
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn remove(path: &Path) -> anyhow::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    if meta.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+    .with_context(|| format!("removing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_names_every_step_and_variable() {
+        let mut plan = Plan::new("cache clean").fact("targets", ["a", "b"]);
+        plan.step(Step::run(
+            "prune",
+            Command::new("docker")
+                .args(["builder", "prune"])
+                .env("K", "V"),
+        ));
+        plan.step(Step::remove("/t/x", "leftover"));
+        let text = plan.text();
+        assert!(
+            text.starts_with("plan: cargo xtask cache clean\n"),
+            "{text}"
+        );
+        assert!(text.contains("  targets: a, b\n"), "{text}");
+        assert!(text.contains("  run      docker builder prune\n"), "{text}");
+        assert!(text.contains("  env      K=V\n"), "{text}");
+        assert!(text.contains("  remove   /t/x (leftover)\n"), "{text}");
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(json["targets"][1], "b");
+        assert_eq!(json["steps"][0]["step"], "run");
+        assert_eq!(json["steps"][1]["path"], "/t/x");
+    }
+
+    #[test]
+    fn parallel_lanes_are_the_run_of_laned_steps_with_two_lanes_or_more() {
+        let laned = |lane: &str| Step::Run {
+            purpose: String::new(),
+            command: Command::new("true"),
+            lane: Some(lane.into()),
+        };
+        let steps = [
+            laned("a"),
+            laned("b"),
+            laned("a"),
+            Step::run("", Command::new("x")),
+        ];
+        assert_eq!(lane_run(&steps), 3);
+        assert_eq!(
+            lane_run(&[laned("a"), laned("a")]),
+            1,
+            "one lane runs in order"
+        );
+        assert_eq!(lane_run(&steps[3..]), 1);
+    }
+}

@@ -1,0 +1,97 @@
+//! The plan is the program: for every command that plans, the steps a real run executes (its
+//! `--trace`) are exactly the steps its `--dry-run --json` printed, in order, field for field.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+/// The steps `--dry-run --json` prints, and the steps a real run traces, for `args` in `root`.
+fn planned_and_run(root: &Path, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
+    let mut dry = args.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let plan: Value = serde_json::from_str(&xtask_ok(root, &dry)).unwrap();
+    let planned = plan["steps"].as_array().expect("a plan has steps").clone();
+
+    let name: String = args
+        .join("-")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let trace = root.with_extension(format!("trace-{name}"));
+    let _ = std::fs::remove_file(&trace);
+    let mut real = args.to_vec();
+    let flag = format!("--trace={}", trace.display());
+    real.push(&flag);
+    xtask_ok(root, &real);
+    let traced = std::fs::read_to_string(&trace)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["step"].clone())
+        .collect();
+    (planned, traced)
+}
+
+fn assert_runs_as_planned(root: &Path, args: &[&str]) {
+    let (planned, traced) = planned_and_run(root, args);
+    assert!(!planned.is_empty(), "{args:?} planned nothing");
+    assert_eq!(
+        traced,
+        planned,
+        "`cargo xtask {}` ran other steps than its dry run printed",
+        args.join(" ")
+    );
+}
+
+#[test]
+fn builds_run_the_steps_their_dry_runs_print() {
+    let _guard = heavy();
+    let root = small_workspace("plan/build", "");
+    assert_runs_as_planned(&root, &["build", "--variant", "dev"]);
+    assert_runs_as_planned(&root, &["build", "--variant", "production"]);
+}
+
+#[test]
+fn timings_runs_the_steps_its_dry_run_prints_and_a_dry_run_of_a_report_writes_no_chart() {
+    let _guard = heavy();
+    let root = small_workspace("plan/timings", "");
+    assert_runs_as_planned(&root, &["timings", "--variant", "dev"]);
+    let reports = root.join("target/xtask-timings/dev/cargo-timings");
+    let report = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "html"))
+        .expect("cargo's report");
+    let charts = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|e| e == "svg")
+            })
+            .count()
+    };
+    assert_eq!(charts(&reports), 1);
+    for chart in std::fs::read_dir(&reports).unwrap() {
+        let path = chart.unwrap().path();
+        if path.extension().is_some_and(|e| e == "svg") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let arg = format!("--report={}", report.display());
+    let dry = xtask_ok(&root, &["timings", &arg, "--dry-run"]);
+    assert!(dry.contains("write the chart"), "{dry}");
+    assert_eq!(charts(&reports), 0, "a dry run wrote the chart");
+    assert_runs_as_planned(&root, &["timings", &arg]);
+    assert_eq!(charts(&reports), 1);
+}
