@@ -5,11 +5,11 @@
 use crate::ci_optims::{self, Coverage};
 use crate::exec::{Command, Exec};
 use crate::lock;
+use crate::plan::{Capture, Done, Handler, Plan, Step};
 use crate::render::{human_size, print_json, Format, Options, Table};
 use crate::sccache::{self, CacheStats};
 use crate::toolchain;
 use crate::workspace::Workspace;
-use anyhow::Context as _;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -332,79 +332,55 @@ fn docker_prune() -> Command {
     Command::new(crate::engine::client()).args(["builder", "prune", "-f", "--filter", "until=168h"])
 }
 
-/// What `cache clean` does, in order.
-#[derive(Debug, Serialize)]
-#[serde(tag = "step", rename_all = "kebab-case")]
-enum CleanStep {
-    /// A folder of this tool's own scratch work.
-    Remove { place: Place },
-    /// Write the empty crate cargo's cleaning runs in.
-    WriteProbe { dir: PathBuf },
-    /// Cargo's cleaning of its own caches, by its machine-wide record of what every workspace
-    /// on this machine used when: what none used for a month (extracted sources, git
-    /// checkouts) or three (downloads, git databases) goes.
-    CargoGc { command: Command },
-    /// `docker builder prune`: engine-wide, not only this workspace's builds.
-    DockerPrune { command: Command },
-}
-
-fn clean_plan(ws: &Workspace, docker: bool) -> Vec<CleanStep> {
-    let mut steps: Vec<CleanStep> = LEFTOVER_SCRATCH
-        .iter()
-        .map(|scratch| ws.target_dir.join("xtask").join(scratch))
-        .filter(|path| path.exists())
-        .map(|path| CleanStep::Remove {
-            place: Place::of("leftover scratch of this tool", path),
-        })
-        .collect();
-    let (dir, command) = cargo_gc(ws);
-    steps.push(CleanStep::WriteProbe { dir });
-    steps.push(CleanStep::CargoGc { command });
-    if docker {
-        steps.push(CleanStep::DockerPrune {
-            command: docker_prune(),
-        });
-    }
-    steps
-}
-
-fn print_clean_plan(steps: &[CleanStep], format: Format) -> anyhow::Result<()> {
-    if format == Format::Json {
-        return print_json(&serde_json::json!({ "command": "cache clean", "steps": steps }));
-    }
-    println!("plan: cargo xtask cache clean");
-    for step in steps {
-        match step {
-            CleanStep::Remove { place } => println!(
-                "  remove   {}  {}  ({})",
-                human_size(place.bytes),
-                place.path.display(),
-                place.what
-            ),
-            CleanStep::WriteProbe { dir } => println!(
-                "  write    {} (an empty crate: cargo cleans its caches only in a build)",
-                dir.display()
-            ),
-            CleanStep::CargoGc { command } => println!(
-                "  run      CARGO_CACHE_AUTO_CLEAN_FREQUENCY=always {}\n           \
-                 cargo removes from its caches only what no workspace on this machine used for a \
-                 month (extracted sources, git checkouts) or three (downloads, git databases), by \
-                 its own machine-wide record",
-                command.line()
-            ),
-            CleanStep::DockerPrune { command } => println!(
-                "  run      {}\n           engine-wide: every project's BuildKit cache unused for 7 days, not only this workspace's",
-                command.line()
-            ),
+/// What `cache clean` does, in order: remove this tool's leftover scratch, let cargo clean
+/// its own caches (in an empty probe crate), and with `--docker` prune the engine's cache.
+fn clean_plan(ws: &Workspace, docker: bool) -> Plan {
+    let mut plan = Plan::new(if docker {
+        "cache clean --docker"
+    } else {
+        "cache clean"
+    });
+    for scratch in LEFTOVER_SCRATCH {
+        let path = ws.target_dir.join("xtask").join(scratch);
+        if path.exists() {
+            let bytes = human_size(size_of(&path));
+            plan.step(Step::remove(
+                path,
+                format!("leftover scratch of this tool, {bytes}"),
+            ));
         }
     }
-    Ok(())
+    let (dir, command) = cargo_gc(ws);
+    plan.step(Step::write(
+        dir.join("Cargo.toml"),
+        "an empty crate: cargo cleans its caches only in a build",
+        PROBE_MANIFEST.to_string(),
+    ));
+    plan.step(Step::write(
+        dir.join("lib.rs"),
+        "its library",
+        String::new(),
+    ));
+    plan.step(Step::run(
+        "cargo removes from its caches only what no workspace on this machine used for a month \
+         (extracted sources, git checkouts) or three (downloads, git databases), by its own \
+         machine-wide record",
+        command,
+    ));
+    if docker {
+        plan.step(Step::run(
+            "engine-wide: every project's BuildKit cache unused for 7 days, not only this \
+             workspace's",
+            docker_prune(),
+        ));
+    }
+    plan
 }
 
 fn clean(exec: &Exec, ws: &Workspace, opts: Options, docker: bool) -> anyhow::Result<()> {
-    let steps = clean_plan(ws, docker);
+    let plan = clean_plan(ws, docker);
     if opts.dry_run {
-        print_clean_plan(&steps, opts.format)?;
+        plan.print(opts.format)?;
         eprintln!("dry run: nothing was removed");
         return Ok(());
     }
@@ -414,37 +390,41 @@ fn clean(exec: &Exec, ws: &Workspace, opts: Options, docker: bool) -> anyhow::Re
         "ci_optims/ (another ci-optims sync or coverage)",
         opts.no_wait,
     )?;
-    for step in &steps {
-        match step {
-            CleanStep::Remove { place } => {
-                std::fs::remove_dir_all(&place.path)
-                    .with_context(|| format!("removing {}", place.path.display()))?;
-                eprintln!(
-                    "removed {} ({})",
-                    place.path.display(),
-                    human_size(place.bytes)
-                );
-            }
-            CleanStep::WriteProbe { dir } => write_probe(dir)?,
-            CleanStep::CargoGc { command } => {
-                exec.run(command, &mut |_, _| crate::exec::Line::Show)
-                    .context("cargo's cleaning of its caches")?;
-            }
-            CleanStep::DockerPrune { command } => {
-                let pruned = exec
-                    .read(command)
-                    .context("pruning the Docker build cache")?;
-                eprintln!("{}", pruned.trim());
-            }
-        }
-    }
-    Ok(())
+    crate::plan::run(exec, &plan, &|_| false, &mut Cleaning)
 }
 
-fn write_probe(dir: &Path) -> anyhow::Result<()> {
-    let manifest = "[package]\nname = \"xtask-cargo-gc\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[lib]\npath = \"lib.rs\"\n\n[workspace]\n";
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join("Cargo.toml"), manifest)
-        .and_then(|_| std::fs::write(dir.join("lib.rs"), ""))
-        .with_context(|| format!("writing {}", dir.display()))
+/// Says what each step removed.
+struct Cleaning;
+
+impl Handler for Cleaning {
+    type Watch = Capture;
+
+    fn watch(&self, _: &Step) -> Capture {
+        Capture::default()
+    }
+
+    fn done(&mut self, step: &Step, done: Done<Capture>) -> anyhow::Result<()> {
+        match (step, done) {
+            (Step::Remove { path, purpose }, _) => {
+                eprintln!("removed {} ({purpose})", path.display());
+            }
+            (Step::Run { .. }, Done::Ran { watch, .. }) if !watch.stdout.trim().is_empty() => {
+                eprintln!("{}", watch.stdout.trim());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn failed(&self, step: &Step, _: Option<Capture>, e: anyhow::Error) -> anyhow::Error {
+        match step {
+            Step::Run { command, .. } if *command == docker_prune() => {
+                e.context("pruning the Docker build cache")
+            }
+            Step::Run { .. } => e.context("cargo's cleaning of its caches"),
+            _ => e,
+        }
+    }
 }
+
+const PROBE_MANIFEST: &str = "[package]\nname = \"xtask-cargo-gc\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[lib]\npath = \"lib.rs\"\n\n[workspace]\n";

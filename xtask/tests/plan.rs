@@ -8,10 +8,10 @@ use serde_json::Value;
 use std::path::Path;
 
 /// The steps `--dry-run --json` prints, and the steps a real run traces, for `args` in `root`.
-fn planned_and_run(root: &Path, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
+fn planned_and_run(root: &Path, args: &[&str], env: &[(&str, String)]) -> (Vec<Value>, Vec<Value>) {
     let mut dry = args.to_vec();
     dry.extend(["--dry-run", "--json"]);
-    let plan: Value = serde_json::from_str(&xtask_ok(root, &dry)).unwrap();
+    let plan: Value = serde_json::from_slice(&ok(xtask_with(root, &dry, env))).unwrap();
     let planned = plan["steps"].as_array().expect("a plan has steps").clone();
 
     let name: String = args
@@ -30,7 +30,7 @@ fn planned_and_run(root: &Path, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
     let mut real = args.to_vec();
     let flag = format!("--trace={}", trace.display());
     real.push(&flag);
-    xtask_ok(root, &real);
+    ok(xtask_with(root, &real, env));
     let traced = std::fs::read_to_string(&trace)
         .unwrap_or_default()
         .lines()
@@ -39,8 +39,21 @@ fn planned_and_run(root: &Path, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
     (planned, traced)
 }
 
+fn ok(out: std::process::Output) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 fn assert_runs_as_planned(root: &Path, args: &[&str]) {
-    let (planned, traced) = planned_and_run(root, args);
+    assert_runs_as_planned_with(root, args, &[]);
+}
+
+fn assert_runs_as_planned_with(root: &Path, args: &[&str], env: &[(&str, String)]) {
+    let (planned, traced) = planned_and_run(root, args, env);
     assert!(!planned.is_empty(), "{args:?} planned nothing");
     assert_eq!(
         traced,
@@ -94,4 +107,20 @@ fn timings_runs_the_steps_its_dry_run_prints_and_a_dry_run_of_a_report_writes_no
     assert_eq!(charts(&reports), 0, "a dry run wrote the chart");
     assert_runs_as_planned(&root, &["timings", &arg]);
     assert_eq!(charts(&reports), 1);
+}
+
+#[test]
+fn cache_clean_runs_the_steps_its_dry_run_prints() {
+    let _guard = heavy();
+    let root = small_workspace("plan/cache-clean", "");
+    let home = root.join("target/fake-cargo-home");
+    std::fs::create_dir_all(&home).unwrap();
+    write_file(
+        &root,
+        "target/xtask/ci-optims-coverage/left.txt",
+        "leftover\n",
+    );
+    let env = [("CARGO_HOME", home.display().to_string())];
+    assert_runs_as_planned_with(&root, &["cache", "clean"], &env);
+    assert!(!root.join("target/xtask/ci-optims-coverage").exists());
 }
