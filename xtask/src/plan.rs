@@ -26,6 +26,9 @@ pub struct Plan {
     #[serde(flatten)]
     pub facts: serde_json::Map<String, serde_json::Value>,
     pub steps: Vec<Step>,
+    /// Paths under it print relative to it (the workspace root).
+    #[serde(skip)]
+    pub root: Option<PathBuf>,
 }
 
 /// One step of any command.
@@ -56,6 +59,8 @@ pub enum Step {
         #[serde(skip)]
         content: String,
     },
+    /// Make `path` a symbolic link to `target` (made beside it, renamed over it).
+    Link { path: PathBuf, target: String },
     /// Remove a file or a folder.
     Remove { path: PathBuf, purpose: String },
     /// Leave a file as it is (said, so that a person sees why).
@@ -74,7 +79,14 @@ impl Plan {
             command: command.into(),
             facts: serde_json::Map::new(),
             steps: Vec::new(),
+            root: None,
         }
+    }
+
+    /// Print the paths under `root` relative to it.
+    pub fn within(mut self, root: &Path) -> Plan {
+        self.root = Some(root.to_path_buf());
+        self
     }
 
     /// Add a fact (a value that serialises; a list prints comma-separated).
@@ -102,7 +114,7 @@ impl Plan {
             out.push_str("  nothing to do\n");
         }
         for step in &self.steps {
-            for (verb, text) in step.lines() {
+            for (verb, text) in step.lines(self.root.as_deref()) {
                 out.push_str(&format!("  {verb:<8} {text}\n"));
             }
         }
@@ -113,7 +125,7 @@ impl Plan {
     pub fn markdown(&self) -> String {
         let mut table = Table::new(["#", "step", "what"]);
         for (i, step) in self.steps.iter().enumerate() {
-            let lines = step.lines();
+            let lines = step.lines(self.root.as_deref());
             let text: Vec<&str> = lines.iter().map(|(_, t)| t.as_str()).collect();
             table.row([(i + 1).to_string(), lines[0].0.to_string(), text.join("; ")]);
         }
@@ -138,7 +150,9 @@ impl Plan {
     /// The paths the plan writes or removes (for checks that must precede every write).
     pub fn touched(&self) -> impl Iterator<Item = &Path> {
         self.steps.iter().filter_map(|s| match s {
-            Step::Write { path, .. } | Step::Remove { path, .. } => Some(path.as_path()),
+            Step::Write { path, .. } | Step::Link { path, .. } | Step::Remove { path, .. } => {
+                Some(path.as_path())
+            }
             _ => None,
         })
     }
@@ -200,7 +214,13 @@ impl Step {
     }
 
     /// `(verb, text)` lines: the first names the step, the others (variables, notes) follow it.
-    pub fn lines(&self) -> Vec<(&'static str, String)> {
+    pub fn lines(&self, root: Option<&Path>) -> Vec<(&'static str, String)> {
+        let shown = |path: &Path| {
+            root.and_then(|r| path.strip_prefix(r).ok())
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        };
         match self {
             Step::Check { requirements } => requirements
                 .iter()
@@ -230,12 +250,13 @@ impl Step {
                 ..
             } => vec![(
                 "write",
-                format!("{} ({lines} lines): {purpose}", path.display()),
+                format!("{} ({lines} lines): {purpose}", shown(path)),
             )],
+            Step::Link { path, target } => vec![("link", format!("{} -> {target}", shown(path)))],
             Step::Remove { path, purpose } => {
-                vec![("remove", format!("{} ({purpose})", path.display()))]
+                vec![("remove", format!("{} ({purpose})", shown(path)))]
             }
-            Step::Keep { path, why } => vec![("keep", format!("{} ({why})", path.display()))],
+            Step::Keep { path, why } => vec![("keep", format!("{} ({why})", shown(path)))],
             Step::Task { purpose, .. } => vec![("then", purpose.clone())],
         }
     }
@@ -283,10 +304,11 @@ pub trait Watch: Send {
     fn line(&mut self, stream: Stream, line: &str) -> Line;
 }
 
-/// Keeps stdout (not shown); shows stderr.
+/// Keeps stdout (not shown); shows stderr and keeps it too.
 #[derive(Default)]
 pub struct Capture {
     pub stdout: String,
+    pub stderr: String,
 }
 
 impl Watch for Capture {
@@ -297,7 +319,11 @@ impl Watch for Capture {
                 self.stdout.push('\n');
                 Line::Consumed
             }
-            Stream::Stderr => Line::Show,
+            Stream::Stderr => {
+                self.stderr.push_str(line);
+                self.stderr.push('\n');
+                Line::Show
+            }
         }
     }
 }
@@ -498,6 +524,7 @@ fn act(exec: &Exec, step: &Step) -> anyhow::Result<()> {
     match step {
         Step::Check { requirements } => toolchain::check_all(exec, requirements),
         Step::Write { path, content, .. } => write_whole(path, content),
+        Step::Link { path, target } => link(path, target),
         Step::Remove { path, .. } => remove(path),
         Step::Keep { .. } | Step::Task { .. } => Ok(()),
         Step::Run { .. } | Step::Cargo { .. } => unreachable!("processes run in `run`"),
@@ -507,12 +534,7 @@ fn act(exec: &Exec, step: &Step) -> anyhow::Result<()> {
 /// Write `path` whole: a sibling temporary file renamed over it, so a reader (or an
 /// interruption) sees the old file or the new one, never half of one.
 pub fn write_whole(path: &Path, content: &str) -> anyhow::Result<()> {
-    let parent = path
-        .parent()
-        .with_context(|| format!("{} has no parent folder", path.display()))?;
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = parent.join(format!(".{name}.xtask-{}", std::process::id()));
+    let tmp = beside(path)?;
     std::fs::write(&tmp, content)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| {
@@ -520,6 +542,37 @@ pub fn write_whole(path: &Path, content: &str) -> anyhow::Result<()> {
             e
         })
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// A temporary name beside `path`, of this process.
+fn beside(path: &Path) -> anyhow::Result<PathBuf> {
+    let parent = path
+        .parent()
+        .with_context(|| format!("{} has no parent folder", path.display()))?;
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    Ok(parent.join(format!(".{name}.xtask-{}", std::process::id())))
+}
+
+#[cfg(unix)]
+fn link(path: &Path, target: &str) -> anyhow::Result<()> {
+    let tmp = beside(path)?;
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            e
+        })
+        .with_context(|| format!("linking {} to {target}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn link(path: &Path, target: &str) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "{} must be a symbolic link to {target}, which needs a unix system",
+        path.display()
+    )
 }
 
 fn remove(path: &Path) -> anyhow::Result<()> {

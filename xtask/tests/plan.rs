@@ -124,3 +124,23 @@ fn cache_clean_runs_the_steps_its_dry_run_prints() {
     assert_runs_as_planned_with(&root, &["cache", "clean"], &env);
     assert!(!root.join("target/xtask/ci-optims-coverage").exists());
 }
+
+#[test]
+fn ci_optims_runs_the_steps_its_dry_runs_print() {
+    let _guard = heavy();
+    let root = small_workspace("plan/ci-optims", "");
+    assert_runs_as_planned(&root, &["ci-optims", "sync"]);
+    assert!(root.join("ci_optims/Cargo.toml").is_file());
+    assert_runs_as_planned(&root, &["ci-optims", "check"]);
+    assert_runs_as_planned(
+        &root,
+        &[
+            "ci-optims",
+            "coverage",
+            "--variant",
+            "dev",
+            "--mode",
+            "build",
+        ],
+    );
+}

@@ -215,7 +215,7 @@ fn a_stale_lockfile_is_rewritten_by_no_check_no_dry_run_and_no_image_build() {
     let dry = run(&root, &["ci-optims", "sync", "--dry-run"], &[]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     assert!(
-        stdout(&dry).contains("update   Cargo.lock"),
+        stdout(&dry).contains("(update Cargo.lock, stale for the manifests"),
         "{}",
         stdout(&dry)
     );

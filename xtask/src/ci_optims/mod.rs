@@ -12,6 +12,7 @@ mod mirror;
 use crate::cargo::{Invocation, MetadataRequest, Selection, Subcommand, Unit};
 use crate::config::Variant;
 use crate::exec::{Command, Exec, Verbosity};
+use crate::plan::{Capture, Done, Handler, Plan, Step};
 use crate::render::{print_json, Format, Options, Table};
 use crate::rules::{self, BuildRequest, Facts};
 use crate::toolchain::{self, Toolchain};
@@ -74,27 +75,12 @@ impl Mode {
     }
 }
 
-/// What a `ci-optims` command will do.
-#[derive(Debug, Serialize)]
-#[serde(tag = "step", rename_all = "kebab-case")]
-pub enum Step {
-    /// Write a generated file whole (by rename), or remove one that must not exist.
-    Write { path: String, remove: bool },
-    /// Compare a generated file with the one on disk.
-    Compare { path: String },
-    /// Check that Cargo.lock needs no update (`cargo metadata --locked`).
-    CheckLockfile { command: Command },
-    /// Let cargo bring Cargo.lock up to date with the manifests (as any build would).
-    UpdateLockfile { command: Command },
-    /// After the lockfile update: write every generated file that then differs.
-    WriteAfterUpdate,
-    /// A file in ci_optims/ that this tool did not write: left as it is.
-    Keep { path: String },
-    /// A cargo run into the scratch target dir.
-    Cargo { purpose: String, command: Command },
-    /// Count the third-party units of the last run that were fresh.
-    Count,
-}
+/// The task that writes what a sync generates after it updated Cargo.lock.
+const AFTER_UPDATE: &str = "write-after-update";
+/// The task that compares every generated file with the one on disk.
+const COMPARE: &str = "compare";
+/// The task that counts the fresh third-party units of coverage's real build.
+const COUNT: &str = "count";
 
 pub fn run(args: CiOptimsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
     let Options {
@@ -112,58 +98,25 @@ pub fn run(args: CiOptimsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> an
         )?),
     };
     match args.command {
-        CiOptimsCommand::Sync if !dry_run => {
-            let report = sync(exec, ws)?;
-            report.print();
+        CiOptimsCommand::Sync => {
+            let plan = sync_plan(exec, ws)?;
+            if dry_run {
+                return plan.print(format);
+            }
+            run_sync(exec, ws, &plan)?.print();
             Ok(())
         }
-        CiOptimsCommand::Sync => {
-            let steps = match lockfile_state(exec, ws)? {
-                LockState::Current => {
-                    let files = generate(exec, ws)?;
-                    let mut steps: Vec<Step> = files
-                        .stale(&ws.root)
-                        .into_iter()
-                        .map(|path| Step::Write {
-                            remove: files.files[&path].is_none(),
-                            path,
-                        })
-                        .collect();
-                    steps.extend(files.kept.into_iter().map(|path| Step::Keep { path }));
-                    steps
-                }
-                LockState::Stale => vec![
-                    Step::UpdateLockfile {
-                        command: lockfile_update(ws),
-                    },
-                    Step::WriteAfterUpdate,
-                ],
-            };
-            print_steps(format, "ci-optims sync", &steps)
-        }
         CiOptimsCommand::Check => {
+            let plan = check_plan(exec, ws)?;
             if dry_run {
-                let mut steps = vec![Step::CheckLockfile {
-                    command: lockfile_check(ws),
-                }];
-                let stale = lockfile_state(exec, ws)? == LockState::Stale;
-                if !stale {
-                    let files = generate(exec, ws)?;
-                    steps.extend(
-                        files
-                            .files
-                            .keys()
-                            .map(|path| Step::Compare { path: path.clone() }),
-                    );
-                }
-                print_steps(format, "ci-optims check", &steps)?;
-                if stale {
+                plan.print(format)?;
+                if lockfile_state(exec, ws)? == LockState::Stale {
                     // What the check would say: the dry run knows it already.
                     bail!("{STALE_LOCKFILE}");
                 }
                 return Ok(());
             }
-            check(exec, ws)
+            crate::plan::run(exec, &plan, &|_| false, &mut Checking { ws, exec })
         }
         CiOptimsCommand::Coverage {
             variant,
@@ -172,17 +125,23 @@ pub fn run(args: CiOptimsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> an
         } => {
             let toolchain = Toolchain::detect(exec)?;
             let facts = Facts::from_machine(exec, ws, &toolchain);
-            let plan = CoveragePlan::new(ws, variant, targets, mode, &facts)?;
+            let coverage = CoveragePlan::new(ws, variant, targets, mode, &facts)?;
+            let plan = coverage.plan();
             if dry_run {
-                return print_steps(format, "ci-optims coverage", &plan.steps());
+                return plan.print(format);
             }
-            toolchain::check_all(exec, &plan.requirements)?;
-            let report = plan.run(exec, ws)?;
-            let record = coverage_record(ws, report.variant, report.mode);
-            if let Ok(json) = serde_json::to_string_pretty(&report) {
-                // Only a record for `cargo xtask cache`: a failure to write it fails nothing.
-                let _ = std::fs::write(&record, json);
-            }
+            let mut counting = Counting {
+                coverage: &coverage,
+                real: None,
+                result: None,
+            };
+            crate::plan::run(
+                &exec.with(Verbosity::Normal),
+                &plan,
+                &|id| ws.is_member(id),
+                &mut counting,
+            )?;
+            let report = counting.result.context("the plan counted nothing")?;
             match format {
                 Format::Json => print_json(&report)?,
                 Format::Markdown => print!("{}", report.table().markdown()),
@@ -200,37 +159,50 @@ pub fn run(args: CiOptimsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> an
     }
 }
 
-fn print_steps(format: Format, command: &str, steps: &[Step]) -> anyhow::Result<()> {
-    if format == Format::Json {
-        return print_json(&serde_json::json!({ "command": command, "steps": steps }));
+/// `ci-optims check`: Cargo.lock matches the manifests, then every generated file matches.
+fn check_plan(exec: &Exec, ws: &Workspace) -> anyhow::Result<Plan> {
+    let mut plan = Plan::new("ci-optims check").within(&ws.root);
+    plan.step(Step::run(
+        "Cargo.lock matches the manifests (--locked: cargo fails rather than rewrite it)",
+        lockfile_check(ws),
+    ));
+    let files = match lockfile_state(exec, ws)? {
+        LockState::Current => generate(exec, ws)?.files.len().to_string(),
+        LockState::Stale => "the".to_string(),
+    };
+    plan.step(Step::task(
+        COMPARE,
+        format!("compare {files} generated files of {DIR}/ with those on disk; write nothing"),
+    ));
+    Ok(plan)
+}
+
+/// The check's part: a failed lockfile check is a stale lockfile; the task compares.
+struct Checking<'a> {
+    ws: &'a Workspace,
+    exec: &'a Exec<'a>,
+}
+
+impl Handler for Checking<'_> {
+    type Watch = Capture;
+
+    fn watch(&self, _: &Step) -> Capture {
+        Capture::default()
     }
-    println!("plan: cargo xtask {command}");
-    for step in steps {
+
+    fn done(&mut self, step: &Step, _: Done<Capture>) -> anyhow::Result<()> {
         match step {
-            Step::Write {
-                path,
-                remove: false,
-            } => println!("  write    {path}"),
-            Step::Write { path, remove: true } => println!("  remove   {path}"),
-            Step::Compare { path } => println!("  compare  {path}"),
-            Step::CheckLockfile { command } | Step::Cargo { command, .. } => {
-                println!("  run      {}", command.line())
-            }
-            Step::UpdateLockfile { command } => println!(
-                "  update   Cargo.lock, stale for the manifests: {}",
-                command.line()
-            ),
-            Step::WriteAfterUpdate => {
-                println!("  write    every ci_optims/ file that differs after the update")
-            }
-            Step::Keep { path } => println!("  keep     {path} (not written by this tool)"),
-            Step::Count => println!("  count    third-party units fresh in the last run"),
+            Step::Task { task, .. } if task == COMPARE => compare(self.exec, self.ws),
+            _ => Ok(()),
         }
     }
-    if steps.is_empty() {
-        println!("  nothing to do: every generated file is current");
+
+    fn failed(&self, _: &Step, watch: Option<Capture>, e: anyhow::Error) -> anyhow::Error {
+        match watch {
+            Some(w) if w.stderr.contains("--locked") => anyhow::anyhow!("{STALE_LOCKFILE}"),
+            _ => e,
+        }
     }
-    Ok(())
 }
 
 /// What a generated path holds.
@@ -268,44 +240,6 @@ pub struct Generated {
 }
 
 impl Generated {
-    /// Write what differs, remove what must not exist; returns the paths written and those
-    /// removed. Each file is written to a temporary name and renamed, so an interrupted sync
-    /// leaves whole files. Links are replaced, never followed.
-    fn write(&self, root: &Path) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-        let (mut written, mut removed) = (Vec::new(), Vec::new());
-        for rel in self.stale(root) {
-            let path = root.join(&rel);
-            let wanted = &self.files[&rel];
-            if let Some(found) = Content::on_disk(&path) {
-                let removed = if found == Content::Other && path.is_dir() && !path.is_symlink() {
-                    std::fs::remove_dir_all(&path)
-                } else {
-                    std::fs::remove_file(&path)
-                };
-                removed.with_context(|| format!("removing {}", path.display()))?;
-            }
-            if let Some(content) = wanted {
-                let dir = path.parent().expect("has a parent");
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-                let tmp = path.with_extension("xtask-tmp");
-                match content {
-                    Content::Text(text) => std::fs::write(&tmp, text),
-                    Content::Link(link) => symlink(link, &tmp),
-                    Content::Other => unreachable!("never generated"),
-                }
-                .with_context(|| format!("writing {}", tmp.display()))?;
-                std::fs::rename(&tmp, &path)
-                    .with_context(|| format!("moving {} to {}", tmp.display(), path.display()))?;
-                written.push(rel);
-            } else {
-                remove_emptied_dirs(root, &path);
-                removed.push(rel);
-            }
-        }
-        Ok((written, removed))
-    }
-
     /// Paths whose content on disk differs from the generated one.
     fn stale(&self, root: &Path) -> Vec<String> {
         self.files
@@ -314,19 +248,6 @@ impl Generated {
             .map(|(rel, _)| rel.clone())
             .collect()
     }
-}
-
-#[cfg(unix)]
-fn symlink(link: &str, at: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::symlink(link, at)
-}
-
-#[cfg(not(unix))]
-fn symlink(link: &str, at: &Path) -> std::io::Result<()> {
-    let _ = (link, at);
-    Err(std::io::Error::other(
-        "ci_optims links a local path dependency, which needs symbolic links (unix)",
-    ))
 }
 
 /// Remove the folders above a removed file that it left empty, up to ci_optims/.
@@ -412,6 +333,7 @@ pub const STALE_LOCKFILE: &str = "Cargo.lock does not match the manifests (cargo
     Cargo.lock, as its plan says), or any cargo build, then commit Cargo.lock";
 
 /// What a sync did.
+#[derive(Default)]
 pub struct SyncReport {
     pub lockfile_updated: bool,
     pub written: Vec<String>,
@@ -440,21 +362,121 @@ impl SyncReport {
     }
 }
 
+/// `ci-optims sync`: each file that differs written (or removed), each file of the user's
+/// kept; when Cargo.lock is stale, first its update, then the files (planned after it).
+pub fn sync_plan(exec: &Exec, ws: &Workspace) -> anyhow::Result<Plan> {
+    let mut plan = Plan::new("ci-optims sync").within(&ws.root);
+    match lockfile_state(exec, ws)? {
+        LockState::Current => plan.steps = write_steps(&ws.root, &generate(exec, ws)?),
+        LockState::Stale => {
+            plan.step(Step::run(
+                "update Cargo.lock, stale for the manifests, as any build would",
+                lockfile_update(ws),
+            ));
+            plan.step(Step::task(
+                AFTER_UPDATE,
+                format!("then plan and write each {DIR}/ file that differs"),
+            ));
+        }
+    }
+    Ok(plan)
+}
+
+/// The steps that make ci_optims/ what `files` says. Links are replaced, never followed.
+fn write_steps(root: &Path, files: &Generated) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for rel in files.stale(root) {
+        let path = root.join(&rel);
+        let Some(content) = &files.files[&rel] else {
+            steps.push(Step::remove(path, "generated earlier, no more"));
+            continue;
+        };
+        if path.is_dir() && !path.is_symlink() {
+            steps.push(Step::remove(
+                path.clone(),
+                "a folder where a generated file goes",
+            ));
+        }
+        steps.push(match content {
+            Content::Text(text) => Step::write(path, "generated", text.clone()),
+            Content::Link(target) => Step::Link {
+                path,
+                target: target.clone(),
+            },
+            Content::Other => unreachable!("never generated"),
+        });
+    }
+    steps.extend(files.kept.iter().map(|rel| Step::Keep {
+        path: root.join(rel),
+        why: "not written by this tool".into(),
+    }));
+    steps
+}
+
 /// Regenerate ci_optims/, bringing Cargo.lock up to date first when it is stale.
 pub fn sync(exec: &Exec, ws: &Workspace) -> anyhow::Result<SyncReport> {
-    let lockfile_updated = lockfile_state(exec, ws)? == LockState::Stale;
-    if lockfile_updated {
-        exec.read(&lockfile_update(ws))
-            .context("updating Cargo.lock to the manifests")?;
+    run_sync(exec, ws, &sync_plan(exec, ws)?)
+}
+
+fn run_sync(exec: &Exec, ws: &Workspace, plan: &Plan) -> anyhow::Result<SyncReport> {
+    let mut syncing = Syncing {
+        exec,
+        ws,
+        report: SyncReport::default(),
+    };
+    crate::plan::run(exec, plan, &|_| false, &mut syncing)?;
+    Ok(syncing.report)
+}
+
+/// The sync's part: what each step did, for the report.
+struct Syncing<'a> {
+    exec: &'a Exec<'a>,
+    ws: &'a Workspace,
+    report: SyncReport,
+}
+
+impl Handler for Syncing<'_> {
+    type Watch = Capture;
+
+    fn watch(&self, _: &Step) -> Capture {
+        Capture::default()
     }
-    let files = generate(exec, ws)?;
-    let (written, removed) = files.write(&ws.root)?;
-    Ok(SyncReport {
-        lockfile_updated,
-        written,
-        removed,
-        kept: files.kept,
-    })
+
+    fn done(&mut self, step: &Step, _: Done<Capture>) -> anyhow::Result<()> {
+        let rel = |path: &Path| {
+            path.strip_prefix(&self.ws.root)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .replace('\\', "/")
+        };
+        match step {
+            Step::Run { .. } => self.report.lockfile_updated = true,
+            Step::Write { path, .. } | Step::Link { path, .. } => {
+                self.report.written.push(rel(path))
+            }
+            Step::Remove { path, .. } => {
+                remove_emptied_dirs(&self.ws.root, path);
+                self.report.removed.push(rel(path));
+            }
+            Step::Keep { path, .. } => self.report.kept.push(rel(path)),
+            Step::Task { task, .. } if task == AFTER_UPDATE => {
+                let plan = sync_plan(self.exec, self.ws)?;
+                if plan.steps.iter().any(|s| matches!(s, Step::Run { .. })) {
+                    bail!("Cargo.lock is still stale after cargo updated it; run `cargo metadata` to see why");
+                }
+                crate::plan::run(self.exec, &plan, &|_| false, self)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn failed(&self, step: &Step, _: Option<Capture>, e: anyhow::Error) -> anyhow::Error {
+        match step {
+            Step::Run { .. } => e.context("updating Cargo.lock to the manifests"),
+            _ => e,
+        }
+    }
 }
 
 /// Fail, naming the fix, when anything generated or Cargo.lock is stale; writes nothing.
@@ -462,6 +484,11 @@ pub fn check(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
     if lockfile_state(exec, ws)? == LockState::Stale {
         bail!("{STALE_LOCKFILE}");
     }
+    compare(exec, ws)
+}
+
+/// Fail, naming the fix, when a generated file differs from the one on disk.
+fn compare(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
     let files = generate(exec, ws)?;
     let stale = files.stale(&ws.root);
     if stale.is_empty() {
@@ -663,6 +690,8 @@ struct CoveragePlan {
     warm: Invocation,
     real: Invocation,
     requirements: Vec<toolchain::Requirement>,
+    /// Where the result is kept.
+    record: PathBuf,
 }
 
 /// The invocation `mode` times, from the variant's build.
@@ -711,33 +740,82 @@ impl CoveragePlan {
             scratch,
             real,
             requirements: spec.requirements,
+            record: coverage_record(ws, variant, mode),
         })
     }
 
-    fn steps(&self) -> Vec<Step> {
-        vec![
-            Step::Cargo {
-                purpose: format!("every third-party unit ({DIR})"),
-                command: self.warm.command(),
-            },
-            Step::Cargo {
-                purpose: "the real build".into(),
-                command: self.real.command(),
-            },
-            Step::Count,
-        ]
+    /// Empty the scratch target dir, build the mirror there, then the real build; count.
+    fn plan(&self) -> Plan {
+        let mut plan = Plan::new(format!(
+            "ci-optims coverage --variant {} --mode {}",
+            crate::render::name(&self.variant),
+            self.mode.name()
+        ))
+        .fact("targets", &self.targets);
+        if !self.requirements.is_empty() {
+            plan.step(Step::Check {
+                requirements: self.requirements.clone(),
+            });
+        }
+        plan.step(Step::remove(
+            &self.scratch,
+            "a scratch target dir, emptied first",
+        ));
+        plan.step(Step::cargo(
+            format!("1/2: every third-party unit ({DIR})"),
+            self.warm.clone(),
+        ));
+        plan.step(Step::cargo("2/2: the real build", self.real.clone()));
+        plan.step(Step::task(
+            COUNT,
+            format!(
+                "count the third-party units the real build found fresh; keep the result in {} (for `cargo xtask cache`)",
+                self.record.display()
+            ),
+        ));
+        plan.step(Step::remove(&self.scratch, "the scratch target dir"));
+        plan
+    }
+}
+
+/// Coverage's part: the real build's units, counted.
+struct Counting<'a> {
+    coverage: &'a CoveragePlan,
+    real: Option<crate::cargo::Outcome>,
+    result: Option<Coverage>,
+}
+
+impl Handler for Counting<'_> {
+    type Watch = Capture;
+
+    fn watch(&self, _: &Step) -> Capture {
+        Capture::default()
     }
 
-    fn run(&self, exec: &Exec, ws: &Workspace) -> anyhow::Result<Coverage> {
-        if self.scratch.exists() {
-            std::fs::remove_dir_all(&self.scratch)
-                .with_context(|| format!("removing {}", self.scratch.display()))?;
+    fn done(&mut self, step: &Step, done: Done<Capture>) -> anyhow::Result<()> {
+        match (step, done) {
+            (Step::Cargo { command, .. }, Done::Cargo(outcome))
+                if *command == self.coverage.real =>
+            {
+                self.real = Some(outcome);
+            }
+            (Step::Task { task, .. }, _) if task == COUNT => {
+                let real = self.real.take().context("the real build ran not")?;
+                let coverage = self.coverage.count(&real);
+                if let Ok(json) = serde_json::to_string_pretty(&coverage) {
+                    // Only a record for `cargo xtask cache`: a failure to write it fails nothing.
+                    let _ = crate::plan::write_whole(&self.coverage.record, &json);
+                }
+                self.result = Some(coverage);
+            }
+            _ => {}
         }
-        let exec = exec.with(Verbosity::Normal);
-        eprintln!("[1/2] building {DIR} (every third-party unit)");
-        self.warm.run(&exec, &|id| ws.is_member(id))?;
-        eprintln!("[2/2] the real build");
-        let real = self.real.run(&exec, &|id| ws.is_member(id))?;
+        Ok(())
+    }
+}
+
+impl CoveragePlan {
+    fn count(&self, real: &crate::cargo::Outcome) -> Coverage {
         let third_party: Vec<&Unit> = real.units.iter().filter(|u| u.third_party).collect();
         let mut not_fresh: Vec<String> = third_party
             .iter()
@@ -745,8 +823,7 @@ impl CoveragePlan {
             .map(|u| u.describe())
             .collect();
         not_fresh.sort();
-        std::fs::remove_dir_all(&self.scratch).ok();
-        Ok(Coverage {
+        Coverage {
             variant: self.variant,
             mode: self.mode,
             targets: self.targets.clone(),
@@ -754,6 +831,6 @@ impl CoveragePlan {
             fresh: third_party.len() - not_fresh.len(),
             not_fresh,
             measured_at: crate::render::utc_now(),
-        })
+        }
     }
 }
