@@ -335,11 +335,12 @@ fn docker_prune() -> Command {
 /// What `cache clean` does, in order: remove this tool's leftover scratch, let cargo clean
 /// its own caches (in an empty probe crate), and with `--docker` prune the engine's cache.
 fn clean_plan(ws: &Workspace, docker: bool) -> Plan {
-    let mut plan = Plan::new(if docker {
+    let command = if docker {
         "cache clean --docker"
     } else {
         "cache clean"
-    });
+    };
+    let mut plan = Plan::new(command).confined_to(&[&ws.target_dir]);
     for scratch in LEFTOVER_SCRATCH {
         let path = ws.target_dir.join("xtask").join(scratch);
         if path.exists() {

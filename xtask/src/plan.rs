@@ -29,6 +29,10 @@ pub struct Plan {
     /// Paths under it print relative to it (the workspace root).
     #[serde(skip)]
     pub root: Option<PathBuf>,
+    /// When set, the only folders its writes and removals may reach (links resolved): checked
+    /// before the first step runs.
+    #[serde(skip)]
+    pub places: Vec<PathBuf>,
 }
 
 /// One step of any command.
@@ -80,7 +84,14 @@ impl Plan {
             facts: serde_json::Map::new(),
             steps: Vec::new(),
             root: None,
+            places: Vec::new(),
         }
+    }
+
+    /// Refuse to run when a write or removal would land outside `places`.
+    pub fn confined_to(mut self, places: &[&Path]) -> Plan {
+        self.places = places.iter().map(|p| p.to_path_buf()).collect();
+        self
     }
 
     /// Print the paths under `root` relative to it.
@@ -147,14 +158,59 @@ impl Plan {
         }
     }
 
-    /// The paths the plan writes or removes (for checks that must precede every write).
-    pub fn touched(&self) -> impl Iterator<Item = &Path> {
+    /// The paths the plan writes or removes.
+    fn touched(&self) -> impl Iterator<Item = &Path> {
         self.steps.iter().filter_map(|s| match s {
             Step::Write { path, .. } | Step::Link { path, .. } | Step::Remove { path, .. } => {
                 Some(path.as_path())
             }
             _ => None,
         })
+    }
+
+    /// Fail, before anything is touched, when a write or removal would land outside the
+    /// plan's places through a symbolic link (or a `..`).
+    fn check_places(&self) -> anyhow::Result<()> {
+        if self.places.is_empty() {
+            return Ok(());
+        }
+        let places: Vec<PathBuf> = self.places.iter().map(|p| resolved(p)).collect();
+        for path in self.touched() {
+            // The path itself may be a link the step replaces or removes: its folder counts.
+            let parent = resolved(path.parent().unwrap_or(path));
+            if !places.iter().any(|p| parent.starts_with(p)) {
+                anyhow::bail!(
+                    "{} resolves to {}, outside {}: this command writes only there and never \
+                     follows a link out; remove the link or give a path inside",
+                    path.display(),
+                    parent.display(),
+                    self.places
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `path` with every link of its deepest existing ancestor resolved (the rest appended).
+fn resolved(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return rest.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
     }
 }
 
@@ -346,30 +402,6 @@ pub trait Handler {
     }
 }
 
-/// The plain handler: shows each process's output, does no task.
-pub struct Show;
-
-impl Handler for Show {
-    type Watch = ShowAll;
-    fn watch(&self, _: &Step) -> ShowAll {
-        ShowAll
-    }
-    fn done(&mut self, step: &Step, _: Done<ShowAll>) -> anyhow::Result<()> {
-        match step {
-            Step::Task { task, .. } => anyhow::bail!("no handler for the task `{task}`"),
-            _ => Ok(()),
-        }
-    }
-}
-
-pub struct ShowAll;
-
-impl Watch for ShowAll {
-    fn line(&mut self, _: Stream, _: &str) -> Line {
-        Line::Show
-    }
-}
-
 static TRACE: OnceLock<PathBuf> = OnceLock::new();
 
 /// `--trace FILE`: every step run from now on is appended to FILE as a JSON line.
@@ -398,6 +430,7 @@ pub fn run<H: Handler>(
     is_member: &dyn Fn(&str) -> bool,
     handler: &mut H,
 ) -> anyhow::Result<()> {
+    plan.check_places()?;
     let mut i = 0;
     while i < plan.steps.len() {
         let lanes = lane_run(&plan.steps[i..]);
@@ -638,5 +671,23 @@ mod tests {
             "one lane runs in order"
         );
         assert_eq!(lane_run(&steps[3..]), 1);
+    }
+
+    #[test]
+    fn a_write_through_a_link_out_of_its_places_is_refused_before_any_step() {
+        let dir = crate::test_support::scratch("plan-places");
+        let (inside, outside) = (dir.join("ws"), dir.join("elsewhere"));
+        std::fs::create_dir_all(&inside).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, inside.join("out")).unwrap();
+        let mut plan = Plan::new("test").confined_to(&[&inside]);
+        plan.step(Step::write(inside.join("first"), "", "a".into()));
+        plan.step(Step::write(inside.join("out/x"), "", "b".into()));
+        assert!(plan.check_places().is_err());
+        let mut fine = Plan::new("test").confined_to(&[&inside]);
+        fine.step(Step::write(inside.join("new/dir/file"), "", "a".into()));
+        fine.step(Step::remove(inside.join("out"), "the link itself"));
+        fine.check_places().unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -140,6 +140,19 @@ pub fn utc_now() -> String {
     rfc3339(secs)
 }
 
+/// When an artifact is said to be made: `SOURCE_DATE_EPOCH` (seconds since 1970, the
+/// reproducible-builds convention) when set, else now; as RFC 3339 in UTC.
+pub fn build_time() -> anyhow::Result<String> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if !value.trim().is_empty() => value.trim().parse::<u64>().map(rfc3339).map_err(|_| {
+            anyhow::anyhow!(
+                "SOURCE_DATE_EPOCH={value} is not a count of seconds since 1970 (e.g. `git log -1 --format=%ct`)"
+            )
+        }),
+        _ => Ok(utc_now()),
+    }
+}
+
 /// Seconds since 1970 as an RFC 3339 UTC timestamp (the proleptic Gregorian calendar, by
 /// Howard Hinnant's days-to-civil algorithm).
 fn rfc3339(secs: u64) -> String {

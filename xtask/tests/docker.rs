@@ -200,20 +200,56 @@ fn arm64_is_cross_compiled_and_joined_with_amd64_in_one_manifest_list() {
     .unwrap();
     // Without an edit, a second run of the same commit is all `CACHED` and runs no cargo.
     append_edit(&root, &bin);
-    let report = docker_build(
-        &root,
-        &[
-            "--variant",
-            "development",
-            "--platforms",
-            "linux/amd64,linux/arm64",
-            "--registry",
-            "127.0.0.1:5000",
-            "--image",
-            "xtask-test",
-            "--tag",
-            "multi",
-        ],
+    let args = [
+        "docker",
+        "build",
+        "--json",
+        FLAGS,
+        "--variant",
+        "development",
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        "--registry",
+        "127.0.0.1:5000",
+        "--image",
+        "xtask-test",
+        "--tag",
+        "multi",
+    ];
+    // The plan is the program: what runs (both platforms in parallel, then the pushes and
+    // the manifest list) is what the dry run printed, to the last build argument. The creation
+    // time is fixed, as reproducible builds fix it.
+    let epoch = [("SOURCE_DATE_EPOCH", "1700000000".to_string())];
+    let dry = xtask_with(&root, &[&args[..], &["--dry-run"]].concat(), &epoch);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let planned: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let trace = root.with_extension("trace");
+    let _ = std::fs::remove_file(&trace);
+    let flag = format!("--trace={}", trace.display());
+    let out = xtask_with(&root, &[&args[..], &[flag.as_str()]].concat(), &epoch);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let traced: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].clone())
+        .collect();
+    let planned = planned["steps"].as_array().unwrap();
+    assert_eq!(
+        &traced, planned,
+        "the image build ran other steps than it planned"
+    );
+    assert!(
+        planned.iter().any(|s| s["lane"] == "linux/arm64") && planned.len() >= 8,
+        "{planned:?}"
     );
     for platform in ["linux/amd64", "linux/arm64"] {
         let build = phase(&report, platform, "build");

@@ -365,7 +365,9 @@ impl SyncReport {
 /// `ci-optims sync`: each file that differs written (or removed), each file of the user's
 /// kept; when Cargo.lock is stale, first its update, then the files (planned after it).
 pub fn sync_plan(exec: &Exec, ws: &Workspace) -> anyhow::Result<Plan> {
-    let mut plan = Plan::new("ci-optims sync").within(&ws.root);
+    let mut plan = Plan::new("ci-optims sync")
+        .within(&ws.root)
+        .confined_to(&[&ws.root.join(DIR)]);
     match lockfile_state(exec, ws)? {
         LockState::Current => plan.steps = write_steps(&ws.root, &generate(exec, ws)?),
         LockState::Stale => {

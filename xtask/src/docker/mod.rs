@@ -12,7 +12,7 @@ mod report;
 use crate::ci_optims;
 use crate::config::{CompilerCache, Libc, Variant};
 use crate::engine;
-use crate::exec::{Exec, Line, Prepared};
+use crate::exec::{Exec, Line};
 use crate::render::{print_json, Format, Options};
 use crate::rules::Facts;
 use crate::sccache;
@@ -110,8 +110,8 @@ fn image_variant() -> impl clap::builder::TypedValueParser<Value = Variant> {
 }
 
 impl ImageArgs {
-    fn request(self, commit: String) -> ImageRequest {
-        ImageRequest {
+    fn request(self, commit: String) -> anyhow::Result<ImageRequest> {
+        Ok(ImageRequest {
             variant: self.variant,
             platforms: self.platforms,
             bin: self.bin,
@@ -120,25 +120,20 @@ impl ImageArgs {
             tag: self.tag,
             version: self.version,
             commit: self.commit.unwrap_or(commit),
-            created: crate::render::utc_now(),
+            created: crate::render::build_time()?,
             registry: self.registry,
             labels: self.labels,
             secrets: self.secrets,
             git_token_env: std::env::var(GIT_TOKEN_ENV)
                 .is_ok_and(|v| !v.is_empty())
                 .then(|| GIT_TOKEN_ENV.to_string()),
-            sccache: self.cache == CompilerCache::Sccache,
-            sccache_env: if self.cache == CompilerCache::Sccache {
-                sccache::backend_vars()
-            } else {
-                Vec::new()
-            },
+            sccache: (self.cache == CompilerCache::Sccache).then(sccache::backend_vars),
             docker: self.docker,
             docker_flags: match self.docker_flags {
                 Some(flags) => flags.split_whitespace().map(String::from).collect(),
                 None => engine::build_flags(),
             },
-        }
+        })
     }
 }
 
@@ -154,7 +149,7 @@ pub fn run(args: DockerArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyh
         Some(_) => String::new(),
         None => ws.git_state(exec).map(|g| g.commit).unwrap_or_default(),
     };
-    let request = args.request(commit);
+    let request = args.request(commit)?;
     let toolchain = Toolchain::detect(exec)?;
     let plan = if manifest_only {
         plan::manifest_plan(ws, &request, &toolchain.host)?
@@ -163,37 +158,91 @@ pub fn run(args: DockerArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyh
         plan::plan(ws, &request, &facts)?
     };
     if dry_run {
-        return match format {
-            Format::Json => print_json(&plan),
-            _ => {
-                for step in plan.steps() {
-                    println!("{}", step.command.line());
-                }
-                Ok(())
-            }
-        };
+        return program(&plan, &request.docker).print(format);
     }
-    if !manifest_only {
-        ci_optims::check(exec, ws).context("the Docker deps stage builds ci_optims/")?;
-        let local = ws.root.join(ci_optims::DIR).join(ci_optims::LOCAL_PATHS);
-        let listed = std::fs::read_to_string(&local).unwrap_or_default();
-        let outside: Vec<&str> = listed.lines().filter(|p| p.starts_with("..")).collect();
-        if !outside.is_empty() {
-            bail!(
-                "the workspace refers to paths outside its root ({}), which no Docker build \
-                 context holds; move them under the workspace root (e.g. vendor/) or make them \
-                 git or registry dependencies, then run `cargo xtask ci-optims sync`",
-                outside.join(", ")
-            );
-        }
-    }
-    engine::check(exec, &request.docker)?;
-    let report = execute(exec, ws, &plan)?;
+    let report = execute(exec, ws, &plan, &request.docker)?;
     report.write_step_summary()?;
     match format {
         Format::Json => print_json(&report)?,
         Format::Markdown => print!("{}", report.table().markdown()),
         Format::Text => println!("{}\n{}", report.table().terminal(), report.sentence()),
+    }
+    Ok(())
+}
+
+/// The task that checks the build context before any build.
+const CONTEXT: &str = "context";
+/// The task that checks an engine answers, with BuildKit.
+const ENGINE: &str = "engine";
+
+/// What runs, in order: the checks (the context when images are built; the engine), each
+/// platform's docker commands (a lane per platform, in parallel), then the publish steps.
+pub fn program(plan: &DockerPlan, docker: &str) -> crate::plan::Plan {
+    let builds = !plan.platforms.is_empty();
+    let verb = if builds { "build" } else { "manifest" };
+    let mut program = crate::plan::Plan::new(format!(
+        "docker {verb} --variant {}",
+        plan.variant.image_name()
+    ))
+    .fact("image", &plan.image)
+    .fact("libc", plan.libc)
+    .fact("binary", &plan.bin)
+    .fact(
+        "images",
+        plan.platforms
+            .iter()
+            .map(|p| (p.platform.name(), p.image.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    );
+    if builds {
+        program.step(crate::plan::Step::task(
+            CONTEXT,
+            format!(
+                "check the build context: {}/ is current, and no path dependency is outside the workspace root",
+                ci_optims::DIR
+            ),
+        ));
+    }
+    program.step(crate::plan::Step::task(
+        ENGINE,
+        format!("check that a Docker engine answers `{docker}`, with BuildKit"),
+    ));
+    let lanes = plan.platforms.len() > 1;
+    for platform in &plan.platforms {
+        for step in &platform.steps {
+            program.step(crate::plan::Step::Run {
+                purpose: phase_name(step),
+                command: step.command.clone(),
+                lane: lanes.then(|| platform.platform.name()),
+            });
+        }
+    }
+    for step in &plan.publish {
+        program.step(crate::plan::Step::run(
+            phase_name(step),
+            step.command.clone(),
+        ));
+    }
+    program
+}
+
+fn phase_name(step: &Step) -> String {
+    crate::render::name(&step.phase)
+}
+
+/// Fail, naming the fix, when the build context cannot give the image what it needs.
+fn check_context(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
+    ci_optims::check(exec, ws).context("the Docker deps stage builds ci_optims/")?;
+    let local = ws.root.join(ci_optims::DIR).join(ci_optims::LOCAL_PATHS);
+    let listed = std::fs::read_to_string(&local).unwrap_or_default();
+    let outside: Vec<&str> = listed.lines().filter(|p| p.starts_with("..")).collect();
+    if !outside.is_empty() {
+        bail!(
+            "the workspace refers to paths outside its root ({}), which no Docker build \
+             context holds; move them under the workspace root (e.g. vendor/) or make them \
+             git or registry dependencies, then run `cargo xtask ci-optims sync`",
+            outside.join(", ")
+        );
     }
     Ok(())
 }
@@ -206,23 +255,69 @@ pub fn build(
     facts: &Facts,
 ) -> anyhow::Result<DockerReport> {
     let plan = plan::plan(ws, request, facts)?;
-    execute(exec, ws, &plan)
+    execute(exec, ws, &plan, &request.docker)
 }
 
-/// Run one step, reading its BuildKit log; its phases.
-fn run_step(
-    prepared: Prepared,
-    step: &Step,
-    members: &BTreeSet<String>,
-) -> anyhow::Result<Vec<PhaseReport>> {
-    let start = Instant::now();
-    let mut log = BuildkitLog::default();
-    let ran = prepared.run(&mut |_, line| {
-        log.read_line(line);
+/// The image build's part in running its plan: each docker command's BuildKit log read into
+/// its phases.
+struct Imaging<'a> {
+    exec: &'a Exec<'a>,
+    ws: &'a Workspace,
+    plan: &'a DockerPlan,
+    docker: &'a str,
+    members: BTreeSet<String>,
+    phases: Vec<PhaseReport>,
+}
+
+/// One docker command's log, read as it comes.
+#[derive(Default)]
+struct Log(BuildkitLog);
+
+impl crate::plan::Watch for Log {
+    fn line(&mut self, _: crate::exec::Stream, line: &str) -> Line {
+        self.0.read_line(line);
         Line::Show
-    });
-    if let Err(e) = ran {
-        return Err(match log.cargo_failure() {
+    }
+}
+
+impl Imaging<'_> {
+    /// The docker step of the plan that runs `command`.
+    fn step_of(&self, command: &crate::exec::Command) -> anyhow::Result<&Step> {
+        self.plan
+            .steps()
+            .find(|s| s.command == *command)
+            .context("a docker command that is not the plan's")
+    }
+}
+
+impl crate::plan::Handler for Imaging<'_> {
+    type Watch = Log;
+
+    fn watch(&self, _: &crate::plan::Step) -> Log {
+        Log::default()
+    }
+
+    fn done(
+        &mut self,
+        step: &crate::plan::Step,
+        done: crate::plan::Done<Log>,
+    ) -> anyhow::Result<()> {
+        use crate::plan::{Done, Step as S};
+        match (step, done) {
+            (S::Task { task, .. }, _) if task == CONTEXT => check_context(self.exec, self.ws),
+            (S::Task { task, .. }, _) if task == ENGINE => engine::check(self.exec, self.docker),
+            (S::Run { command, .. }, Done::Ran { watch, seconds }) => {
+                let docker_step = self.step_of(command)?;
+                let reports = watch.0.reports(docker_step, seconds, &self.members);
+                self.phases.extend(reports);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn failed(&self, _: &crate::plan::Step, watch: Option<Log>, e: anyhow::Error) -> anyhow::Error {
+        match watch.and_then(|w| w.0.cargo_failure()) {
             Some(CargoFailure::BuildScript) => e.context(
                 "a build script failed in the image: if it needs a system tool or library \
                  (pkg-config and libssl-dev, protobuf-compiler, cmake), list its Debian packages \
@@ -234,15 +329,7 @@ fn run_step(
                  builds get it only as the BuildKit secret `git_token`"
             )),
             None => e,
-        });
-    }
-    Ok(log.reports(step, start.elapsed().as_secs_f64(), members))
-}
-
-fn label(step: &Step) -> String {
-    match step.platform {
-        Some(p) => format!("[{} {:?}]", p.arch().docker, step.phase).to_lowercase(),
-        None => format!("[{:?}]", step.phase).to_lowercase(),
+        }
     }
 }
 
@@ -268,51 +355,25 @@ pub fn remove_left_secrets(ws: &Workspace) {
     }
 }
 
-/// Run the plan: every platform's steps in parallel (each in order), then the publish steps.
-fn execute(exec: &Exec, ws: &Workspace, plan: &DockerPlan) -> anyhow::Result<DockerReport> {
-    let members = ws.crate_names();
-    let members = &members;
+/// Run `program` (made of `plan`): the checks, every platform's steps in parallel (each in
+/// order), then the publish steps.
+fn execute(
+    exec: &Exec,
+    ws: &Workspace,
+    plan: &DockerPlan,
+    docker: &str,
+) -> anyhow::Result<DockerReport> {
+    let program = program(plan, docker);
     let start = Instant::now();
-    // Prepared through the shell here; run on one thread per platform.
-    let prepared: Vec<Vec<(Prepared, &Step)>> = plan
-        .platforms
-        .iter()
-        .map(|p| {
-            p.steps
-                .iter()
-                .map(|s| (exec.prepare(&s.command, &label(s)), s))
-                .collect()
-        })
-        .collect();
-    let results: Vec<anyhow::Result<Vec<PhaseReport>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = prepared
-            .into_iter()
-            .map(|steps| {
-                scope.spawn(move || -> anyhow::Result<Vec<PhaseReport>> {
-                    let mut reports = Vec::new();
-                    for (prepared, step) in steps {
-                        reports.extend(run_step(prepared, step, members)?);
-                    }
-                    Ok(reports)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a platform build panicked"))
-            .collect()
-    });
-    let mut phases = Vec::new();
-    for result in results {
-        phases.extend(result?);
-    }
-    for step in &plan.publish {
-        phases.extend(run_step(
-            exec.prepare(&step.command, &label(step)),
-            step,
-            members,
-        )?);
-    }
+    let mut imaging = Imaging {
+        exec,
+        ws,
+        plan,
+        docker,
+        members: ws.crate_names(),
+        phases: Vec::new(),
+    };
+    crate::plan::run(exec, &program, &|_| false, &mut imaging)?;
     Ok(DockerReport {
         image: plan.image.clone(),
         libc: plan.libc,
@@ -321,7 +382,7 @@ fn execute(exec: &Exec, ws: &Workspace, plan: &DockerPlan) -> anyhow::Result<Doc
             .iter()
             .map(|p| (p.platform, p.image.clone()))
             .collect(),
-        phases,
+        phases: imaging.phases,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

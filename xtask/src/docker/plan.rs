@@ -74,10 +74,9 @@ pub struct ImageRequest {
     /// The environment variable holding a token for private git dependencies (`GH_PAT`), when
     /// set: it reaches the builds only as the BuildKit secret `git_token` (never its value here).
     pub git_token_env: Option<String>,
-    pub sccache: bool,
-    /// Names of the SCCACHE_* variables passed as the `sccache_env` secret (values never in
-    /// the plan).
-    pub sccache_env: Vec<String>,
+    /// Compile through sccache: `Some` with the names of the SCCACHE_* variables passed as
+    /// the `sccache_env` secret (values never in the plan; none: its local cache mount).
+    pub sccache: Option<Vec<String>>,
     pub docker: String,
     /// Extra flags of every `docker build` (`--network host`, `--cache-from ...`).
     pub docker_flags: Vec<String>,
@@ -100,8 +99,7 @@ impl ImageRequest {
             labels: Vec::new(),
             secrets: Vec::new(),
             git_token_env: None,
-            sccache: false,
-            sccache_env: Vec::new(),
+            sccache: None,
             docker: docker.into(),
             docker_flags: Vec::new(),
         }
@@ -285,7 +283,7 @@ pub fn build_args(
         ("CARGO_PROFILE", spec.profile.to_string()),
         ("CARGO_ENV", words(&spec.invocation.env)?),
         ("CARGO_FEATURES", spec.invocation.features.args().join(" ")),
-        ("SCCACHE", request.sccache.to_string()),
+        ("SCCACHE", request.sccache.is_some().to_string()),
         ("ZIGBUILD", spec.invocation.zigbuild.to_string()),
         ("BIN", bin.to_string()),
         ("BIN_PATHS", bin_paths.join(" ")),
@@ -377,10 +375,7 @@ fn rust_image(ws: &Workspace) -> anyhow::Result<Option<String>> {
 
 pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Result<DockerPlan> {
     let names = names(ws, request)?;
-    let sccache_env = match request.sccache {
-        true => request.sccache_env.clone(),
-        false => Vec::new(),
-    };
+    let sccache_env = request.sccache.clone().unwrap_or_default();
     let docker_config = ws.config.docker.clone().unwrap_or_default();
     let platforms = platforms(ws, request, &facts.toolchain.host)?;
     let single = platforms.len() == 1;
@@ -594,10 +589,9 @@ mod tests {
     #[test]
     fn a_shared_sccache_backend_is_a_secret_of_every_build() {
         let mut req = request(Variant::Production);
-        req.sccache_env = vec!["SCCACHE_REDIS_ENDPOINT".into()];
         let plain = plan_of(&req).unwrap();
         assert!(plain.sccache_env.is_empty());
-        req.sccache = true;
+        req.sccache = Some(vec!["SCCACHE_REDIS_ENDPOINT".into()]);
         let plan = plan_of(&req).unwrap();
         assert_eq!(plan.sccache_env, ["SCCACHE_REDIS_ENDPOINT"]);
         for p in &plan.platforms {

@@ -120,6 +120,7 @@ fn plan(exec: &Exec, ws: &Workspace, args: &TimingsArgs) -> anyhow::Result<Plan>
     let fresh = (!args.warm).then(|| scratch_dir(ws, args.variant));
     invocation.target_dir = fresh.clone();
     let mut plan = Plan::new(format!("timings --variant {}", render::name(&args.variant)))
+        .confined_to(&[&ws.target_dir])
         .fact("variant", args.variant)
         .fact(
             "target",
