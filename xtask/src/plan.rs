@@ -389,6 +389,8 @@ pub trait Handler {
     type Watch: Watch;
     /// A reader for the lines of this `Run` step.
     fn watch(&self, step: &Step) -> Self::Watch;
+    /// The step is about to start (not called for parallel lanes).
+    fn before(&mut self, _step: &Step) {}
     /// The step ran; what it produced. A `Task` step is the command's to do here.
     fn done(&mut self, step: &Step, done: Done<Self::Watch>) -> anyhow::Result<()>;
     /// The step failed: add what the command knows about why (by default, nothing).
@@ -441,6 +443,7 @@ pub fn run<H: Handler>(
         }
         let step = &plan.steps[i];
         trace(&plan.command, step)?;
+        handler.before(step);
         let done = match step {
             Step::Run { command, .. } => {
                 let mut watch = handler.watch(step);

@@ -337,8 +337,11 @@ fn list_shows_scenarios_and_the_files_they_edit() {
     assert!(out.status.success());
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let steps = &plan["scenarios"][0]["steps"];
-    assert_eq!(steps[0]["step"], "edit");
-    assert_eq!(steps[0]["file"], "app/src/main.rs");
+    assert_eq!(steps[0]["task"], "edit");
+    assert!(steps[0]["purpose"]
+        .as_str()
+        .unwrap()
+        .contains("app/src/main.rs"));
     assert_eq!(steps[1]["step"], "cargo");
     assert!(steps[1]["command"]["args"]
         .as_array()

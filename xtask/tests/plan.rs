@@ -144,3 +144,44 @@ fn ci_optims_runs_the_steps_its_dry_runs_print() {
         ],
     );
 }
+
+#[test]
+fn every_bench_run_runs_the_steps_the_dry_run_prints() {
+    let _guard = heavy();
+    let root = small_workspace("plan/bench", "");
+    let args = [
+        "bench",
+        "--baseline",
+        "--scenario",
+        "incr-leaf/dev",
+        "--runs",
+        "2",
+    ];
+    let mut dry = args.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let plan: Value = serde_json::from_str(&xtask_ok(&root, &dry)).unwrap();
+    let scenario = &plan["scenarios"][0];
+    let planned = scenario["steps"].as_array().unwrap();
+    assert_eq!(planned.len(), 2, "{planned:?}");
+    let runs = (scenario["warmup"].as_u64().unwrap() + 2) as usize;
+
+    let trace = root.with_extension("trace");
+    let _ = std::fs::remove_file(&trace);
+    let flag = format!("--trace={}", trace.display());
+    xtask_ok(&root, &[&args[..], &[flag.as_str()]].concat());
+    let traced: Vec<Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["command"] == scenario["command"])
+        .map(|l| l["step"].clone())
+        .collect();
+    assert_eq!(traced.len(), runs * planned.len(), "{traced:?}");
+    for run in traced.chunks(planned.len()) {
+        assert_eq!(
+            run,
+            &planned[..],
+            "a bench run ran other steps than planned"
+        );
+    }
+}

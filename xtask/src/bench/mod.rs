@@ -401,7 +401,9 @@ fn dry_run_plan(
         id: &'a str,
         warmup: usize,
         runs: usize,
-        steps: Vec<scenario::Step>,
+        /// The steps of each run (`--trace` shows each run's).
+        #[serde(flatten)]
+        plan: crate::plan::Plan,
     }
     let plans = scenarios
         .iter()
@@ -410,7 +412,7 @@ fn dry_run_plan(
                 id: &s.id,
                 warmup: s.warmup,
                 runs: s.runs,
-                steps: runner.steps(s)?,
+                plan: runner.plan(s)?.plan,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -434,20 +436,12 @@ fn dry_run_plan(
     );
     println!("  around every measured run: {}", speed_control.line());
     for p in &plans {
-        println!("  {} ({} warm-up, {} runs):", p.id, p.warmup, p.runs);
-        for step in &p.steps {
-            match step {
-                scenario::Step::Clean { dir } => println!("    remove  {}", dir.display()),
-                scenario::Step::Edit { file } => {
-                    println!("    append  a new line to {file} (restored after the run)")
-                }
-                scenario::Step::Cargo { command } => println!("    time    {}", command.line()),
-                scenario::Step::Docker { commands } => {
-                    for c in commands {
-                        println!("    time    {}", c.line());
-                    }
-                }
-            }
+        println!(
+            "  {} ({} warm-up, {} runs), each run:",
+            p.id, p.warmup, p.runs
+        );
+        for line in p.plan.text().lines().skip(1) {
+            println!("  {line}");
         }
     }
     Ok(())
@@ -470,6 +464,7 @@ fn measure(
             continue;
         }
         runner.check(s)?;
+        let planned = runner.plan(s)?;
         for w in 0..s.warmup {
             eprintln!(
                 "[{}/{total}] {}, warm-up {}/{}",
@@ -478,7 +473,7 @@ fn measure(
                 w + 1,
                 s.warmup
             );
-            runner.run(s, s.runs + w)?;
+            runner.run(s, &planned, s.runs + w)?;
         }
         let mut samples = Vec::new();
         let mut cpu_samples = Vec::new();
@@ -488,7 +483,7 @@ fn measure(
         // The control after run r is also the one before run r + 1.
         let mut before = control.time(runner.exec)?;
         for r in 0..s.runs {
-            let result = runner.run(s, r)?;
+            let result = runner.run(s, &planned, r)?;
             let after = control.time(runner.exec)?;
             let cpu = result
                 .cpu

@@ -3,15 +3,15 @@
 use super::edit::Editor;
 use crate::cargo::{Invocation, Selection, Subcommand};
 use crate::config::{BenchConfig, ScenarioKind as Kind, Variant};
-use crate::docker::plan::{ImageRequest, Platform};
-use crate::exec::{Command, Exec};
+use crate::docker::plan::{DockerPlan, ImageRequest, Platform};
+use crate::exec::Exec;
+use crate::plan::{Capture, Done, Handler, Plan, Step};
 use crate::rules::{self, BuildRequest, Facts};
 use crate::toolchain;
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::time::Instant;
 
 /// (warm-up runs, measured runs) of a kind unless configured.
 pub fn default_runs(kind: Kind) -> (usize, usize) {
@@ -222,18 +222,15 @@ pub struct RunResult {
     pub compiled: usize,
 }
 
-/// What one run of a scenario does, in order.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "step", rename_all = "kebab-case")]
-pub enum Step {
-    /// Remove the bench's target dir (a cold build).
-    Clean { dir: PathBuf },
-    /// Append a line no earlier run used to this file; it is restored after the timed step.
-    Edit { file: String },
-    /// The timed cargo command.
-    Cargo { command: Command },
-    /// The timed image build (the development image, amd64).
-    Docker { commands: Vec<Command> },
+/// The task that appends the run's line to the edited file.
+const EDIT: &str = "edit";
+/// The task that times the image build.
+const IMAGE: &str = "image";
+
+/// One run of a scenario, planned once: its steps, and the image build its task runs.
+pub struct RunPlan {
+    pub plan: Plan,
+    image: Option<DockerPlan>,
 }
 
 /// Runs scenarios in a bench target dir of their own, so the user's target dir is untouched.
@@ -293,29 +290,38 @@ impl Runner<'_> {
         }
     }
 
-    /// The steps of one run of `scenario`.
-    pub fn steps(&self, scenario: &Scenario) -> anyhow::Result<Vec<Step>> {
-        let mut steps = Vec::new();
+    /// The steps of one run of `scenario`: (empty the target dir,) (edit,) the timed build.
+    pub fn plan(&self, scenario: &Scenario) -> anyhow::Result<RunPlan> {
+        let mut plan = Plan::new(format!("bench {}", scenario.id)).within(&self.ws.root);
         if scenario.kind == Kind::Cold {
-            steps.push(Step::Clean {
-                dir: self.target_dir(scenario.variant),
-            });
+            plan.step(Step::remove(
+                self.target_dir(scenario.variant),
+                "the bench's target dir: a cold build",
+            ));
         }
         if let Some(file) = &scenario.edit_file {
-            steps.push(Step::Edit { file: file.clone() });
+            plan.step(Step::task(
+                EDIT,
+                format!(
+                    "append a line no earlier run used to {file}; put back after the timed step"
+                ),
+            ));
         }
-        steps.push(match scenario.kind {
+        let mut image = None;
+        match scenario.kind {
             Kind::DockerRebuild => {
-                let plan = crate::docker::plan::plan(self.ws, &self.image_request(), &self.facts)?;
-                Step::Docker {
-                    commands: plan.steps().map(|s| s.command.clone()).collect(),
-                }
+                let docker =
+                    crate::docker::plan::plan(self.ws, &self.image_request(), &self.facts)?;
+                let commands: Vec<String> = docker.steps().map(|s| s.command.line()).collect();
+                plan.step(Step::task(
+                    IMAGE,
+                    format!("time the image build: {}", commands.join("; ")),
+                ));
+                image = Some(docker);
             }
-            _ => Step::Cargo {
-                command: self.invocation(scenario)?.command(),
-            },
-        });
-        Ok(steps)
+            _ => plan.step(Step::cargo("the timed build", self.invocation(scenario)?)),
+        }
+        Ok(RunPlan { plan, image })
     }
 
     /// Check what the scenario needs; `Some(reason)` when it must be skipped.
@@ -338,31 +344,33 @@ impl Runner<'_> {
         toolchain::check_all(self.exec, &spec.requirements)
     }
 
-    /// Do one run of `scenario` (`index` varies the edit, so every run compiles).
-    pub fn run(&self, scenario: &Scenario, index: usize) -> anyhow::Result<RunResult> {
-        let mut guard = None;
-        let mut result = None;
-        for step in self.steps(scenario)? {
-            match step {
-                Step::Clean { dir } => {
-                    if dir.exists() {
-                        std::fs::remove_dir_all(&dir)
-                            .with_context(|| format!("cleaning {}", dir.display()))?;
-                    }
-                }
-                Step::Edit { file } => {
-                    let edit = self.editor.edit(&self.ws.root.join(file))?;
-                    edit.append(&edit_line(self.edit_seed, index))?;
-                    guard = Some(edit);
-                }
-                Step::Cargo { .. } => result = Some(self.time_cargo(scenario)),
-                Step::Docker { .. } => result = Some(self.time_docker()),
-            }
-        }
-        drop(guard);
-        let result = result
-            .context("a scenario times one step")?
-            .with_context(|| format!("scenario {} failed", scenario.id))?;
+    /// Do one run of `scenario` as `planned` (`index` varies the edit, so every run compiles).
+    pub fn run(
+        &self,
+        scenario: &Scenario,
+        planned: &RunPlan,
+        index: usize,
+    ) -> anyhow::Result<RunResult> {
+        let mut timed = Timed {
+            runner: self,
+            scenario,
+            image: planned.image.as_ref(),
+            index,
+            edit: None,
+            cpu_before: 0.0,
+            result: None,
+        };
+        let ran = crate::plan::run(
+            self.exec,
+            &planned.plan,
+            &|id| self.ws.is_member(id),
+            &mut timed,
+        );
+        // The edit is put back whatever happened.
+        let result = timed.result.take();
+        drop(timed);
+        ran.with_context(|| format!("scenario {} failed", scenario.id))?;
+        let result = result.context("a scenario times one step")?;
         if let Some(file) = scenario.edit_file.as_ref().filter(|_| result.compiled == 0) {
             bail!(
                 "scenario {}: the edit to {} compiled nothing, so the time is a cache hit, not a \
@@ -374,28 +382,63 @@ impl Runner<'_> {
         }
         Ok(result)
     }
+}
 
-    fn time_cargo(&self, scenario: &Scenario) -> anyhow::Result<RunResult> {
-        let cpu = crate::exec::children_cpu_seconds();
-        let outcome = self
-            .invocation(scenario)?
-            .run(self.exec, &|id| self.ws.is_member(id))?;
-        Ok(RunResult {
-            seconds: outcome.seconds,
-            cpu: Some(crate::exec::children_cpu_seconds() - cpu),
-            compiled: outcome.compiled(),
-        })
+/// One run's part: the edit (held until the run ends), the timed step's result.
+struct Timed<'a> {
+    runner: &'a Runner<'a>,
+    scenario: &'a Scenario,
+    image: Option<&'a DockerPlan>,
+    index: usize,
+    edit: Option<super::edit::EditGuard>,
+    cpu_before: f64,
+    result: Option<RunResult>,
+}
+
+impl Handler for Timed<'_> {
+    type Watch = Capture;
+
+    fn watch(&self, _: &Step) -> Capture {
+        Capture::default()
     }
 
-    fn time_docker(&self) -> anyhow::Result<RunResult> {
-        let start = Instant::now();
-        let report = crate::docker::build(self.exec, self.ws, &self.image_request(), &self.facts)?;
-        Ok(RunResult {
-            seconds: start.elapsed().as_secs_f64(),
-            // The build runs in the engine; only the client's CPU time would be counted.
-            cpu: None,
-            compiled: report.phases.iter().map(|p| p.crates_compiled).sum(),
-        })
+    fn before(&mut self, _: &Step) {
+        self.cpu_before = crate::exec::children_cpu_seconds();
+    }
+
+    fn done(&mut self, step: &Step, done: Done<Capture>) -> anyhow::Result<()> {
+        match (step, done) {
+            (Step::Task { task, .. }, _) if task == EDIT => {
+                let file = self
+                    .scenario
+                    .edit_file
+                    .as_ref()
+                    .context("no file to edit")?;
+                let edit = self.runner.editor.edit(&self.runner.ws.root.join(file))?;
+                edit.append(&edit_line(self.runner.edit_seed, self.index))?;
+                self.edit = Some(edit);
+            }
+            (Step::Cargo { .. }, Done::Cargo(outcome)) => {
+                self.result = Some(RunResult {
+                    seconds: outcome.seconds,
+                    cpu: Some(crate::exec::children_cpu_seconds() - self.cpu_before),
+                    compiled: outcome.compiled(),
+                });
+            }
+            (Step::Task { task, .. }, _) if task == IMAGE => {
+                let image = self.image.context("no image build planned")?;
+                let r = self.runner;
+                let report = crate::docker::execute(r.exec, r.ws, image, &r.docker)?;
+                self.result = Some(RunResult {
+                    seconds: report.run_seconds,
+                    // The build runs in the engine; only the client's CPU time would be counted.
+                    cpu: None,
+                    compiled: report.phases.iter().map(|p| p.crates_compiled).sum(),
+                });
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 

@@ -247,17 +247,6 @@ fn check_context(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Build `request`'s image as planned; for other commands (the bench's rebuild).
-pub fn build(
-    exec: &Exec,
-    ws: &Workspace,
-    request: &ImageRequest,
-    facts: &Facts,
-) -> anyhow::Result<DockerReport> {
-    let plan = plan::plan(ws, request, facts)?;
-    execute(exec, ws, &plan, &request.docker)
-}
-
 /// The image build's part in running its plan: each docker command's BuildKit log read into
 /// its phases.
 struct Imaging<'a> {
@@ -267,6 +256,7 @@ struct Imaging<'a> {
     docker: &'a str,
     members: BTreeSet<String>,
     phases: Vec<PhaseReport>,
+    run_seconds: f64,
 }
 
 /// One docker command's log, read as it comes.
@@ -310,6 +300,7 @@ impl crate::plan::Handler for Imaging<'_> {
                 let docker_step = self.step_of(command)?;
                 let reports = watch.0.reports(docker_step, seconds, &self.members);
                 self.phases.extend(reports);
+                self.run_seconds += seconds;
                 Ok(())
             }
             _ => Ok(()),
@@ -355,9 +346,9 @@ pub fn remove_left_secrets(ws: &Workspace) {
     }
 }
 
-/// Run `program` (made of `plan`): the checks, every platform's steps in parallel (each in
-/// order), then the publish steps.
-fn execute(
+/// Run `plan`'s program: the checks, every platform's steps in parallel (each in order), then
+/// the publish steps. For other commands too (the bench's rebuild runs the plan it printed).
+pub fn execute(
     exec: &Exec,
     ws: &Workspace,
     plan: &DockerPlan,
@@ -372,6 +363,7 @@ fn execute(
         docker,
         members: ws.crate_names(),
         phases: Vec::new(),
+        run_seconds: 0.0,
     };
     crate::plan::run(exec, &program, &|_| false, &mut imaging)?;
     Ok(DockerReport {
@@ -384,5 +376,6 @@ fn execute(
             .collect(),
         phases: imaging.phases,
         seconds: start.elapsed().as_secs_f64(),
+        run_seconds: imaging.run_seconds,
     })
 }

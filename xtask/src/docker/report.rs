@@ -14,6 +14,8 @@ pub struct DockerReport {
     pub platform_images: Vec<(Platform, String)>,
     pub phases: Vec<PhaseReport>,
     pub seconds: f64,
+    /// The docker commands' own wall time (the checks before them excluded).
+    pub run_seconds: f64,
 }
 
 impl DockerReport {
