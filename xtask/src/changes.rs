@@ -136,25 +136,77 @@ pub fn run(args: ChangesArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
         format, dry_run, ..
     } = opts;
     let plan = args.plan(exec, ws, format)?;
+    let program = program(&plan, &args);
     if dry_run {
-        return match format {
-            Format::Json => print_json(&plan),
-            _ => {
-                println!(
-                    "plan: git diff --name-only {} {} (merge base of {} and {}); Cargo.lock compared: {}",
-                    plan.merge_base, plan.head.commit, plan.base.name, plan.head.name, plan.compare_lockfile
-                );
-                Ok(())
-            }
-        };
+        return program.print(format);
     }
-    let report = execute(exec, &plan)?;
+    let mut reading = Reading {
+        exec,
+        plan: &plan,
+        report: None,
+    };
+    crate::plan::run(exec, &program, &|_| false, &mut reading)?;
+    let report = reading.report.context("the plan read no diff")?;
     match format {
         Format::Text => print!("{}", report.key_values()),
         Format::Markdown => print!("{}", report.markdown()),
         Format::Json => print_json(&report)?,
     }
     Ok(())
+}
+
+/// The task that reads the diff (and the lockfile at both ends).
+const DIFF: &str = "diff";
+
+/// The revisions resolved, then one read-only step.
+fn program(plan: &ChangesPlan, args: &ChangesArgs) -> crate::plan::Plan {
+    let mut program =
+        crate::plan::Plan::new(format!("changes --base {} --head {}", args.base, args.head))
+            .fact("base", &plan.base)
+            .fact("head", &plan.head)
+            .fact("merge_base", &plan.merge_base)
+            .fact("lockfile", &plan.lockfile);
+    let lockfile = if plan.compare_lockfile {
+        format!("; when {} changed, compare it at both ends", plan.lockfile)
+    } else {
+        String::new()
+    };
+    program.step(crate::plan::Step::task(
+        DIFF,
+        format!(
+            "git diff --name-only --no-renames -z {} {} in {}: classify each path{lockfile}; write nothing",
+            plan.merge_base,
+            plan.head.commit,
+            plan.root.display()
+        ),
+    ));
+    program
+}
+
+/// The command's part: the diff read at its task.
+struct Reading<'a> {
+    exec: &'a Exec<'a>,
+    plan: &'a ChangesPlan,
+    report: Option<ChangeReport>,
+}
+
+impl crate::plan::Handler for Reading<'_> {
+    type Watch = crate::plan::Capture;
+
+    fn watch(&self, _: &crate::plan::Step) -> crate::plan::Capture {
+        crate::plan::Capture::default()
+    }
+
+    fn done(
+        &mut self,
+        step: &crate::plan::Step,
+        _: crate::plan::Done<crate::plan::Capture>,
+    ) -> anyhow::Result<()> {
+        if matches!(step, crate::plan::Step::Task { task, .. } if task == DIFF) {
+            self.report = Some(execute(self.exec, self.plan)?);
+        }
+        Ok(())
+    }
 }
 
 impl ChangesArgs {

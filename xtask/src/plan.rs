@@ -506,7 +506,8 @@ fn run_lanes<H: Handler>(
         Step::Run { lane, .. } => lane.clone().unwrap_or_default(),
         _ => String::new(),
     };
-    let mut lanes: Vec<(String, Vec<(usize, crate::exec::Prepared, H::Watch)>)> = Vec::new();
+    type Lane<W> = (String, Vec<(usize, crate::exec::Prepared, W)>);
+    let mut lanes: Vec<Lane<H::Watch>> = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         trace(&plan.command, step)?;
         let Step::Run { command, .. } = step else {
@@ -573,9 +574,8 @@ pub fn write_whole(path: &Path, content: &str) -> anyhow::Result<()> {
     let tmp = beside(path)?;
     std::fs::write(&tmp, content)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
+        .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
-            e
         })
         .with_context(|| format!("writing {}", path.display()))
 }
@@ -596,9 +596,8 @@ fn link(path: &Path, target: &str) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
+        .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
-            e
         })
         .with_context(|| format!("linking {} to {target}", path.display()))
 }

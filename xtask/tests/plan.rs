@@ -27,9 +27,11 @@ fn planned_and_run(root: &Path, args: &[&str], env: &[(&str, String)]) -> (Vec<V
         .collect();
     let trace = root.with_extension(format!("trace-{name}"));
     let _ = std::fs::remove_file(&trace);
+    // The same format: a plan may depend on it (`changes` reads Cargo.lock only for JSON and
+    // markdown).
     let mut real = args.to_vec();
     let flag = format!("--trace={}", trace.display());
-    real.push(&flag);
+    real.extend(["--json", &flag]);
     ok(xtask_with(root, &real, env));
     let traced = std::fs::read_to_string(&trace)
         .unwrap_or_default()
@@ -184,4 +186,15 @@ fn every_bench_run_runs_the_steps_the_dry_run_prints() {
             "a bench run ran other steps than planned"
         );
     }
+}
+
+#[test]
+fn changes_runs_the_step_its_dry_run_prints() {
+    let root = small_workspace("plan/changes", "");
+    write_file(&root, "core/src/lib.rs", "pub fn answer() -> u32 { 43 }\n");
+    git_commit_all(&root, "two");
+    let args = ["changes", "--base", "HEAD~1", "--head", "HEAD"];
+    assert_runs_as_planned(&root, &args);
+    let out = xtask_ok(&root, &args);
+    assert!(out.contains("code=true"), "{out}");
 }
