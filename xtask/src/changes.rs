@@ -8,6 +8,7 @@
 //! treat `other` like code: a file nobody classified may matter to the build.
 
 use crate::ci_optims;
+use crate::config::DEFAULT_BUILD_ENV;
 use crate::exec::{self, Exec};
 use crate::render::{print_json, Format, Options, Table};
 use crate::workspace::Workspace;
@@ -57,7 +58,7 @@ impl Kind {
 
 /// The kind of `path` (relative to the repository root, `/`-separated). `ws_prefix` is where the
 /// Cargo workspace sits in the repository (`""` at its root, else `dir/`).
-pub fn classify(path: &str, ws_prefix: &str) -> Kind {
+pub fn classify(path: &str, ws_prefix: &str, build_env: &str) -> Kind {
     let parts: Vec<&str> = path.split('/').collect();
     let name = *parts.last().unwrap_or(&"");
     let in_ws = path.strip_prefix(ws_prefix);
@@ -75,8 +76,9 @@ pub fn classify(path: &str, ws_prefix: &str) -> Kind {
         // Cargo reads `.cargo/config.toml` of every directory above the one it runs in.
         || parts[..parts.len() - 1].contains(&".cargo")
         // The crate that precompiles every dependency, and the Dockerfile's build environment
-        // (`docker/build-env.sh`, copied before the deps stage): both rebuild the dependencies.
-        || (ws_nested && (ws_top == ci_optims::DIR || ws_top == "docker"));
+        // (its build script, copied before the deps stage): both rebuild the dependencies.
+        || (ws_nested && ws_top == ci_optims::DIR)
+        || in_ws == Some(build_env);
     if deps {
         return Kind::Deps;
     }
@@ -128,6 +130,8 @@ pub struct ChangesPlan {
     pub lockfile: String,
     /// Whether the lockfile at both ends is read and compared (markdown, json).
     pub compare_lockfile: bool,
+    /// The image's build script, relative to the workspace root (configured, or the default).
+    pub build_env: String,
 }
 
 /// `cargo xtask changes`: resolve both ends (the plan), then diff them.
@@ -267,6 +271,13 @@ impl ChangesArgs {
             ws_prefix,
             root: ws.root.clone(),
             compare_lockfile: format != Format::Text,
+            build_env: ws
+                .config
+                .docker
+                .clone()
+                .unwrap_or_default()
+                .build_env_path()
+                .to_string(),
         })
     }
 }
@@ -290,7 +301,7 @@ pub fn execute(exec: &Exec, plan: &ChangesPlan) -> anyhow::Result<ChangeReport> 
         .split('\0')
         .filter(|p| !p.is_empty())
         .map(|path| ChangedFile {
-            kind: classify(path, &plan.ws_prefix),
+            kind: classify(path, &plan.ws_prefix, &plan.build_env),
             path: path.to_string(),
         })
         .collect();
@@ -589,7 +600,7 @@ mod tests {
                 .iter()
                 .map(|p| ChangedFile {
                     path: p.to_string(),
-                    kind: classify(p, ""),
+                    kind: classify(p, "", DEFAULT_BUILD_ENV),
                 })
                 .collect(),
             lockfile: None,
@@ -638,17 +649,42 @@ mod tests {
             ("docs", Kind::Other),
             (".github", Kind::Other),
         ] {
-            assert_eq!(classify(path, ""), kind, "{path}");
+            assert_eq!(classify(path, "", DEFAULT_BUILD_ENV), kind, "{path}");
         }
     }
 
     #[test]
     fn workspace_relative_rules_follow_the_workspace_into_a_subdirectory() {
-        assert_eq!(classify("rust/ci_optims/Cargo.toml", "rust/"), Kind::Deps);
-        assert_eq!(classify("rust/ci_optims/src/lib.rs", "rust/"), Kind::Deps);
-        assert_eq!(classify("rust/docker/build-env.sh", "rust/"), Kind::Deps);
-        assert_eq!(classify("ci_optims/notes.txt", "rust/"), Kind::Other);
-        assert_eq!(classify(".github/workflows/ci.yml", "rust/"), Kind::Ci);
+        assert_eq!(
+            classify("rust/ci_optims/Cargo.toml", "rust/", DEFAULT_BUILD_ENV),
+            Kind::Deps
+        );
+        assert_eq!(
+            classify("rust/ci_optims/src/lib.rs", "rust/", DEFAULT_BUILD_ENV),
+            Kind::Deps
+        );
+        assert_eq!(
+            classify("rust/docker/build-env.sh", "rust/", DEFAULT_BUILD_ENV),
+            Kind::Deps
+        );
+        assert_eq!(
+            classify("ci_optims/notes.txt", "rust/", DEFAULT_BUILD_ENV),
+            Kind::Other
+        );
+        // A build script installed elsewhere (init puts it under xtask/docker/ when the
+        // workspace has its own docker/ folder) is what the deps stage copies.
+        assert_eq!(
+            classify("xtask/docker/build-env.sh", "", "xtask/docker/build-env.sh"),
+            Kind::Deps
+        );
+        assert_eq!(
+            classify("docker/build-env.sh", "", "xtask/docker/build-env.sh"),
+            Kind::Other
+        );
+        assert_eq!(
+            classify(".github/workflows/ci.yml", "rust/", DEFAULT_BUILD_ENV),
+            Kind::Ci
+        );
     }
 
     #[test]

@@ -220,6 +220,16 @@ pub struct DockerConfig {
     pub ca_certificates: Option<bool>,
 }
 
+/// Where the Dockerfile finds its build script when none is configured (its `BUILD_ENV`).
+pub const DEFAULT_BUILD_ENV: &str = "docker/build-env.sh";
+
+impl DockerConfig {
+    /// The build script the image's deps stage copies, relative to the workspace root.
+    pub fn build_env_path(&self) -> &str {
+        self.build_env.as_deref().unwrap_or(DEFAULT_BUILD_ENV)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Service {

@@ -58,7 +58,7 @@ pub enum Step {
 }
 
 /// The files the tool brings, relative to its own checkout (`xtask/..`).
-const DOCKER_FILES: [&str; 2] = ["Dockerfile", "docker/build-env.sh"];
+const DOCKER_FILES: [&str; 2] = ["Dockerfile", crate::config::DEFAULT_BUILD_ENV];
 
 pub fn run(args: InitArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
     let Options {
