@@ -1,4 +1,4 @@
-//! The one runner: every process the xtask starts (cargo, docker, git, rustc) is a [`Command`]
+//! Every process the xtask starts (cargo, docker, git, rustc) is a [`Command`]
 //! value, spawned here through the workspace's `Shell` (its directory and environment), with
 //! its output streamed line by line to a handler and the tail kept for the error.
 

@@ -8,7 +8,8 @@
 //!   workspace  the workspace from `cargo metadata` + its config
 //!   cargo      typed cargo invocations, metadata and messages; toolchain: what the machine has
 //!   config     the [workspace.metadata.xtask] schema
-//!   bottom     exec (the one runner), lock, render (tables, formats, names)
+//!   plan       the one step vocabulary and runner: what --dry-run prints is what runs
+//!   bottom     exec (every process), lock, render (tables, formats, names)
 
 // Bottom: no imports from the crate.
 mod exec;
