@@ -8,7 +8,6 @@
 //! treat `other` like code: a file nobody classified may matter to the build.
 
 use crate::ci_optims;
-use crate::config::DEFAULT_BUILD_ENV;
 use crate::exec::{self, Exec};
 use crate::render::{print_json, Format, Options, Table};
 use crate::workspace::Workspace;
@@ -584,6 +583,7 @@ impl ChangeReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DEFAULT_BUILD_ENV;
 
     fn report(paths: &[&str]) -> ChangeReport {
         let rev = |name: &str, commit: &str| Revision {
