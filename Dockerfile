@@ -58,9 +58,11 @@ FROM toolchain AS deps
 # binary: the deps stage builds what the build stage will, so cargo unifies the same features.
 ARG CARGO_PROFILE=production
 ARG CARGO_ENV=""
-# The variant's feature set (`--features a,b --no-default-features`), in both stages.
-ARG CARGO_FEATURES=""
 ARG BIN
+# The whole cargo command of this stage, after `cargo` (its words: subcommand, manifest, profile,
+# features, targets, binary), decided by `cargo xtask docker build` from the same model as a
+# native build; the build stage's is BUILD_CARGO.
+ARG DEPS_CARGO
 # Only what building ci_optims needs: the mirror of the workspace (its members' dependency
 # requests with empty sources, and its lockfile), the local paths it refers to, and the cargo
 # config.
@@ -77,7 +79,7 @@ RUN --mount=type=cache,target=/cargo-home,sharing=shared \
     --mount=type=secret,id=git_token,required=false \
     --mount=type=secret,id=sccache_env,required=false \
     test -n "$BIN" || { echo "set --build-arg BIN=<binary to ship> (cargo xtask docker build sets it)" >&2; exit 1; }; \
-    CARGO_HOME=/cargo-home build-env cargo build --locked --manifest-path ci_optims/Cargo.toml --target-dir target --bin "$BIN"
+    CARGO_HOME=/cargo-home build-env cargo deps
 
 FROM deps AS build
 # Where cargo leaves each platform's binary (`<arch>=<path> ...`), and what it reports
@@ -85,6 +87,7 @@ FROM deps AS build
 # deps layer never depends on them.
 ARG BIN_PATHS
 ARG BUILD_INFO=""
+ARG BUILD_CARGO
 # Where the target's C runtime libraries are (staged next to the binary: its sysroot and its
 # Debian multiarch name), and whether the image gets the CA certificates.
 ARG TARGET_LIBDIR=""
@@ -96,7 +99,7 @@ RUN --mount=type=cache,target=/cargo-home,sharing=shared \
     --mount=type=secret,id=git_token,required=false \
     --mount=type=secret,id=sccache_env,required=false \
     --mount=type=cache,target=/cache/members,sharing=shared \
-    CARGO_HOME=/cargo-home MEMBERS_CACHE=/cache/members build-env cargo build --locked --bin "$BIN" && build-env stage /runtime $BIN_PATHS
+    CARGO_HOME=/cargo-home MEMBERS_CACHE=/cache/members build-env cargo build && build-env stage /runtime $BIN_PATHS
 
 FROM scratch AS runtime
 ARG TARGETARCH

@@ -5,10 +5,9 @@
 #
 #   build-env setup            install APT_PACKAGES, the Rust std of each RUST_TARGET, and
 #                              sccache / zig and cargo-zigbuild when asked (once, in a layer)
-#   build-env cargo ARGS...    run `cargo ARGS --profile CARGO_PROFILE --target T...` (one
-#                              --target per word of RUST_TARGET; `cargo zigbuild` for
-#                              `build` when ZIGBUILD=true) with CARGO_ENV (and, in the build
-#                              stage, BUILD_INFO) exported
+#   build-env cargo deps|build run the stage's cargo command as given: `cargo $DEPS_CARGO` or
+#                              `cargo $BUILD_CARGO` (its words, decided by the xtask), with
+#                              CARGO_ENV (and, in the build stage, BUILD_INFO) exported
 #   build-env select CONTEXT LIST DIR
 #                              copy the paths LIST names (relative to CONTEXT, one per line; a
 #                              missing LIST is an empty one) into DIR, at one fixed mtime, with a
@@ -141,6 +140,15 @@ sccache_report() {
 }
 
 run_cargo() {
+  case "${1:-}" in
+    deps) words=${DEPS_CARGO:-} ;;
+    build) words=${BUILD_CARGO:-} ;;
+    *) die "cargo deps|build: which stage's command (DEPS_CARGO or BUILD_CARGO) to run" ;;
+  esac
+  [ -n "$words" ] || die "no cargo command for the $1 stage: cargo xtask docker build sets it"
+  # The command's words, decided by the xtask (no word has a space).
+  # shellcheck disable=SC2086
+  set -- $words
   # KEY=VALUE words, decided by the xtask (no value has a space).
   for kv in ${CARGO_ENV:-} ${BUILD_INFO:-}; do
     export "${kv?}"
@@ -150,17 +158,6 @@ run_cargo() {
   if [ "${SCCACHE:-false}" = true ]; then
     sccache_start
   fi
-  if [ "${ZIGBUILD:-false}" = true ] && [ "${1:-}" = build ]; then
-    shift
-    set -- zigbuild "$@"
-  fi
-  set -- "$@" --profile "${CARGO_PROFILE:-release}"
-  # The variant's features, as words (`--features a,b --no-default-features`, no spaces inside).
-  # shellcheck disable=SC2086
-  set -- "$@" ${CARGO_FEATURES:-}
-  for target in ${RUST_TARGET:-}; do
-    set -- "$@" --target "$target"
-  done
   restore_mtimes
   if [ -n "${MEMBERS_CACHE:-}" ]; then
     members_restore || echo "build-env: no workspace units restored (a full workspace build)" >&2

@@ -100,8 +100,16 @@ impl Invocation {
         }
     }
 
-    /// The arguments after `cargo`.
+    /// The arguments after `cargo`, with JSON messages for this tool to read.
     pub fn args(&self) -> Vec<String> {
+        let mut args = self.words();
+        args.push("--message-format=json-render-diagnostics".into());
+        args
+    }
+
+    /// The arguments after `cargo` as a person (or a build stage) types them: cargo's own
+    /// output, no JSON messages.
+    pub fn words(&self) -> Vec<String> {
         let mut args: Vec<String> = match (self.subcommand, self.zigbuild) {
             (Subcommand::Build, true) => vec!["zigbuild".into()],
             (Subcommand::Build, false) => vec!["build".into()],
@@ -143,7 +151,6 @@ impl Invocation {
         if self.subcommand == Subcommand::TestNoRun {
             args.push("--no-run".into());
         }
-        args.push("--message-format=json-render-diagnostics".into());
         args
     }
 

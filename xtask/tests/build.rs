@@ -218,7 +218,7 @@ fn dry_run_writes_nothing() {
         ],
     );
     assert!(
-        out.contains("command:") && out.contains("--profile production"),
+        out.contains("\n  cargo    ") && out.contains("--profile production"),
         "{out}"
     );
     assert_eq!(snapshot(&root), before, "a dry run changed files");

@@ -2,6 +2,7 @@
 //! `docker build` whose build arguments carry the build rules (`rules::spec` for that
 //! platform's triple), then pushes and the manifest list.
 
+use crate::cargo::Selection;
 use crate::config::{Libc, Variant};
 use crate::exec::Command;
 pub use crate::rules::Platform;
@@ -236,12 +237,15 @@ pub fn build_args(
         ..BuildRequest::of(request.variant)
     };
     let spec = rules::spec(ws, &build, facts)?;
+    let words_of = |words: &[String]| -> anyhow::Result<String> {
+        if let Some(bad) = words.iter().find(|w| w.contains(char::is_whitespace)) {
+            bail!("a build argument with spaces cannot be passed to the image: {bad}");
+        }
+        Ok(words.join(" "))
+    };
     let words = |pairs: &[(String, String)]| -> anyhow::Result<String> {
         let kv: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if let Some(bad) = kv.iter().find(|kv| kv.contains(char::is_whitespace)) {
-            bail!("a build variable with spaces cannot be passed to the image: {bad}");
-        }
-        Ok(kv.join(" "))
+        words_of(&kv)
     };
     let version = request.version.clone().unwrap_or_else(|| {
         spec.bins
@@ -275,6 +279,16 @@ pub fn build_args(
             )
         })
         .collect();
+    // Each stage's whole cargo command: the model's invocation, for the image's binary, in the
+    // image's work dir; the deps stage's is its mirror (`ci_optims/`).
+    let mut build = spec.invocation.clone();
+    build.selection = Selection::Bins(vec![bin.to_string()]);
+    build.locked = true;
+    let deps = rules::mirror_of(
+        &build,
+        format!("{}/Cargo.toml", crate::ci_optims::DIR).into(),
+        IMAGE_TARGET_DIR.into(),
+    );
     // A glibc image's C runtime: where the target's libraries are (one platform per run).
     let glibc = spec.targets.iter().find(|t| t.runtime_libs.is_some());
     let mut args = vec![
@@ -282,7 +296,8 @@ pub fn build_args(
         ("APT_PACKAGES", spec.packages.join(" ")),
         ("CARGO_PROFILE", spec.profile.to_string()),
         ("CARGO_ENV", words(&spec.invocation.env)?),
-        ("CARGO_FEATURES", spec.invocation.features.args().join(" ")),
+        ("DEPS_CARGO", words_of(&deps.words())?),
+        ("BUILD_CARGO", words_of(&build.words())?),
         ("SCCACHE", request.sccache.is_some().to_string()),
         ("ZIGBUILD", spec.invocation.zigbuild.to_string()),
         ("BIN", bin.to_string()),
@@ -648,6 +663,43 @@ mod tests {
             "no registry, no remote cache"
         );
         assert!(plan.publish.is_empty());
+    }
+
+    /// Each stage runs the native build's own cargo command for that platform (the model's
+    /// invocation, for the image's binary), not one the script puts together.
+    #[test]
+    fn each_stage_runs_the_models_cargo_command() {
+        let ws = workspace_with_service();
+        let production = plan_of(&request(Variant::Production)).unwrap();
+        let arm = &production.platforms[1];
+        assert_eq!(arm.platform, Platform::LinuxArm64);
+        let arg = |key: &str| {
+            let args = &arm.steps[0].command.args;
+            let prefix = format!("{key}=");
+            args.iter()
+                .find_map(|a| a.strip_prefix(&prefix))
+                .unwrap_or_else(|| panic!("no {key} in {args:?}"))
+                .to_string()
+        };
+        let native = with_facts("1.95.0", false, |facts| {
+            let request = BuildRequest {
+                targets: vec!["aarch64-unknown-linux-gnu".into()],
+                bins: vec!["svc".into()],
+                ..BuildRequest::of(Variant::Production)
+            };
+            rules::spec(&ws, &request, facts)
+        })
+        .unwrap();
+        let mut words = native.invocation.words();
+        words.push("--locked".into());
+        assert_eq!(arg("BUILD_CARGO").split(' ').collect::<Vec<_>>(), words);
+        let deps = arg("DEPS_CARGO");
+        assert!(
+            deps.starts_with("build --manifest-path ci_optims/Cargo.toml --profile production --target aarch64-unknown-linux-gnu --bin svc")
+                && deps.ends_with("--target-dir target --locked"),
+            "{deps}"
+        );
+        assert!(!deps.contains("message-format"), "{deps}");
     }
 
     #[test]
