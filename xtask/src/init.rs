@@ -80,7 +80,8 @@ pub fn run(args: InitArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow
     if let Some(service) = &args.service {
         ws.bin(service).context("--service")?;
     }
-    let plan = plan(ws, &tool_root, &args)?;
+    let (dir, alias) = install_place(&ws.root)?;
+    let plan = plan(ws, &tool_root, &args, (&dir, &alias))?;
     if dry_run || format == Format::Json {
         if format == Format::Json {
             print_json(
@@ -101,7 +102,6 @@ pub fn run(args: InitArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow
     // ci_optims mirrors the workspace as it is now (with the profile just added).
     let ws = Workspace::load_at(exec, &ws.root)?;
     ci_optims::sync(exec, &ws)?.print();
-    let (dir, alias) = install_place(&ws.root)?;
     tool_lockfile(exec, &ws, &tool_root, &dir)?;
     eprintln!(
         "done: try `cargo {alias} build --variant dev` in {}",
@@ -181,13 +181,19 @@ fn install_place(root: &Path) -> anyhow::Result<(String, String)> {
     )
 }
 
-fn plan(ws: &Workspace, tool_root: &Path, args: &InitArgs) -> anyhow::Result<Plan> {
+/// Every change, decided before any is made; the tool goes to `place` (its folder, its alias).
+fn plan(
+    ws: &Workspace,
+    tool_root: &Path,
+    args: &InitArgs,
+    place: (&str, &str),
+) -> anyhow::Result<Plan> {
     let mut plan = Plan {
         steps: Vec::new(),
         writes: BTreeMap::new(),
     };
     let root = &ws.root;
-    let (dir, alias_name) = install_place(root)?;
+    let (dir, alias_name) = (place.0.to_string(), place.1.to_string());
     // The tool's sources, as a workspace of its own.
     let mut sources = Vec::new();
     collect(&tool_root.join("xtask/src"), &mut sources)?;

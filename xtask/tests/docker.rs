@@ -87,7 +87,8 @@ fn dev_image_serves_its_version_and_a_source_edit_rebuilds_no_dependency() {
     // An edit no run has seen, so that this build really runs the build stage (a `CACHED` one
     // would leave the members cache holding units of another copy's source mtimes).
     append_edit(&root, &bin);
-    docker_build(&root, &common);
+    // --smoke: the built image answered its health and version paths before the command ended.
+    docker_build(&root, &[&common[..], &["--smoke"]].concat());
     let image = "xtask-test:dev";
     assert_eq!(
         docker_ok(&["image", "inspect", "--format", "{{.Config.User}}", image]).trim(),

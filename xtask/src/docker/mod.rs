@@ -8,6 +8,7 @@
 mod buildkit;
 pub mod plan;
 mod report;
+mod smoke;
 
 use crate::ci_optims;
 use crate::config::{CompilerCache, Libc, Variant};
@@ -95,6 +96,12 @@ pub struct ImageArgs {
     /// e.g. `--network host --cache-from reg/img:tag`.
     #[arg(long, allow_hyphen_values = true, value_name = "FLAGS")]
     docker_flags: Option<String>,
+    /// After the build, before any push: run the image of this machine's architecture on
+    /// loopback and check the service answers ([workspace.metadata.xtask.service]: GET
+    /// health-path gives 200, GET version-path names the version and commit; listen-args say
+    /// where it listens, `{addr}` replaced).
+    #[arg(long)]
+    smoke: bool,
 }
 
 /// The variable a token for private git dependencies comes in (`make docker.build.dev
@@ -129,6 +136,7 @@ impl ImageArgs {
                 .then(|| GIT_TOKEN_ENV.to_string()),
             sccache: (self.cache == CompilerCache::Sccache).then(sccache::backend_vars),
             docker: self.docker,
+            smoke: self.smoke,
             docker_flags: match self.docker_flags {
                 Some(flags) => flags.split_whitespace().map(String::from).collect(),
                 None => engine::build_flags(),
@@ -174,6 +182,8 @@ pub fn run(args: DockerArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyh
 const CONTEXT: &str = "context";
 /// The task that checks an engine answers, with BuildKit.
 const ENGINE: &str = "engine";
+/// The task that runs the built image and asks the service what it is.
+const SMOKE: &str = "smoke";
 
 /// What runs, in order: the checks (the context when images are built; the engine), each
 /// platform's docker commands (a lane per platform, in parallel), then the publish steps.
@@ -216,6 +226,9 @@ pub fn program(plan: &DockerPlan, docker: &str) -> crate::plan::Plan {
                 lane: lanes.then(|| platform.platform.name()),
             });
         }
+    }
+    if let Some(smoke) = &plan.smoke {
+        program.step(crate::plan::Step::task(SMOKE, smoke.describe()));
     }
     for step in &plan.publish {
         program.step(crate::plan::Step::run(
@@ -296,6 +309,10 @@ impl crate::plan::Handler for Imaging<'_> {
         match (step, done) {
             (S::Task { task, .. }, _) if task == CONTEXT => check_context(self.exec, self.ws),
             (S::Task { task, .. }, _) if task == ENGINE => engine::check(self.exec, self.docker),
+            (S::Task { task, .. }, _) if task == SMOKE => match &self.plan.smoke {
+                Some(smoke) => smoke.check(self.exec, self.docker),
+                None => Ok(()),
+            },
             (S::Run { command, .. }, Done::Ran { watch, seconds }) => {
                 let docker_step = self.step_of(command)?;
                 let reports = watch.0.reports(docker_step, seconds, &self.members);

@@ -2,6 +2,7 @@
 //! `docker build` whose build arguments carry the build rules (`rules::spec` for that
 //! platform's triple), then pushes and the manifest list.
 
+use super::smoke::Smoke;
 use crate::cargo::Selection;
 use crate::config::{Libc, Variant};
 use crate::exec::Command;
@@ -9,7 +10,7 @@ pub use crate::rules::Platform;
 use crate::rules::{self, BuildRequest, Facts};
 use crate::toolchain::Cross;
 use crate::workspace::Workspace;
-use anyhow::bail;
+use anyhow::{bail, Context};
 use serde::Serialize;
 
 /// The Dockerfile's stages, in order (checked against the file by a test).
@@ -81,6 +82,8 @@ pub struct ImageRequest {
     pub docker: String,
     /// Extra flags of every `docker build` (`--network host`, `--cache-from ...`).
     pub docker_flags: Vec<String>,
+    /// Run the image of this machine's architecture and ask the service what it is.
+    pub smoke: bool,
 }
 
 impl ImageRequest {
@@ -103,6 +106,7 @@ impl ImageRequest {
             sccache: None,
             docker: docker.into(),
             docker_flags: Vec::new(),
+            smoke: false,
         }
     }
 }
@@ -137,6 +141,8 @@ pub struct DockerPlan {
     pub sccache_env: Vec<String>,
     /// The variable whose value the builds get as the `git_token` secret.
     pub git_token_env: Option<String>,
+    /// After the builds, before the pushes (`--smoke`).
+    pub smoke: Option<Smoke>,
 }
 
 impl DockerPlan {
@@ -518,7 +524,18 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
     if !single {
         publish.extend(manifest_steps(request, &names, &pushed));
     }
+    let smoke = match request.smoke {
+        true => Some(smoke(
+            ws,
+            request,
+            &names,
+            &per_platform,
+            &facts.toolchain.host,
+        )?),
+        false => None,
+    };
     Ok(DockerPlan {
+        smoke,
         variant: request.variant,
         libc,
         bin: names.bin,
@@ -553,6 +570,49 @@ pub fn manifest_plan(
         platforms: Vec::new(),
         sccache_env: Vec::new(),
         git_token_env: None,
+        smoke: None,
+    })
+}
+
+/// The smoke check of the image of the build machine's architecture: the service's, as its
+/// config says it answers.
+fn smoke(
+    ws: &Workspace,
+    request: &ImageRequest,
+    names: &Names,
+    platforms: &[PlatformPlan],
+    host: &str,
+) -> anyhow::Result<Smoke> {
+    let fix = "set [workspace.metadata.xtask.service] bin (and health-path, version-path, listen-args when not the defaults)";
+    let service = ws.config.service.as_ref().with_context(|| {
+        format!("--smoke checks the service, and the workspace names none: {fix}")
+    })?;
+    if service.bin != names.bin {
+        bail!(
+            "--smoke checks the service `{}`, and this image ships `{}`: drop --bin or --smoke",
+            service.bin,
+            names.bin
+        );
+    }
+    let arch = host.split('-').next().unwrap_or_default();
+    let here = platforms
+        .iter()
+        .find(|p| p.platform.arch().rust == arch)
+        .with_context(|| format!("--smoke runs the image of this machine's architecture ({arch}), and none is built: add its platform"))?;
+    let version = request.version.clone().unwrap_or_else(|| {
+        ws.bin(&service.bin)
+            .map(|b| b.version.clone())
+            .unwrap_or_default()
+    });
+    Ok(Smoke {
+        image: here.image.clone(),
+        listen_args: service.listen_args.clone(),
+        health_path: service.health_path.clone(),
+        version_path: service.version_path.clone(),
+        expect: [version, request.commit.clone()]
+            .into_iter()
+            .filter(|w| !w.is_empty())
+            .collect(),
     })
 }
 
