@@ -25,6 +25,7 @@ docker_args = --docker "$(DOCKER)" \
 	$(if $(COMMIT_SHA),--commit "$(COMMIT_SHA)") \
 	$(if $(REGISTRY),--registry "$(REGISTRY)") \
 	$(if $(LIBC),--libc "$(LIBC)") \
+	$(if $(filter 1 true yes,$(SMOKE)),--smoke) \
 	$(if $(strip $(DOCKER_BUILD_FLAGS)),--docker-flags="$(DOCKER_BUILD_FLAGS)")
 
 .PHONY: help build build.production test bench docker.build.dev docker.build.optimized ci-optims
@@ -39,6 +40,7 @@ help: ## this list
 	@echo "  IMAGE, TAG          image name (default: the service binary) and tag (default: the variant)"
 	@echo "  VERSION, COMMIT_SHA what the binary reports on /version (default: package version, git HEAD)"
 	@echo "  REGISTRY            push each platform there and join them into one manifest list"
+	@echo "  SMOKE=1             run this machine's image first: the service must answer health and version"
 	@echo "  DOCKER              the docker client (default: docker)"
 	@echo "  DOCKER_BUILD_FLAGS  extra docker build flags, e.g. '--network host --cache-from reg/img:tag'"
 	@echo "  GH_PAT              token for private git dependencies (a BuildKit secret, never a build arg)"
