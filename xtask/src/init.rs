@@ -256,7 +256,15 @@ fn plan(
             ".github/workflows/xtask-bench.yml",
         ),
     ] {
-        files.push((to.into(), std::fs::read_to_string(tool_root.join(from))?));
+        let text = std::fs::read_to_string(tool_root.join(from))?;
+        // Installed beside a workspace's own `xtask`: they call this tool by its own alias.
+        let text = match alias_name.as_str() {
+            "xtask" => text,
+            alias => text
+                .replace("$(CARGO) xtask ", &format!("$(CARGO) {alias} "))
+                .replace("cargo xtask ", &format!("cargo {alias} ")),
+        };
+        files.push((to.into(), text));
     }
     for (rel, text) in files {
         let path = root.join(&rel);
@@ -351,10 +359,15 @@ fn plan(
         .is_some();
     if !has_xtask_config {
         let bins: Vec<String> = ws.bins.iter().map(|b| format!("\"{}\"", b.name)).collect();
+        // A library-only workspace ships nothing: `bins = []` would refuse every production
+        // build with a wrong cause, so the key is left out until there is a binary.
+        let bins_line = match bins.is_empty() {
+            true => "# bins = [\"...\"]: none yet (a library-only workspace); dev builds its libraries.\n".to_string(),
+            false => format!("bins = [{}]\n", bins.join(", ")),
+        };
         let mut text = format!(
             "\n# What `cargo xtask` builds, ships and measures (added by `cargo xtask init`; every key is optional).\n\
-             [workspace.metadata.xtask]\n# Binaries shipped into dist/ by `cargo xtask build --variant production`.\nbins = [{}]\n",
-            bins.join(", ")
+             [workspace.metadata.xtask]\n# Binaries shipped into dist/ by `cargo xtask build --variant production`.\n{bins_line}"
         );
         if let Some(service) = &args.service {
             text.push_str(&format!(
@@ -373,8 +386,46 @@ fn plan(
                     [profile.production]\ninherits = \"release\"\nlto = \"thin\"\ncodegen-units = 1\nstrip = true\n";
         append(&mut plan, manifest_rel, &manifest, text);
     }
+    ignore_build_output(&mut plan, ws);
     plan.steps.push(Step::Sync);
     Ok(plan)
+}
+
+/// dist/ and its siblings (staging, previous, lock) are build output: git-ignored, as far as
+/// the root `.gitignore` does not say so already.
+fn ignore_build_output(plan: &mut Plan, ws: &Workspace) {
+    let dist = ws
+        .config
+        .dist_dir
+        .as_deref()
+        .unwrap_or("dist")
+        .trim_matches('/');
+    let rel = ".gitignore";
+    let current = std::fs::read_to_string(ws.root.join(rel)).unwrap_or_default();
+    let has = |pattern: &str| {
+        current.lines().any(|l| {
+            let l = l.trim();
+            l == pattern
+                || l == pattern.trim_start_matches('/')
+                || l == pattern.trim_end_matches('/')
+        })
+    };
+    let missing: Vec<String> = [
+        format!("/{dist}/"),
+        format!("/{dist}.staging/"),
+        format!("/{dist}.previous/"),
+        format!("/{dist}.lock"),
+    ]
+    .into_iter()
+    .filter(|p| !has(p))
+    .collect();
+    if !missing.is_empty() {
+        let text = format!(
+            "\n# The output of `cargo xtask build --variant production` (added by `cargo xtask init`).\n{}\n",
+            missing.join("\n")
+        );
+        append(plan, rel, &current, &text);
+    }
 }
 
 /// Did this tool write `rel`: this version (the same content), or an earlier one (the same first

@@ -414,6 +414,10 @@ fn bins(ws: &Workspace, request: &BuildRequest) -> anyhow::Result<Vec<Bin>> {
             .map(|b| ws.bin(b))
             .collect::<anyhow::Result<_>>()?
     };
+    if bins.is_empty() && request.variant == Variant::Dev {
+        // A library-only workspace: a dev build is plain `cargo build` of its default members.
+        return Ok(Vec::new());
+    }
     if bins.is_empty() {
         if ws.config.bins.as_ref().is_some_and(Vec::is_empty) {
             bail!(
@@ -421,7 +425,11 @@ fn bins(ws: &Workspace, request: &BuildRequest) -> anyhow::Result<Vec<Bin>> {
                  produce nothing; list the binaries to ship, or remove the key to ship every binary"
             );
         }
-        bail!("the workspace has no binary to build (no [[bin]] in its default members)");
+        bail!(
+            "the workspace has no binary to ship (no [[bin]] in its default members): a \
+             production build packages binaries into dist/; `cargo xtask build --variant dev` \
+             builds its libraries"
+        );
     }
     Ok(bins.into_iter().cloned().collect())
 }
@@ -536,6 +544,21 @@ mod tests {
 
     fn env(spec: &BuildSpec, key: &str) -> Option<String> {
         spec.cargo().command().env_value(key).map(str::to_string)
+    }
+
+    /// A library-only workspace: dev is plain `cargo build`; production has nothing to ship
+    /// and says what does work.
+    #[test]
+    fn a_library_only_workspace_builds_dev_and_refuses_production_with_the_fix() {
+        let mut ws = workspace_with_service();
+        ws.bins.clear();
+        let dev = spec_of(&ws, &BuildRequest::of(Variant::Dev)).unwrap();
+        assert!(dev.bins.is_empty());
+        assert_eq!(dev.invocation.selection, Selection::Default);
+        let err = spec_of(&ws, &BuildRequest::of(Variant::Production))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--variant dev"), "{err}");
     }
 
     #[test]

@@ -123,6 +123,13 @@ fn init_wires_a_workspace_without_changing_its_build() {
         root.join("Dockerfile.dockerignore").is_file(),
         "the build context's own ignore file"
     );
+    let ignored = std::fs::read_to_string(root.join(".gitignore")).unwrap();
+    for pattern in ["/dist/", "/dist.staging/", "/dist.lock"] {
+        assert!(
+            ignored.lines().any(|l| l == pattern),
+            "{pattern} not git-ignored: {ignored}"
+        );
+    }
 
     // Idempotent.
     let again = xtask_ok(&here, &["init", &arg, "--dry-run"]);
@@ -154,4 +161,47 @@ fn init_wires_a_workspace_without_changing_its_build() {
     // It builds under the workspace's target/, not in a target dir of its own in the tree.
     assert!(!root.join("xtask/target").exists());
     assert!(root.join("target/xtask-tool").is_dir());
+}
+
+/// A workspace with an `xtask` of its own (helix's shape): the tool goes to `xtask-build/`
+/// under the alias `cargo xtask-build`, and the Makefile and workflows it adds call that, not
+/// the team's tool; the team's alias stays as it was.
+#[test]
+fn beside_a_workspaces_own_xtask_the_files_call_the_tool_by_its_alias() {
+    let root = small_workspace("init-own-xtask", "");
+    // The generated config has a table: start from a workspace without one, as init finds it.
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let bare = manifest[..manifest.find("[workspace.metadata.xtask]").unwrap()].to_string();
+    write_file(&root, "Cargo.toml", &bare);
+    write_file(
+        &root,
+        "xtask/Cargo.toml",
+        "[package]\nname = \"xtask\"\nversion = \"0.1.0\"\n",
+    );
+    write_file(
+        &root,
+        ".cargo/config.toml",
+        "[alias]\nxtask = \"run --manifest-path xtask/Cargo.toml --\"\n",
+    );
+    let arg = root.display().to_string();
+    xtask_ok(&workspace_root(), &["init", &arg]);
+    assert!(root.join("xtask-build/Cargo.toml").is_file());
+    let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
+    assert!(
+        makefile.contains("$(CARGO) xtask-build docker build")
+            && !makefile.contains("$(CARGO) xtask "),
+        "{makefile}"
+    );
+    for workflow in ["xtask-docker.yml", "xtask-bench.yml"] {
+        let text = std::fs::read_to_string(root.join(".github/workflows").join(workflow)).unwrap();
+        assert!(
+            text.contains("cargo xtask-build ") && !text.contains("cargo xtask "),
+            "{workflow}: {text}"
+        );
+    }
+    let config = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap();
+    assert!(
+        config.contains("xtask = \"run --manifest-path xtask/Cargo.toml --\""),
+        "{config}"
+    );
 }

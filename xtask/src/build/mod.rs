@@ -171,7 +171,10 @@ pub fn run(args: BuildArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
             Ok(())
         }
         Format::Text => {
-            println!("{}\n{}", summary.table().terminal(), summary.sentence());
+            if !summary.artifacts.is_empty() {
+                println!("{}", summary.table().terminal());
+            }
+            println!("{}", summary.sentence());
             Ok(())
         }
     }
