@@ -131,7 +131,9 @@ fn free_port() -> anyhow::Result<u16> {
 fn get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    // One write: a server that answers as soon as it has the request line must not find the
+    // rest arriving after it closed.
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
     let text = String::from_utf8_lossy(&response);
@@ -155,9 +157,16 @@ mod tests {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let mut stream = stream;
+                let mut request = Vec::new();
                 let mut buf = [0u8; 1024];
-                let _ = stream.read(&mut buf);
-                let _ = write!(stream, "HTTP/1.0 {status}\r\n\r\n{body}");
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!("HTTP/1.0 {status}\r\n\r\n{body}");
+                let _ = stream.write_all(answer.as_bytes());
             }
         });
         addr
