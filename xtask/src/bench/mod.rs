@@ -189,55 +189,67 @@ impl BenchArgs {
 
         match previous {
             None => self.save(exec, ws, &name, &path, machine, measured, format),
-            Some(base) => {
-                let warnings = differences(&base, &machine, &configured);
-                let speed = report::Speed::new(
-                    &base,
-                    measured.iter().filter_map(|(_, r)| r.as_ref().ok()),
-                    self.raw_times_reason(&base.machine, &machine),
-                );
-                let pairs: Vec<(&ScenarioResult, Result<&ScenarioResult, String>)> = base
-                    .results
-                    .iter()
-                    .filter_map(|b| {
-                        let (_, current) = measured.iter().find(|(s, _)| s.id == b.scenario.id)?;
-                        Some((b, current.as_ref().map_err(Clone::clone)))
-                    })
-                    .collect();
-                let comparison =
-                    report::Comparison::new(&name, self.threshold / 100.0, warnings, speed, pairs);
-                match format {
-                    Format::Text => println!("{}", comparison.text()),
-                    Format::Markdown => print!("{}", comparison.markdown()),
-                    Format::Json => print_json(&comparison)?,
-                }
-                if let Some(report_path) = &self.report {
-                    let bars: Vec<_> = comparison
-                        .rows
-                        .iter()
-                        .map(|r| (r.scenario.clone(), r.baseline, r.current, r.verdict))
-                        .collect();
-                    let page = report::html(
-                        &format!("Build times vs baseline `{name}`"),
-                        &format!(
-                            "{} — {}; {}",
-                            machine.describe(),
-                            comparison.rule,
-                            comparison.speed.text()
-                        ),
-                        &bars,
-                        &comparison.table(),
-                    );
-                    std::fs::write(report_path, page)
-                        .with_context(|| format!("writing {}", report_path.display()))?;
-                }
-                let regressed = comparison.regressed();
-                if !regressed.is_empty() {
-                    return Err(Regressed(regressed.iter().map(|s| s.to_string()).collect()).into());
-                }
-                Ok(())
-            }
+            Some(base) => self.compare(&base, &machine, &configured, &measured, &name, format),
         }
+    }
+
+    /// Compare what was measured with the baseline `base`: print the verdicts, write the
+    /// report; `Regressed` when a scenario got slower beyond its noise.
+    fn compare(
+        &self,
+        base: &Baseline,
+        machine: &Machine,
+        configured: &[Scenario],
+        measured: &[(Scenario, Result<ScenarioResult, String>)],
+        name: &str,
+        format: Format,
+    ) -> anyhow::Result<()> {
+        let warnings = differences(base, machine, configured);
+        let speed = report::Speed::new(
+            base,
+            measured.iter().filter_map(|(_, r)| r.as_ref().ok()),
+            self.raw_times_reason(&base.machine, machine),
+        );
+        let pairs: Vec<(&ScenarioResult, Result<&ScenarioResult, String>)> = base
+            .results
+            .iter()
+            .filter_map(|b| {
+                let (_, current) = measured.iter().find(|(s, _)| s.id == b.scenario.id)?;
+                Some((b, current.as_ref().map_err(Clone::clone)))
+            })
+            .collect();
+        let comparison =
+            report::Comparison::new(name, self.threshold / 100.0, warnings, speed, pairs);
+        match format {
+            Format::Text => println!("{}", comparison.text()),
+            Format::Markdown => print!("{}", comparison.markdown()),
+            Format::Json => print_json(&comparison)?,
+        }
+        if let Some(report_path) = &self.report {
+            let bars: Vec<_> = comparison
+                .rows
+                .iter()
+                .map(|r| (r.scenario.clone(), r.baseline, r.current, r.verdict))
+                .collect();
+            let page = report::html(
+                &format!("Build times vs baseline `{name}`"),
+                &format!(
+                    "{} — {}; {}",
+                    machine.describe(),
+                    comparison.rule,
+                    comparison.speed.text()
+                ),
+                &bars,
+                &comparison.table(),
+            );
+            std::fs::write(report_path, page)
+                .with_context(|| format!("writing {}", report_path.display()))?;
+        }
+        let regressed = comparison.regressed();
+        if !regressed.is_empty() {
+            return Err(Regressed(regressed.iter().map(|s| s.to_string()).collect()).into());
+        }
+        Ok(())
     }
 
     /// Save what was measured as the baseline `name` at `path`, print it, and write the report.
