@@ -400,10 +400,6 @@ struct Cleaning;
 impl Handler for Cleaning {
     type Watch = Capture;
 
-    fn watch(&self, _: &Step) -> Capture {
-        Capture::default()
-    }
-
     fn done(&mut self, step: &Step, done: Done<Capture>) -> anyhow::Result<()> {
         match (step, done) {
             (Step::Remove { path, purpose }, _) => {

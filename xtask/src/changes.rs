@@ -196,10 +196,6 @@ struct Reading<'a> {
 impl crate::plan::Handler for Reading<'_> {
     type Watch = crate::plan::Capture;
 
-    fn watch(&self, _: &crate::plan::Step) -> crate::plan::Capture {
-        crate::plan::Capture::default()
-    }
-
     fn done(
         &mut self,
         step: &crate::plan::Step,

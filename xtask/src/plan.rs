@@ -386,9 +386,11 @@ impl Watch for Capture {
 
 /// A command's part in running its plan.
 pub trait Handler {
-    type Watch: Watch;
-    /// A reader for the lines of this `Run` step.
-    fn watch(&self, step: &Step) -> Self::Watch;
+    type Watch: Watch + Default;
+    /// A reader for the lines of this `Run` step (by default, a fresh one).
+    fn watch(&self, _step: &Step) -> Self::Watch {
+        Self::Watch::default()
+    }
     /// The step is about to start (not called for parallel lanes).
     fn before(&mut self, _step: &Step) {}
     /// The step ran; what it produced. A `Task` step is the command's to do here.

@@ -398,10 +398,6 @@ struct Timed<'a> {
 impl Handler for Timed<'_> {
     type Watch = Capture;
 
-    fn watch(&self, _: &Step) -> Capture {
-        Capture::default()
-    }
-
     fn before(&mut self, _: &Step) {
         self.cpu_before = crate::exec::children_cpu_seconds();
     }

@@ -193,10 +193,6 @@ struct Building<'a> {
 impl Handler for Building<'_> {
     type Watch = Capture;
 
-    fn watch(&self, _: &Step) -> Capture {
-        Capture::default()
-    }
-
     fn done(&mut self, step: &Step, done: Done<Capture>) -> anyhow::Result<()> {
         match (step, done) {
             (Step::Run { command, .. }, Done::Ran { watch, .. })

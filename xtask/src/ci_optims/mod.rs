@@ -186,10 +186,6 @@ struct Checking<'a> {
 impl Handler for Checking<'_> {
     type Watch = Capture;
 
-    fn watch(&self, _: &Step) -> Capture {
-        Capture::default()
-    }
-
     fn done(&mut self, step: &Step, _: Done<Capture>) -> anyhow::Result<()> {
         match step {
             Step::Task { task, .. } if task == COMPARE => compare(self.exec, self.ws),
@@ -439,10 +435,6 @@ struct Syncing<'a> {
 
 impl Handler for Syncing<'_> {
     type Watch = Capture;
-
-    fn watch(&self, _: &Step) -> Capture {
-        Capture::default()
-    }
 
     fn done(&mut self, step: &Step, _: Done<Capture>) -> anyhow::Result<()> {
         let rel = |path: &Path| {
@@ -789,10 +781,6 @@ struct Counting<'a> {
 
 impl Handler for Counting<'_> {
     type Watch = Capture;
-
-    fn watch(&self, _: &Step) -> Capture {
-        Capture::default()
-    }
 
     fn done(&mut self, step: &Step, done: Done<Capture>) -> anyhow::Result<()> {
         match (step, done) {

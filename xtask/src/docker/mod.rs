@@ -296,10 +296,6 @@ impl Imaging<'_> {
 impl crate::plan::Handler for Imaging<'_> {
     type Watch = Log;
 
-    fn watch(&self, _: &crate::plan::Step) -> Log {
-        Log::default()
-    }
-
     fn done(
         &mut self,
         step: &crate::plan::Step,

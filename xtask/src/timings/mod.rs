@@ -162,10 +162,6 @@ struct Timing<'a> {
 impl Handler for Timing<'_> {
     type Watch = Capture;
 
-    fn watch(&self, _: &Step) -> Capture {
-        Capture::default()
-    }
-
     fn done(&mut self, step: &Step, done: Done<Capture>) -> anyhow::Result<()> {
         match (step, done) {
             (Step::Cargo { command, .. }, Done::Cargo(outcome)) => {
