@@ -22,7 +22,7 @@ SCENARIOS=${SCENARIOS:-noop/dev incr-leaf/dev incr-core/dev test-build/dev}
 scenario_args() { for s in $SCENARIOS; do printf -- '--scenario\n%s\n' "$s"; done; }
 mapfile -t SARGS < <(scenario_args)
 XTASK=$PWD/target/debug/xtask
-cargo build -q -p xtask
+cargo build -q -p xtask-fastbuild
 
 flagged() { # JSON comparison on stdin -> "scenario:verdict" of the flagged rows
   python3 -c 'import json,sys; print(" ".join(r["scenario"]+":"+r["verdict"] for r in json.load(sys.stdin)["rows"] if r["verdict"] not in ("no-change", None)))'

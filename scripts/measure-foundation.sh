@@ -18,7 +18,7 @@ elapsed() { echo "$(now) - $1" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { echo "scale=3; $1 / $2" | bc; }
 # XTASK_BIN=path pins the xtask binary (so editing xtask sources meanwhile changes nothing).
-xtask_bin() { if [[ -n ${XTASK_BIN:-} ]]; then echo "$XTASK_BIN"; else cargo build -q -p xtask && echo "$PWD/target/debug/xtask"; fi; }
+xtask_bin() { if [[ -n ${XTASK_BIN:-} ]]; then echo "$XTASK_BIN"; else cargo build -q -p xtask-fastbuild && echo "$PWD/target/debug/xtask"; fi; }
 
 EDIT_FILE=crates/pulse-server/src/main.rs
 restore_edit() { [[ -f $EDIT_FILE.measure-orig ]] && mv -f "$EDIT_FILE.measure-orig" "$EDIT_FILE"; true; }

@@ -2,8 +2,8 @@
 # The xtask's own cold build time (paid on every fresh clone and CI job), two commits side by
 # side in worktrees of this repository, N rounds, alternating:
 #   scripts/measure-xtask-cold.sh BEFORE_COMMIT AFTER_COMMIT [N]
-# Prints, per round and side: the full cold build (`rm -rf target; cargo build -p xtask`) and the
-# xtask crate alone (`cargo clean -p xtask; cargo build -p xtask`). Compare rounds pairwise: a
+# Prints, per round and side: the full cold build (`rm -rf target; cargo build -p xtask-fastbuild`) and the
+# xtask crate alone (`cargo clean -p xtask-fastbuild; cargo build -p xtask-fastbuild`). Compare rounds pairwise: a
 # shared VM drifts by tens of percent over minutes.
 set -euo pipefail
 before=${1:?usage: $0 BEFORE_COMMIT AFTER_COMMIT [N]} after=${2:?} rounds=${3:-3}
@@ -16,9 +16,9 @@ for round in $(seq "$rounds"); do
   for side in before after; do
     cd "$scratch/$side"
     rm -rf target
-    full=$(seconds cargo build -q -p xtask)
-    cargo clean -q -p xtask
-    own=$(seconds cargo build -q -p xtask)
+    full=$(seconds cargo build -q -p xtask-fastbuild)
+    cargo clean -q -p xtask-fastbuild
+    own=$(seconds cargo build -q -p xtask-fastbuild)
     printf 'round %s %-6s full cold %6.1f s, xtask crate alone %5.1f s\n' "$round" "$side" "$full" "$own"
   done
 done

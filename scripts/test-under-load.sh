@@ -18,7 +18,7 @@ mkdir -p "$log_dir"
 # shellcheck disable=SC2016 # $1 expands in the inner shell
 setsid bash -c 'while :; do
     rm -rf "$1/load-target"
-    cargo build --quiet --offline -p xtask --target-dir "$1/load-target" >/dev/null 2>&1 || sleep 1
+    cargo build --quiet --offline -p xtask-fastbuild --target-dir "$1/load-target" >/dev/null 2>&1 || sleep 1
   done' load "$scratch" &
 load_pid=$!
 cleanup() {

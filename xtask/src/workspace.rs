@@ -52,11 +52,10 @@ pub struct Workspace {
     pub config: Config,
 }
 
-/// Is this package this tool (by name and description: a workspace's own crate called `xtask`
-/// is one of its members like any other)?
+/// Is this package this tool (by its package name: a workspace's own crate called `xtask` is
+/// one of its members like any other)?
 pub fn is_this_tool(p: &cargo_metadata::Package) -> bool {
     p.name.as_str() == env!("CARGO_PKG_NAME")
-        && p.description.as_deref() == Some(env!("CARGO_PKG_DESCRIPTION"))
 }
 
 impl Workspace {

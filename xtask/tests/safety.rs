@@ -486,6 +486,7 @@ fn every_dry_run_writes_nothing_anywhere() {
         ("RUSTUP_HOME", rustup_home.as_str()),
     ];
     let other_path = other.display().to_string();
+    let tool_path = workspace_root().join("xtask").display().to_string();
     let commands: Vec<Vec<&str>> = vec![
         vec!["build", "--variant", "dev"],
         vec!["build", "--variant", "production"],
@@ -497,7 +498,7 @@ fn every_dry_run_writes_nothing_anywhere() {
         vec!["docker", "build", "--variant", "development"],
         vec!["docker", "manifest", "--registry", "127.0.0.1:5000"],
         vec!["changes", "--base", "HEAD~1"],
-        vec!["init", &other_path],
+        vec!["init", &other_path, "--tool-path", &tool_path],
         vec!["timings", "--variant", "dev"],
         vec!["cache", "clean", "--docker"],
         vec!["cache"],

@@ -627,3 +627,55 @@ pub fn assert_sums_verify(dir: &Path) {
         String::from_utf8_lossy(&check.stdout)
     );
 }
+
+/// A git repository of the tool as it is in this checkout (its package: manifest, sources and
+/// assets, links resolved), at `dir`, with one commit: what an adopting workspace pins by
+/// `--git file://… --rev …`, offline. Returns (url, commit).
+pub fn tool_repo(dir: &Path) -> (String, String) {
+    let _ = std::fs::remove_dir_all(dir);
+    let package = workspace_root().join("xtask");
+    for entry in walkdir::WalkDir::new(&package)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() != 1
+                || ["Cargo.toml", "src", "assets"].contains(&e.file_name().to_str().unwrap())
+        })
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+    {
+        let to = dir.join(entry.path().strip_prefix(&package).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(entry.path(), &to).unwrap();
+    }
+    git_commit_all(dir, "the tool");
+    (format!("file://{}", dir.display()), head(dir))
+}
+
+/// A new commit of everything in the repository at `dir`; returns its id.
+pub fn git_commit(dir: &Path, message: &str) -> String {
+    git(dir, &["add", "-A"]);
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            message,
+        ],
+    );
+    head(dir)
+}
+
+fn head(dir: &Path) -> String {
+    let out = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
