@@ -199,6 +199,11 @@ fn checks(exec: &Exec, ws: &Workspace, args: &DoctorArgs) -> Vec<Check> {
             )
         });
     }
+    out.extend(
+        crate::needs::of(ws)
+            .into_iter()
+            .map(|n| need_check(exec, ws, n)),
+    );
     out.push(disk_check(exec, ws));
     let fresh = Check::new(
         ci_optims::DIR,
@@ -209,6 +214,44 @@ fn checks(exec: &Exec, ws: &Workspace, args: &DoctorArgs) -> Vec<Check> {
         Err(e) => fresh.failed(&format!("{e:#}")),
     });
     out
+}
+
+/// A build script's need (from Cargo.lock): listed in `system-packages` (images install it),
+/// and installed on this machine (native builds).
+fn need_check(exec: &Exec, ws: &Workspace, need: &crate::needs::Need) -> Check {
+    let check = Check::new(
+        format!("{}'s build script", need.krate),
+        "native builds and images of this workspace",
+    );
+    let unlisted: Vec<&str> = need
+        .packages
+        .iter()
+        .copied()
+        .filter(|p| !ws.config.system_packages.iter().any(|s| s == p))
+        .collect();
+    if !unlisted.is_empty() {
+        return check.missing(
+            format!(
+                "{}; {unlisted:?} not in system-packages (images lack it)",
+                need.what
+            ),
+            format!("add {unlisted:?} to [workspace.metadata.xtask] system-packages"),
+        );
+    }
+    let problem = need.packages.iter().find_map(|p| {
+        Requirement::DebianPackage {
+            package: p.to_string(),
+        }
+        .check(exec)
+    });
+    match problem {
+        Some(problem) => check.failed(&problem),
+        None => check.found(format!(
+            "{}: {} listed and installed",
+            need.what,
+            need.packages.join(", ")
+        )),
+    }
 }
 
 fn optional_program(program: &str, affects: &str, fix: &str) -> Check {

@@ -40,6 +40,7 @@ mod toolchain;
 
 mod plan;
 // The workspace and the build rules.
+mod needs;
 mod rules;
 mod workspace;
 // Commands.
@@ -201,6 +202,7 @@ const LAYERS: &[&[&str]] = &[
     &["cargo", "engine", "sccache", "toolchain"],
     &["plan"],
     &["workspace"],
+    &["needs"],
     &["rules"],
     &["build", "ci_optims"],
     &["changes", "docker"],

@@ -280,6 +280,15 @@ impl Workspace {
     }
 
     /// The binary called `name`, or an error listing the valid names.
+    /// The package names in Cargo.lock (none without one): what the build may compile.
+    pub fn locked_names(&self) -> BTreeSet<String> {
+        let lock = std::fs::read_to_string(self.root.join("Cargo.lock")).unwrap_or_default();
+        lock.lines()
+            .filter_map(|line| line.strip_prefix("name = "))
+            .map(|name| name.trim_matches('"').to_string())
+            .collect()
+    }
+
     pub fn bin(&self, name: &str) -> anyhow::Result<&Bin> {
         match self.bins.iter().find(|b| b.name == name) {
             Some(bin) => Ok(bin),

@@ -334,3 +334,85 @@ fn beside_a_workspaces_own_xtask_the_files_call_the_tool_by_its_alias() {
         "{config}"
     );
 }
+
+/// What build scripts need is read from Cargo.lock before anything compiles: init proposes the
+/// Debian packages (prost-build runs protoc), doctor shows the need unmet, and the dry runs of
+/// a build and an image warn instead of saying the machine has everything.
+#[test]
+fn build_script_needs_are_proposed_checked_and_warned_about_up_front() {
+    let root = small_workspace("init-needs", "");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let bare = manifest[..manifest.find("[workspace.metadata.xtask]").unwrap()].to_string();
+    write_file(&root, "Cargo.toml", &bare);
+    // A lockfile as a tonic service's would have it (only names matter here).
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    let extra = "\n[[package]]\nname = \"prost-build\"\nversion = \"0.13.5\"\n\n[[package]]\nname = \"tonic-build\"\nversion = \"0.12.3\"\n";
+    write_file(&root, "Cargo.lock", &(lock + extra));
+    let tool = workspace_root().join("xtask").display().to_string();
+    let plan = xtask_ok(
+        &workspace_root(),
+        &[
+            "init",
+            &root.display().to_string(),
+            "--tool-path",
+            &tool,
+            "--dry-run",
+            "--json",
+        ],
+    );
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let write = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/Cargo.toml") && !p.contains("xtask"))
+        })
+        .expect("the root manifest is written");
+    assert!(
+        write["purpose"]
+            .as_str()
+            .unwrap()
+            .contains("[workspace.metadata.xtask]"),
+        "{write}"
+    );
+
+    // With the config table the workspace has (no system-packages): doctor and the plans say it.
+    write_file(&root, "Cargo.toml", &manifest);
+    let out = xtask(&root, &["doctor"]);
+    let doctor = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        doctor.lines().any(|l| l.contains("✗")
+            && l.contains("prost-build")
+            && l.contains("protobuf-compiler")),
+        "{doctor}"
+    );
+    for args in [
+        &["build", "--variant", "dev", "--dry-run"][..],
+        &["docker", "build", "--variant", "development", "--dry-run"],
+    ] {
+        let out = xtask(&root, args);
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            text.contains("warning")
+                && text.contains("prost-build")
+                && text.contains("\"protobuf-compiler\""),
+            "{args:?}: {text}"
+        );
+        assert!(
+            !text.contains("has everything this build needs"),
+            "{args:?}: {text}"
+        );
+    }
+    // Listed: no warning.
+    let listed = manifest.replace(
+        "[workspace.metadata.xtask]\n",
+        "[workspace.metadata.xtask]\nsystem-packages = [\"protobuf-compiler\"]\n",
+    );
+    write_file(&root, "Cargo.toml", &listed);
+    let out = xtask(&root, &["build", "--variant", "dev", "--dry-run"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning:"));
+}

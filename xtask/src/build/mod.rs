@@ -74,6 +74,9 @@ pub fn plan(ws: &Workspace, spec: &BuildSpec) -> Plan {
         .fact("binaries", bins)
         .fact("linker", &spec.linker)
         .fact("output", spec.output_dirs(&ws.target_dir));
+    if let Some(warning) = crate::needs::warning(ws) {
+        plan = plan.fact("warning", warning);
+    }
     if !spec.requirements.is_empty() {
         plan.step(Step::Check {
             requirements: spec.requirements.clone(),
@@ -142,8 +145,14 @@ pub fn run(args: BuildArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
     if dry_run {
         plan.print(format)?;
         toolchain::check_all(exec, &spec.requirements)?;
-        eprintln!("dry run: the machine has everything this build needs; nothing was built");
+        match crate::needs::warning(ws) {
+            None => eprintln!("dry run: the machine has everything this build needs; nothing was built"),
+            Some(warning) => eprintln!("dry run: nothing was built; the machine has what the build rules list, but\nwarning: {warning}"),
+        }
         return Ok(());
+    }
+    if let Some(warning) = crate::needs::warning(ws) {
+        eprintln!("warning: {warning}");
     }
     // Two production builds at once would share dist's staging folder: one at a time.
     let _lock = match spec.variant {

@@ -165,6 +165,9 @@ pub fn run(args: DockerArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyh
         let facts = Facts::from_machine(exec, ws, &toolchain);
         plan::plan(ws, &request, &facts)?
     };
+    if let Some(warning) = &plan.warning {
+        eprintln!("warning: {warning}");
+    }
     if dry_run {
         return program(&plan, &request.docker).print(format);
     }
@@ -204,6 +207,9 @@ pub fn program(plan: &DockerPlan, docker: &str) -> crate::plan::Plan {
             .map(|p| (p.platform.name(), p.image.clone()))
             .collect::<std::collections::BTreeMap<_, _>>(),
     );
+    if let Some(warning) = &plan.warning {
+        program = program.fact("warning", warning);
+    }
     if builds {
         program.step(crate::plan::Step::task(
             CONTEXT,

@@ -143,6 +143,8 @@ pub struct DockerPlan {
     pub git_token_env: Option<String>,
     /// After the builds, before the pushes (`--smoke`).
     pub smoke: Option<Smoke>,
+    /// What build scripts need that `system-packages` does not list (the image would lack it).
+    pub warning: Option<String>,
 }
 
 impl DockerPlan {
@@ -343,11 +345,8 @@ const READS_SYSTEM_CERTS: [&str; 5] = [
 pub fn ca_certificates(ws: &Workspace) -> bool {
     let configured = ws.config.docker.as_ref().and_then(|d| d.ca_certificates);
     configured.unwrap_or_else(|| {
-        let lock = std::fs::read_to_string(ws.root.join("Cargo.lock")).unwrap_or_default();
-        lock.lines().any(|line| {
-            line.strip_prefix("name = ")
-                .is_some_and(|name| READS_SYSTEM_CERTS.contains(&name.trim_matches('"')))
-        })
+        let locked = ws.locked_names();
+        READS_SYSTEM_CERTS.iter().any(|name| locked.contains(*name))
     })
 }
 
@@ -544,6 +543,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
         publish,
         sccache_env,
         git_token_env: request.git_token_env.clone(),
+        warning: crate::needs::warning(ws),
     })
 }
 
@@ -571,6 +571,7 @@ pub fn manifest_plan(
         sccache_env: Vec::new(),
         git_token_env: None,
         smoke: None,
+        warning: None,
     })
 }
 

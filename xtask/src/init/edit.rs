@@ -47,30 +47,35 @@ pub fn exclude(rel: &str, text: &str, dirs: &[&str]) -> anyhow::Result<String> {
     Ok(doc.to_string())
 }
 
-/// `[workspace.metadata.xtask.docker]` pointing at the tool's Dockerfile and script.
-pub fn docker_place(
+/// `entries` set in the table at `path` (made, implicit, where missing), e.g.
+/// `["workspace", "metadata", "xtask", "docker"]`.
+pub fn set(
     rel: &str,
     text: &str,
-    dockerfile: &str,
-    build_env: &str,
+    path: &[&str],
+    entries: Vec<(&str, Item)>,
 ) -> anyhow::Result<String> {
     let mut doc = parse(rel, text)?;
-    let docker = ["workspace", "metadata", "xtask", "docker"]
-        .iter()
-        .try_fold(
-            doc.as_table_mut() as &mut dyn toml_edit::TableLike,
-            |t, key| {
-                let mut table = Table::new();
-                table.set_implicit(true);
-                t.entry(key)
-                    .or_insert(Item::Table(table))
-                    .as_table_like_mut()
-                    .with_context(|| format!("{rel}: `{key}` is not a table"))
-            },
-        )?;
-    docker.insert("dockerfile", value(dockerfile));
-    docker.insert("build-env", value(build_env));
+    let table = path.iter().try_fold(
+        doc.as_table_mut() as &mut dyn toml_edit::TableLike,
+        |t, key| {
+            let mut table = Table::new();
+            table.set_implicit(true);
+            t.entry(key)
+                .or_insert(Item::Table(table))
+                .as_table_like_mut()
+                .with_context(|| format!("{rel}: `{key}` is not a table"))
+        },
+    )?;
+    for (key, item) in entries {
+        table.insert(key, item);
+    }
     Ok(doc.to_string())
+}
+
+/// A list of strings, as a TOML value.
+pub fn strings(list: &[String]) -> Item {
+    value(list.iter().map(String::as_str).collect::<Array>())
 }
 
 /// `text` with `more` appended, still valid TOML (no key twice).
@@ -235,7 +240,17 @@ mod tests {
     #[test]
     fn the_docker_place_is_a_table_under_the_config() {
         let text = "[workspace]\nmembers = []\n\n[workspace.metadata.xtask]\nbins = [\"a\"]\n";
-        let new = docker_place("Cargo.toml", text, "x/Dockerfile", "x/b.sh").unwrap();
+        let entries = vec![
+            ("dockerfile", value("x/Dockerfile")),
+            ("build-env", value("x/b.sh")),
+        ];
+        let new = set(
+            "Cargo.toml",
+            text,
+            &["workspace", "metadata", "xtask", "docker"],
+            entries,
+        )
+        .unwrap();
         let doc: toml::Table = new.parse().unwrap();
         let docker = &doc["workspace"]["metadata"]["xtask"]["docker"];
         assert_eq!(docker["dockerfile"].as_str(), Some("x/Dockerfile"));

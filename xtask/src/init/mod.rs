@@ -501,7 +501,11 @@ fn manifest_edits(
             &text,
             &config_table(ws, args, moved.then_some((&dockerfile, &build_env))),
         )?;
-        added.push("[workspace.metadata.xtask]".into());
+        let packages = proposed_packages(ws);
+        added.push(match packages.is_empty() {
+            true => "[workspace.metadata.xtask]".into(),
+            false => format!("[workspace.metadata.xtask] with system-packages = {packages:?} (what Cargo.lock's build scripts need)"),
+        });
     } else if moved
         && ws
             .config
@@ -509,14 +513,40 @@ fn manifest_edits(
             .as_ref()
             .is_none_or(|d| d.dockerfile.is_none())
     {
-        text = edit::docker_place(rel, &text, &dockerfile, &build_env)?;
+        let entries = vec![
+            ("dockerfile", toml_edit::value(&dockerfile)),
+            ("build-env", toml_edit::value(&build_env)),
+        ];
+        text = edit::set(
+            rel,
+            &text,
+            &["workspace", "metadata", "xtask", "docker"],
+            entries,
+        )?;
         added.push("[workspace.metadata.xtask.docker]".into());
+    }
+    let packages = proposed_packages(ws);
+    let has_packages = workspace
+        .and_then(|w| w.get("metadata"))
+        .and_then(|m| m.get("xtask"))
+        .is_some_and(|x| x.get("system-packages").is_some());
+    if has_config && !has_packages && !packages.is_empty() {
+        let entries = vec![("system-packages", edit::strings(&packages))];
+        text = edit::set(rel, &text, &["workspace", "metadata", "xtask"], entries)?;
+        added.push(format!(
+            "system-packages = {packages:?} (what Cargo.lock's build scripts need)"
+        ));
     }
     if !ws.profiles.contains("production") {
         text = edit::append(rel, &text, PRODUCTION)?;
         added.push("[profile.production]".into());
     }
     Ok((text != original).then(|| (text, added.join(", "))))
+}
+
+/// The Debian packages Cargo.lock's build scripts need (`system-packages` to propose).
+fn proposed_packages(ws: &Workspace) -> Vec<String> {
+    crate::needs::packages(&crate::needs::of(ws))
 }
 
 const PRODUCTION: &str = "\n# Optimized release builds of `cargo xtask build --variant production` (added by `cargo xtask init`).\n\
@@ -562,6 +592,17 @@ fn config_table(ws: &Workspace, args: &InitArgs, docker: Option<(&String, &Strin
         "\n# What `cargo xtask` builds, ships and measures (added by `cargo xtask init`; every key is optional).\n\
          [workspace.metadata.xtask]\n# Binaries shipped into dist/ by `cargo xtask build --variant production`.\n{bins_line}"
     );
+    let packages = proposed_packages(ws);
+    if !packages.is_empty() {
+        let why: Vec<String> = crate::needs::of(ws)
+            .iter()
+            .map(|n| format!("{} {}", n.krate, n.what))
+            .collect();
+        text.push_str(&format!(
+            "# Debian packages the build scripts need, read from Cargo.lock ({}); images install them.\nsystem-packages = {packages:?}\n",
+            why.join("; ")
+        ));
+    }
     if let Some(service) = &args.service {
         text.push_str(&format!(
             "\n# The long-running binary: the image's entry point and the smoke tests' target.\n[workspace.metadata.xtask.service]\nbin = \"{service}\"\n"
