@@ -259,9 +259,10 @@ fn init_adopts_the_tool_as_a_pinned_dependency_and_upgrades_keep_edits() {
 }
 
 /// Every input is read before anything is written: a malformed `.cargo/config.toml` stops
-/// init with the file's name, and the workspace is as it was.
+/// init with the file's name, and a pin that does not resolve stops it too; the workspace is
+/// as it was each time.
 #[test]
-fn a_malformed_config_stops_init_before_anything_is_written() {
+fn a_failed_init_leaves_the_workspace_as_it_was() {
     let root = small_workspace("init-malformed", "");
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     let bare = manifest[..manifest.find("[workspace.metadata.xtask]").unwrap()].to_string();
@@ -277,6 +278,32 @@ fn a_malformed_config_stops_init_before_anything_is_written() {
     assert!(!out.status.success());
     assert!(err.contains(".cargo/config.toml"), "{err}");
     assert_eq!(digest(&root), before, "a failed init wrote files");
+
+    // A pin that does not resolve: init fails naming it, and the workspace is as it was; a
+    // rerun with a good one adopts.
+    write_file(&root, ".cargo/config.toml", "[alias]\nb = \"build\"\n");
+    let before = digest(&root);
+    let arg = root.display().to_string();
+    let nowhere = format!(
+        "file://{}",
+        root.with_file_name("init-no-such-repo").display()
+    );
+    let out = xtask(
+        &workspace_root(),
+        &["init", &arg, "--git", &nowhere, "--rev", "0123abc"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resolving xtask/Cargo.lock"));
+    assert_eq!(digest(&root), before, "a failed init left files");
+    let tool = tool_repo(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("init-malformed-tool"));
+    let mut args = vec!["init", arg.as_str()];
+    args.extend(source(&tool));
+    xtask_ok(&workspace_root(), &args);
+    let config = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap();
+    assert!(
+        config.starts_with("[alias]\nb = \"build\"\nxtask = "),
+        "{config}"
+    );
 }
 
 /// A workspace with an `xtask` of its own (helix's shape): the tool goes to `xtask-build/`

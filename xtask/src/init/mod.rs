@@ -164,16 +164,25 @@ pub fn run(args: InitArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow
     if opts.dry_run {
         return Ok(());
     }
-    crate::plan::run(
+    // The thin xtask's files this run creates: removed again if its pin does not resolve.
+    let tool_dir = ws.root.join(&place.dir);
+    let created = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Write { path, .. } if path.starts_with(&tool_dir) && !path.exists() => {
+                Some(path.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    let mut adopting = Adopting {
         exec,
-        &plan,
-        &|_| false,
-        &mut Adopting {
-            exec,
-            ws,
-            place: &place,
-        },
-    )?;
+        ws,
+        place: &place,
+        created,
+    };
+    crate::plan::run(exec, &plan, &|_| false, &mut adopting)?;
     eprintln!(
         "done: try `cargo {} build --variant dev` in {}; commit what init wrote, and run `cargo {} init --check` in CI",
         place.alias,
@@ -302,10 +311,11 @@ fn plan(ws: &Workspace, args: &InitArgs, place: &Place) -> anyhow::Result<Plan> 
     let config = read(&root.join(config_rel)).unwrap_or_default();
     let alias = edit::alias(config_rel, &config, &place.alias, &place.run_command())?;
     let manifest = manifest_edits(ws, args, place)?;
+    // First the pin, resolved: a source that does not resolve stops init before the rest.
+    thin_xtask(&mut plan, ws, args, place)?;
     for g in generated(ws, place) {
         file_steps(&mut plan, root, &g, &place.alias, args.force);
     }
-    thin_xtask(&mut plan, ws, args, place)?;
     if let Some((text, what)) = manifest {
         plan.step(Step::write(
             root.join("Cargo.toml"),
@@ -400,7 +410,17 @@ fn thin_xtask(
         Some(manifest) => {
             let pinned = edit::pin(&manifest)
                 .context("the workspace's xtask does not depend on the tool")?;
+            let unfinished = !root.join(&place.dir).join("Cargo.lock").exists();
             if let Some(source) = args.source.source(Some(&pinned))? {
+                if source != pinned && unfinished {
+                    // An init that never resolved its pin (a wrong URL, say): the new one replaces it.
+                    plan.step(Step::write(
+                        manifest_path,
+                        format!("the workspace's xtask: the tool from {} (the unresolved pin {} replaced)", source.describe(), pinned.describe()),
+                        edit::set_pin(&place.manifest(), &manifest, &source)?,
+                    ));
+                    return lock_and_main(plan, root, place);
+                }
                 if source != pinned {
                     bail!(
                         "{} pins the tool at {}; to move the pin: cargo {} upgrade (with the same flags)",
@@ -427,6 +447,11 @@ fn thin_xtask(
             ));
         }
     }
+    lock_and_main(plan, root, place)
+}
+
+/// The thin xtask's main.rs (once) and its lockfile (until it resolved).
+fn lock_and_main(plan: &mut Plan, root: &Path, place: &Place) -> anyhow::Result<()> {
     let main = root.join(&place.dir).join("src/main.rs");
     if !main.exists() {
         plan.step(Step::write(
@@ -678,6 +703,7 @@ struct Adopting<'a> {
     exec: &'a Exec<'a>,
     ws: &'a Workspace,
     place: &'a Place,
+    created: Vec<PathBuf>,
 }
 
 impl Handler for Adopting<'_> {
@@ -686,7 +712,15 @@ impl Handler for Adopting<'_> {
     fn done(&mut self, step: &Step, _: Done<Shown>) -> anyhow::Result<()> {
         match step {
             Step::Task { task, .. } if task == LOCKFILE => {
-                tool_lockfile(self.exec, self.ws, self.place)
+                tool_lockfile(self.exec, self.ws, self.place).inspect_err(|_| {
+                    // Nothing else is written yet: the workspace is as it was.
+                    for path in &self.created {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    let dir = self.ws.root.join(&self.place.dir);
+                    let _ = std::fs::remove_dir(dir.join("src"));
+                    let _ = std::fs::remove_dir(dir);
+                })
             }
             Step::Task { task, .. } if task == SYNC => {
                 // ci_optims mirrors the workspace as it is now (with the profile just added).
