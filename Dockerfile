@@ -6,15 +6,15 @@
 #   toolchain  Rust + the C cross toolchain (APT_PACKAGES), on the BUILD platform
 #   local-paths the workspace paths outside ci_optims/ that the mirror refers to (a [patch] to
 #              a path, a path dependency that is no member; listed in ci_optims/local-paths),
-#              usually none: selected from the context so that the deps stage's copy of them
-#              is keyed by their content alone
+#              usually none (then no stage reads the context here): selected from the context
+#              so that the deps stage's copy of them is keyed by their content alone
 #   deps       every third-party crate, compiled from ci_optims/ (the workspace's dependency
 #              requests with empty sources) alone: no app source is copied,
 #              so this layer is reused until a dependency changes (and travels with
 #              --cache-from, being an image layer rather than a cache mount)
-#   build      the workspace's own crates, on top of the deps layer's target dir (their units
-#              of the previous build come back from a cache mount: an edit recompiles only
-#              the crates it touches)
+#   build      the workspace's own crates, in a target dir of its own in a cache mount,
+#              seeded from the deps layer's once per deps layer: an edit recompiles only the
+#              crates it touches, and the layer gets only the staged binary
 #   runtime    the binary for TARGETARCH, the C runtime it links to (none: musl), a non-root
 #              user, the CA certificates if it reads them: nothing else
 #
@@ -24,10 +24,13 @@
 # cargo-zigbuild run builds them all; the build arguments are the same for every platform, so
 # each platform's `docker build` after the first finds the build stages cached, and its runtime
 # stage copies its own binary from /runtime/<arch>/. Credentials (a token for private
-# git dependencies, a shared sccache backend) only through `--secret id=git_token,src=FILE` and
-# `--secret id=sccache_env,src=FILE` (SCCACHE_* lines), never ARG or ENV.
+# git dependencies, a shared sccache backend) only as BuildKit secrets (`git_token`, and
+# `sccache_env`: SCCACHE_* lines) read from the client's environment, never ARG or ENV.
 
 ARG RUST_IMAGE=rust:1.95.0-slim-bookworm
+# `context` when ci_optims/local-paths lists paths to select from the build context, else `none`
+# (the selection then never reads the context, which changes with every edit).
+ARG LOCAL_PATHS=context
 
 FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS toolchain
 # The Rust targets (space-separated) and the Debian packages of their C cross toolchain (none
@@ -49,9 +52,15 @@ WORKDIR /app
 COPY ${BUILD_ENV} /usr/local/bin/build-env
 RUN build-env setup
 
-FROM toolchain AS local-paths
+FROM toolchain AS local-paths-context
 RUN --mount=type=bind,target=/context \
     build-env select /context ci_optims/local-paths /selected
+
+FROM toolchain AS local-paths-none
+RUN mkdir /selected
+
+# hadolint ignore=DL3006
+FROM --platform=$BUILDPLATFORM local-paths-${LOCAL_PATHS} AS local-paths
 
 FROM toolchain AS deps
 # The cargo profile, the toolchain's variables (KEY=VALUE ..., e.g. the target's linker) and the
@@ -88,6 +97,9 @@ FROM deps AS build
 ARG BIN_PATHS
 ARG BUILD_INFO=""
 ARG BUILD_CARGO
+# The build's target dir, a folder of the /cache/targets cache mount (one per binary, profile
+# and targets): BUILD_CARGO builds there, BIN_PATHS are there.
+ARG BUILD_TARGET_DIR
 # Where the target's C runtime libraries are (staged next to the binary: its sysroot and its
 # Debian multiarch name), and whether the image gets the CA certificates.
 ARG TARGET_LIBDIR=""
@@ -98,8 +110,8 @@ RUN --mount=type=cache,target=/cargo-home,sharing=shared \
     --mount=type=cache,target=/root/.cache/sccache,sharing=private \
     --mount=type=secret,id=git_token,required=false \
     --mount=type=secret,id=sccache_env,required=false \
-    --mount=type=cache,target=/cache/members,sharing=shared \
-    CARGO_HOME=/cargo-home MEMBERS_CACHE=/cache/members build-env cargo build && build-env stage /runtime $BIN_PATHS
+    --mount=type=cache,target=/cache/targets,sharing=shared \
+    CARGO_HOME=/cargo-home build-env build /runtime $BIN_PATHS
 
 FROM scratch AS runtime
 ARG TARGETARCH

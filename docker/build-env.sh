@@ -8,6 +8,9 @@
 #   build-env cargo deps|build run the stage's cargo command as given: `cargo $DEPS_CARGO` or
 #                              `cargo $BUILD_CARGO` (its words, decided by the xtask), with
 #                              CARGO_ENV (and, in the build stage, BUILD_INFO) exported
+#   build-env build DIR ARCH=EXE...
+#                              the build stage: `cargo deps|build`'s build in BUILD_TARGET_DIR
+#                              (seeded from the deps layer's target dir), then `stage`
 #   build-env select CONTEXT LIST DIR
 #                              copy the paths LIST names (relative to CONTEXT, one per line; a
 #                              missing LIST is an empty one) into DIR, at one fixed mtime, with a
@@ -67,39 +70,31 @@ setup() {
   fi
 }
 
-# The workspace crates' units of the previous build of this binary, profile and target, kept in
-# a cache mount (MEMBERS_CACHE, the build stage only): the deps layer holds every third-party
-# unit but no workspace crate, so without them an edit recompiles every workspace crate.
-# Restored without overwriting what the deps layer holds; after a successful build, what the
-# deps layer does not hold replaces the saved copy (a `complete` mark only on a whole copy). A
-# lock per directory keeps two builds from mixing their copies.
-members_restore() {
-  members_dir=$MEMBERS_CACHE/${BIN:-bin}-${CARGO_PROFILE:-release}-$(echo "${RUST_TARGET:-host}" | tr ' ' '+')
-  mkdir -p "$members_dir" target
-  target_files >/tmp/build-env-deps-layer
+# The build stage: cargo into the build's own target dir (BUILD_TARGET_DIR, in a cache mount),
+# then the binaries staged, one build of that dir at a time (a lock beside it). The dir starts
+# as a copy of the deps layer's target dir whenever that layer is another one (its id, written
+# by the deps stage), so it holds every third-party unit; the workspace's own units stay in it
+# from build to build, so an edit recompiles only the crates it touches.
+image_build() {
+  dir=${BUILD_TARGET_DIR:-}
+  [ -n "$dir" ] || die "set --build-arg BUILD_TARGET_DIR (cargo xtask docker build sets it)"
+  mkdir -p "$(dirname "$dir")"
   (
     flock 9
-    if [ -f "$members_dir/complete" ]; then
-      cp -a -n "$members_dir/target/." target/
+    layer=$(cat target/.build-env/deps-id 2>/dev/null || echo none)
+    if [ "$(cat "$dir/.build-env/deps-id" 2>/dev/null || true)" != "$layer" ]; then
+      echo "build-env: the build's target dir starts from the deps layer's ($layer)" >&2
+      rm -rf "$dir" && cp -a target "$dir"
     fi
-  ) 9>"$members_dir.lock"
+    run_cargo build
+    stage "$@"
+  ) 9>"$dir.lock"
 }
 
-members_save() {
-  target_files | LC_ALL=C comm -23 - /tmp/build-env-deps-layer >/tmp/build-env-members
-  (
-    flock 9
-    rm -f "$members_dir/complete" &&
-      rm -rf "$members_dir/target" &&
-      mkdir -p "$members_dir/target" &&
-      tar -C target -cf - -T /tmp/build-env-members | tar -C "$members_dir/target" -xpf - &&
-      touch "$members_dir/complete"
-  ) 9>"$members_dir.lock"
-}
-
-# Files and links under target/, sorted bytewise (for comm).
-target_files() {
-  (cd target && find . \( -type f -o -type l \) -print) | LC_ALL=C sort
+# After the deps stage: an id of this deps layer, which the build stage's target dir records.
+mark_deps_layer() {
+  mkdir -p target/.build-env
+  od -An -N8 -tx8 /dev/urandom | tr -d ' \n' >target/.build-env/deps-id
 }
 
 # sccache for this RUN: its backend from the `sccache_env` secret (SCCACHE_* lines: a Redis
@@ -140,7 +135,8 @@ sccache_report() {
 }
 
 run_cargo() {
-  case "${1:-}" in
+  which_stage=${1:-}
+  case "$which_stage" in
     deps) words=${DEPS_CARGO:-} ;;
     build) words=${BUILD_CARGO:-} ;;
     *) die "cargo deps|build: which stage's command (DEPS_CARGO or BUILD_CARGO) to run" ;;
@@ -159,9 +155,6 @@ run_cargo() {
     sccache_start
   fi
   restore_mtimes
-  if [ -n "${MEMBERS_CACHE:-}" ]; then
-    members_restore || echo "build-env: no workspace units restored (a full workspace build)" >&2
-  fi
   status=0
   if [ -s /run/secrets/git_token ]; then
     # A git config in a throwaway HOME that dies with this command: a credential helper that
@@ -181,8 +174,8 @@ GITCONFIG
   if [ "${SCCACHE:-false}" = true ]; then
     sccache_report
   fi
-  if [ -n "${MEMBERS_CACHE:-}" ] && [ "$status" = 0 ]; then
-    members_save || echo "build-env: workspace units not saved (the next build compiles them again)" >&2
+  if [ "$which_stage" = deps ] && [ "$status" = 0 ]; then
+    mark_deps_layer
   fi
   return "$status"
 }
@@ -308,7 +301,8 @@ cmd=${1:-}
 case "$cmd" in
   setup) setup ;;
   cargo) run_cargo "$@" ;;
+  build) image_build "$@" ;;
   select) select_paths "$@" ;;
   stage) stage "$@" ;;
-  *) die "usage: build-env setup | cargo ARGS... | select CONTEXT LIST DIR | stage DIR ARCH=EXE..." ;;
+  *) die "usage: build-env setup | cargo deps|build | build DIR ARCH=EXE... | select CONTEXT LIST DIR | stage DIR ARCH=EXE..." ;;
 esac

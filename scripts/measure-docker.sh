@@ -18,6 +18,14 @@
 #                                           times (2); DIR: another workspace (adopted)
 #   scripts/measure-docker.sh fresh-engine  a second, empty engine building with --cache-from the
 #                                           registry: is the deps stage reused, is anything compiled?
+#   scripts/measure-docker.sh edit-ratio [N [DIR BIN FILE]]
+#                                           the build stage's own cost: N rounds (5) of a
+#                                           one-line edit of FILE (a comment line on top),
+#                                           then the development image rebuilt vs the same
+#                                           edit built natively (`cargo build --bin BIN`, dev);
+#                                           prints each pair and image/native of the medians.
+#                                           Default: this repository's service; DIR: another
+#                                           workspace (adopted)
 #   scripts/measure-docker.sh compare DIR BIN FILE [VARIANT]
 #                                           another workspace (adopted with `cargo xtask init`):
 #                                           append a comment line to FILE, then rebuild our image
@@ -229,8 +237,35 @@ compare() {
   rm -f "$log"
 }
 
+edit_ratio() {
+  local n=${1:-5} dir=${2:-.} bin=${3:-pulse-server} file=${4:-crates/pulse-server/src/main.rs}
+  local images=() natives=() t i
+  cd "$dir"
+  [[ -f $file ]] || { echo "no $file in $dir" >&2; exit 2; }
+  image() { cargo xtask docker build --variant development --platforms linux/amd64 --bin "$bin" --docker-flags="$FLAGS" >/dev/null 2>&1; }
+  native() { cargo build -q --bin "$bin"; }
+  echo "warming both"
+  image; native
+  cp "$file" "$file.measure-orig"
+  edited=$(pwd)/$file
+  trap 'mv -f "$edited.measure-orig" "$edited"' EXIT
+  trap 'exit 130' INT TERM
+  for i in $(seq "$n"); do
+    # A comment line on top: every line below it moves, so the binary (its debug info) changes
+    # and the image's runtime layer is rebuilt too, as after a real edit.
+    sed -i "1i // measure-docker edit $(date +%s%N)" "$file"
+    t=$(now); image; images+=("$(elapsed "$t")")
+    t=$(now); native; natives+=("$(elapsed "$t")")
+    echo "round $i: image ${images[-1]} s, native ${natives[-1]} s"
+  done
+  local im na
+  im=$(printf '%s\n' "${images[@]}" | median); na=$(printf '%s\n' "${natives[@]}" | median)
+  echo "one-line edit, development image vs native dev build of $bin (median of $n): $im s vs $na s; image/native $(ratio "$im" "$na")"
+}
+
 case ${1:-} in
   rebuild) rebuild "${2:-3}" ;;
+  edit-ratio) shift; edit_ratio "$@" ;;
   compare) shift; compare "$@" ;;
   cold) cold ;;
   parallel) parallel ;;

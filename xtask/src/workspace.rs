@@ -52,6 +52,11 @@ pub struct Workspace {
     pub config: Config,
 }
 
+/// The folder of the workspace's generated mirror (`cargo xtask ci-optims`).
+pub const MIRROR_DIR: &str = "ci_optims";
+/// The mirror's list of the workspace paths outside it that it refers to.
+pub const MIRROR_LOCAL_PATHS: &str = "local-paths";
+
 /// Is this package this tool (by its package name: a workspace's own crate called `xtask` is
 /// one of its members like any other)?
 pub fn is_this_tool(p: &cargo_metadata::Package) -> bool {

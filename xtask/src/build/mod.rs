@@ -466,11 +466,8 @@ mod tests {
             purpose.contains("into /ws/dist.staging") && purpose.contains("for /ws/dist "),
             "{purpose}"
         );
-        let text = plan.text();
-        assert!(
-            text.contains("needs    rust std for aarch64-unknown-linux-gnu"),
-            "{text}"
-        );
+        // The whole plan, exactly: the checks, cargo's argv and environment, the package step.
+        insta::assert_snapshot!("production", plan.text());
         let json = serde_json::to_value(&plan).unwrap();
         assert_eq!(json["steps"][1]["step"], "cargo");
         assert_eq!(json["steps"][1]["command"]["args"][0], "build");
@@ -483,5 +480,6 @@ mod tests {
         let plan = plan(&ws, &spec);
         assert_eq!(plan.steps.len(), 1);
         assert!(matches!(plan.steps[0], Step::Cargo { .. }));
+        insta::assert_snapshot!("dev", plan.text());
     }
 }

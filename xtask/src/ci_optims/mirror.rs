@@ -17,10 +17,11 @@ use super::{DIR, HEADER};
 use crate::cargo::Metadata;
 use crate::workspace::Workspace;
 use anyhow::{bail, Context as _};
-use cargo_metadata::{DependencyKind, Package, TargetKind};
+use cargo_metadata::{Dependency, DependencyKind, Package, Target, TargetKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
+use toml_edit::{value, Array, ArrayOfTables, InlineTable, Key, Table};
 
 /// Every file of the mirror, by path relative to `ci_optims/`, plus the local paths outside it
 /// that its manifests refer to (what an image's deps stage must copy too).
@@ -236,19 +237,6 @@ fn quote(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 
-/// A key as TOML writes it: bare when it can be.
-fn key(text: &str) -> String {
-    let bare = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if bare {
-        text.to_string()
-    } else {
-        quote(text)
-    }
-}
-
 fn list(items: &[String]) -> String {
     format!(
         "[{}]",
@@ -260,6 +248,13 @@ fn list(items: &[String]) -> String {
     )
 }
 
+/// A stub's `lib.rs`; its build script and other targets add an empty `main`.
+const STUB_SOURCE: &str = "// @generated stub: see ci_optims/Cargo.toml\n";
+
+fn stub_main() -> String {
+    format!("{STUB_SOURCE}fn main() {{}}\n")
+}
+
 /// The stub of one member: its manifest (without header) and its source files.
 fn stub(
     ctx: &Mirroring,
@@ -267,46 +262,126 @@ fn stub(
     local: &mut LocalPaths,
 ) -> anyhow::Result<(String, Vec<(String, String)>)> {
     let stub_dir = ctx.stub_of(&package_dir(p)).expect("a member").to_string();
-    let mut m = String::new();
+    let mut manifest = Manifest::default();
     let mut sources = Vec::new();
-    let _ = writeln!(m, "[package]");
-    let _ = writeln!(m, "name = {}", quote(&p.name));
-    let _ = writeln!(m, "version = {}", quote(&p.version.to_string()));
-    let _ = writeln!(m, "edition = {}", quote(p.edition.as_str()));
-    let _ = writeln!(m, "publish = false");
-    let _ = writeln!(
-        m,
-        "autobins = false\nautoexamples = false\nautotests = false\nautobenches = false"
-    );
-    let stub_source = "// @generated stub: see ci_optims/Cargo.toml\n";
-    if p.targets.iter().any(|t| t.is_custom_build()) {
-        let _ = writeln!(m, "build = \"build.rs\"");
-        sources.push(("build.rs".into(), format!("{stub_source}fn main() {{}}\n")));
+    let has_build = p.targets.iter().any(|t| t.is_custom_build());
+    manifest.table(&[Key::new("package")], package_table(p, has_build));
+    if has_build {
+        sources.push(("build.rs".into(), stub_main()));
     }
-    if let Some(lib) = p
+    let lib = p
         .targets
         .iter()
-        .find(|t| t.is_lib() || t.is_proc_macro() || t.kind.iter().any(is_library_kind))
-    {
-        let _ = writeln!(
-            m,
-            "\n[lib]\nname = {}\npath = \"lib.rs\"",
-            quote(&lib.name.replace('-', "_"))
-        );
-        if lib.is_proc_macro() {
-            let _ = writeln!(m, "proc-macro = true");
-        } else {
-            let types: Vec<String> = lib.crate_types.iter().map(|t| t.to_string()).collect();
-            if types != ["lib"] {
-                let _ = writeln!(m, "crate-type = {}", list(&types));
-            }
-        }
-        sources.push(("lib.rs".into(), stub_source.into()));
+        .find(|t| t.is_lib() || t.is_proc_macro() || t.kind.iter().any(is_library_kind));
+    if let Some(lib) = lib {
+        manifest.table(&[Key::new("lib")], lib_table(lib));
+        sources.push(("lib.rs".into(), STUB_SOURCE.into()));
     }
-    // Binaries always; a member with neither a library nor a binary (only `[[test]]` targets,
-    // say) gets its tests, examples and benches: cargo rejects a package with no target.
-    let has_lib_or_bin =
-        sources.iter().any(|(f, _)| f == "lib.rs") || p.targets.iter().any(|t| t.is_bin());
+    for (section, file, table) in other_targets(p, lib.is_some()) {
+        manifest.array_entry(section, table);
+        sources.push((file, stub_main()));
+    }
+    if !p.features.is_empty() {
+        let features = p
+            .features
+            .iter()
+            .map(|(name, on)| (name.as_str(), array(on)));
+        manifest.table(&[Key::new("features")], features.collect());
+    }
+    for (path, table) in dependency_tables(ctx, p, &stub_dir, local)? {
+        manifest.table(&path, table);
+    }
+    Ok((manifest.doc.to_string(), sources))
+}
+
+/// A manifest being built: its tables print in the order they are added.
+#[derive(Default)]
+struct Manifest {
+    doc: toml_edit::DocumentMut,
+    added: isize,
+}
+
+impl Manifest {
+    /// Adds `table` under `path` (its parents implicit: no header of their own).
+    fn table(&mut self, path: &[Key], table: Table) {
+        let table = self.next(table);
+        let (last, parents) = path.split_last().expect("a table path");
+        let mut parent = self.doc.as_table_mut();
+        for key in parents {
+            parent = parent
+                .entry_format(key)
+                .or_insert_with(|| {
+                    let mut implicit = Table::new();
+                    implicit.set_implicit(true);
+                    implicit.into()
+                })
+                .as_table_mut()
+                .expect("parents are tables");
+        }
+        parent.insert_formatted(last, table.into());
+    }
+
+    /// Adds `table` to the array of tables `key` (`[[key]]`).
+    fn array_entry(&mut self, key: &str, table: Table) {
+        let table = self.next(table);
+        self.doc
+            .entry(key)
+            .or_insert_with(|| ArrayOfTables::new().into())
+            .as_array_of_tables_mut()
+            .expect("an array of tables")
+            .push(table);
+    }
+
+    fn next(&mut self, mut table: Table) -> Table {
+        table.set_position(Some(self.added));
+        self.added += 1;
+        table
+    }
+}
+
+fn array(items: &[String]) -> Array {
+    items.iter().collect()
+}
+
+/// `[package]`: the member's name, version and edition; targets only as listed, the build
+/// script when there is one.
+fn package_table(p: &Package, has_build: bool) -> Table {
+    let mut t = Table::new();
+    t["name"] = value(p.name.as_str());
+    t["version"] = value(p.version.to_string());
+    t["edition"] = value(p.edition.as_str());
+    t["publish"] = value(false);
+    for auto in ["autobins", "autoexamples", "autotests", "autobenches"] {
+        t[auto] = value(false);
+    }
+    if has_build {
+        t["build"] = value("build.rs");
+    }
+    t
+}
+
+/// `[lib]` at `lib.rs`, of the member's library name and kind.
+fn lib_table(lib: &Target) -> Table {
+    let mut t = Table::new();
+    t["name"] = value(lib.name.replace('-', "_"));
+    t["path"] = value("lib.rs");
+    if lib.is_proc_macro() {
+        t["proc-macro"] = value(true);
+    } else {
+        let types: Vec<String> = lib.crate_types.iter().map(|t| t.to_string()).collect();
+        if types != ["lib"] {
+            t["crate-type"] = value(array(&types));
+        }
+    }
+    t
+}
+
+/// The `[[bin]]`, `[[test]]`, `[[example]]` and `[[bench]]` entries of a stub, with their
+/// files. Binaries always; a member with neither a library nor a binary (only `[[test]]`
+/// targets, say) gets its tests, examples and benches: cargo rejects a package with no target.
+fn other_targets(p: &Package, has_lib: bool) -> Vec<(&'static str, String, Table)> {
+    let has_lib_or_bin = has_lib || p.targets.iter().any(|t| t.is_bin());
+    let mut out = Vec::new();
     for target in &p.targets {
         let (section, dir) = match () {
             _ if target.is_bin() => ("bin", "bin"),
@@ -317,110 +392,129 @@ fn stub(
             _ => continue,
         };
         let file = format!("{dir}/{}.rs", target.name);
-        let _ = writeln!(
-            m,
-            "\n[[{section}]]\nname = {}\npath = {}",
-            quote(&target.name),
-            quote(&file)
-        );
+        let mut t = Table::new();
+        t["name"] = value(target.name.as_str());
+        t["path"] = value(file.as_str());
         if !target.required_features.is_empty() {
-            let _ = writeln!(m, "required-features = {}", list(&target.required_features));
+            t["required-features"] = value(array(&target.required_features));
         }
-        sources.push((file, format!("{stub_source}fn main() {{}}\n")));
+        out.push((section, file, t));
     }
-    if !p.features.is_empty() {
-        let _ = writeln!(m, "\n[features]");
-        for (name, enables) in &p.features {
-            let _ = writeln!(m, "{} = {}", key(name), list(enables));
-        }
-    }
-    // Section name -> lines, sections in a fixed order.
-    let mut sections: BTreeMap<(String, u8), Vec<String>> = BTreeMap::new();
+    out
+}
+
+/// The dependency tables, by path: `dependencies`, `build-dependencies`, `dev-dependencies`,
+/// then the `target.<platform>.*` ones (kind first, then platform), entries sorted by name.
+fn dependency_tables(
+    ctx: &Mirroring,
+    p: &Package,
+    stub_dir: &str,
+    local: &mut LocalPaths,
+) -> anyhow::Result<Vec<(Vec<Key>, Table)>> {
+    // (has a platform, kind, platform as written) -> (table name, entries).
+    type Section = (bool, u8, Option<String>);
+    let mut sections: BTreeMap<Section, (&str, BTreeMap<String, InlineTable>)> = BTreeMap::new();
     for dep in &p.dependencies {
-        let (table, order) = match dep.kind {
+        let (table, kind) = match dep.kind {
             DependencyKind::Normal => ("dependencies", 0),
             DependencyKind::Build => ("build-dependencies", 1),
             DependencyKind::Development => ("dev-dependencies", 2),
             _ => continue,
         };
-        let section = match &dep.target {
-            Some(platform) => format!("target.{}.{table}", quote(&platform.to_string())),
-            None => table.to_string(),
+        let platform = dep.target.as_ref().map(|t| quote(&t.to_string()));
+        let name = dep.rename.clone().unwrap_or_else(|| dep.name.clone());
+        let request = dependency(ctx, p, dep, stub_dir, local)?;
+        let section = (platform.is_some(), kind, platform);
+        let entries = &mut sections
+            .entry(section)
+            .or_insert((table, BTreeMap::new()))
+            .1;
+        entries.insert(name, request);
+    }
+    let mut out = Vec::new();
+    for ((_, _, platform), (table, entries)) in sections {
+        let path = match platform {
+            // Quoted even when it could be bare (a target triple), as in mirrors already
+            // generated: they stay up to date.
+            Some(quoted) => {
+                let platform: Key = quoted.parse().expect("a quoted key");
+                vec![Key::new("target"), platform, Key::new(table)]
+            }
+            None => vec![Key::new(table)],
         };
-        let dep_key = dep.rename.clone().unwrap_or_else(|| dep.name.clone());
-        let mut fields: Vec<(String, String)> = Vec::new();
-        if dep.rename.is_some() {
-            fields.push(("package".into(), quote(&dep.name)));
-        }
-        match (&dep.path, &dep.source) {
-            (Some(path), _) => {
-                let path = path.as_std_path();
-                let written = match ctx.stub_of(path) {
-                    Some(member) => ctx.inside(&stub_dir, member),
-                    None => ctx.outside(&stub_dir, path, local),
-                };
-                fields.push(("path".into(), quote(&written)));
-                if !dep.req.comparators.is_empty() {
-                    fields.push(("version".into(), quote(&dep.req.to_string())));
-                }
-            }
-            (None, Some(source)) if source.repr.starts_with("git+") => {
-                let git = &source.repr["git+".len()..];
-                let (url, query) = git.split_once('?').unwrap_or((git, ""));
-                fields.push(("git".into(), quote(url)));
-                for pair in query.split('&').filter(|q| !q.is_empty()) {
-                    if let Some((k, v)) = pair.split_once('=') {
-                        if ["branch", "tag", "rev"].contains(&k) {
-                            fields.push((k.into(), quote(v)));
-                        }
-                    }
-                }
-                if !dep.req.comparators.is_empty() {
-                    fields.push(("version".into(), quote(&dep.req.to_string())));
-                }
-            }
-            (None, Some(source)) if source.is_crates_io() => {
-                fields.push(("version".into(), quote(&dep.req.to_string())));
-            }
-            (None, source) => bail!(
-                "{}: dependency `{}` comes from {}, which ci-optims cannot mirror yet (crates.io, git and path are supported)",
-                p.name,
-                dep.name,
-                source.as_ref().map_or("an unknown source", |s| s.repr.as_str())
-            ),
-        }
-        if !dep.uses_default_features {
-            fields.push(("default-features".into(), "false".into()));
-        }
-        if !dep.features.is_empty() {
-            fields.push(("features".into(), list(&dep.features)));
-        }
-        if dep.optional {
-            fields.push(("optional".into(), "true".into()));
-        }
-        let inline: Vec<String> = fields.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-        sections.entry((section, order)).or_default().push(format!(
-            "{} = {{ {} }}",
-            key(&dep_key),
-            inline.join(", ")
-        ));
+        out.push((path, entries.into_iter().collect()));
     }
-    let mut ordered: Vec<((String, u8), Vec<String>)> = sections.into_iter().collect();
-    ordered.sort_by(|a, b| {
-        (a.0 .0.starts_with("target."), a.0 .1, &a.0 .0).cmp(&(
-            b.0 .0.starts_with("target."),
-            b.0 .1,
-            &b.0 .0,
-        ))
-    });
-    for ((section, _), mut lines) in ordered {
-        lines.sort();
-        let _ = writeln!(m, "\n[{section}]");
-        for line in lines {
-            let _ = writeln!(m, "{line}");
-        }
+    Ok(out)
+}
+
+/// One dependency request as cargo resolved it, as an inline table.
+fn dependency(
+    ctx: &Mirroring,
+    p: &Package,
+    dep: &Dependency,
+    stub_dir: &str,
+    local: &mut LocalPaths,
+) -> anyhow::Result<InlineTable> {
+    let mut t = InlineTable::new();
+    if dep.rename.is_some() {
+        t.insert("package", dep.name.as_str().into());
     }
-    Ok((m, sources))
+    source_fields(ctx, p, dep, stub_dir, local, &mut t)?;
+    if !dep.uses_default_features {
+        t.insert("default-features", false.into());
+    }
+    if !dep.features.is_empty() {
+        t.insert("features", array(&dep.features).into());
+    }
+    if dep.optional {
+        t.insert("optional", true.into());
+    }
+    Ok(t)
+}
+
+/// Where a dependency comes from: `path`, `git` (and its branch, tag or rev) or crates.io, then
+/// its `version` requirement (always for crates.io, else only when the manifest gives one).
+fn source_fields(
+    ctx: &Mirroring,
+    p: &Package,
+    dep: &Dependency,
+    stub_dir: &str,
+    local: &mut LocalPaths,
+    t: &mut InlineTable,
+) -> anyhow::Result<()> {
+    let crates_io = match (&dep.path, &dep.source) {
+        (Some(path), _) => {
+            let path = path.as_std_path();
+            let written = match ctx.stub_of(path) {
+                Some(member) => ctx.inside(stub_dir, member),
+                None => ctx.outside(stub_dir, path, local),
+            };
+            t.insert("path", written.into());
+            false
+        }
+        (None, Some(source)) if source.repr.starts_with("git+") => {
+            let git = &source.repr["git+".len()..];
+            let (url, query) = git.split_once('?').unwrap_or((git, ""));
+            t.insert("git", url.into());
+            for (k, v) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+                if ["branch", "tag", "rev"].contains(&k) {
+                    t.insert(k, v.into());
+                }
+            }
+            false
+        }
+        (None, Some(source)) if source.is_crates_io() => true,
+        (None, source) => bail!(
+            "{}: dependency `{}` comes from {}, which ci-optims cannot mirror yet (crates.io, git and path are supported)",
+            p.name,
+            dep.name,
+            source.as_ref().map_or("an unknown source", |s| s.repr.as_str())
+        ),
+    };
+    if crates_io || !dep.req.comparators.is_empty() {
+        t.insert("version", dep.req.to_string().into());
+    }
+    Ok(())
 }
 
 fn is_library_kind(kind: &TargetKind) -> bool {

@@ -189,7 +189,8 @@ const ENGINE: &str = "engine";
 const SMOKE: &str = "smoke";
 
 /// What runs, in order: the checks (the context when images are built; the engine), each
-/// platform's docker commands (a lane per platform, in parallel), then the publish steps.
+/// platform's docker commands (a lane per platform, in parallel, for glibc), then the publish
+/// steps.
 pub fn program(plan: &DockerPlan, docker: &str) -> crate::plan::Plan {
     let builds = !plan.platforms.is_empty();
     let verb = if builds { "build" } else { "manifest" };
@@ -223,7 +224,10 @@ pub fn program(plan: &DockerPlan, docker: &str) -> crate::plan::Plan {
         ENGINE,
         format!("check that a Docker engine answers `{docker}`, with BuildKit"),
     ));
-    let lanes = plan.platforms.len() > 1;
+    // glibc: each platform's own cargo run, side by side. musl: one cargo run serves every
+    // platform, so they go one after the other: the first builds, the others find it cached
+    // (side by side, each would run the build stage itself).
+    let lanes = plan.platforms.len() > 1 && plan.libc == crate::config::Libc::Gnu;
     for platform in &plan.platforms {
         for step in &platform.steps {
             program.step(crate::plan::Step::Run {

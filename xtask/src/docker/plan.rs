@@ -3,18 +3,26 @@
 //! platform's triple), then pushes and the manifest list.
 
 use super::smoke::Smoke;
-use crate::cargo::Selection;
 use crate::config::{Libc, Variant};
 use crate::exec::Command;
+use crate::rules::image::{self, ImageBuild, ImageModel};
+use crate::rules::Facts;
 pub use crate::rules::Platform;
-use crate::rules::{self, BuildRequest, Facts};
-use crate::toolchain::Cross;
-use crate::workspace::Workspace;
+use crate::workspace::{Bin, Workspace};
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-/// The Dockerfile's stages, in order (checked against the file by a test).
-pub const STAGES: [&str; 5] = ["toolchain", "local-paths", "deps", "build", "runtime"];
+/// The Dockerfile's stages, in order (checked against the file by a test). `local-paths` is
+/// one of the two before it, by the `LOCAL_PATHS` build argument.
+pub const STAGES: [&str; 7] = [
+    "toolchain",
+    "local-paths-context",
+    "local-paths-none",
+    "local-paths",
+    "deps",
+    "build",
+    "runtime",
+];
 /// What `docker/build-env.sh` prints before each cargo run: "<triple> on <machine>" follows.
 pub const CARGO_MARKER: &str = "build-env: cargo for ";
 /// What it prints after a cargo run through sccache: the counters as JSON follow.
@@ -39,15 +47,18 @@ pub const EXPORT: &str = "export";
 impl Phase {
     /// The Dockerfile stages whose log steps make up this phase.
     pub fn stages(self) -> &'static [&'static str] {
-        const ALL: [&str; 6] = [
-            STAGES[0], STAGES[2], STAGES[1], STAGES[3], STAGES[4], EXPORT,
+        const DEPS: [&str; 2] = [STAGES[0], STAGES[4]];
+        // Selecting the local paths reruns on any change of the context (cheap): it belongs to
+        // the per-edit work, and the deps stage's copy of it stays keyed by content.
+        const BUILD: [&str; 3] = [STAGES[1], STAGES[2], STAGES[5]];
+        const RUNTIME: [&str; 2] = [STAGES[6], EXPORT];
+        const ALL: [&str; 7] = [
+            STAGES[0], STAGES[1], STAGES[2], STAGES[4], STAGES[5], STAGES[6], EXPORT,
         ];
         match self {
-            Phase::Deps => &ALL[0..2],
-            // Selecting the local paths reruns on any change of the context (cheap): it belongs
-            // to the per-edit work, and the deps stage's copy of it stays keyed by content.
-            Phase::Build => &ALL[2..4],
-            Phase::Runtime => &ALL[4..6],
+            Phase::Deps => &DEPS,
+            Phase::Build => &BUILD,
+            Phase::Runtime => &RUNTIME,
             Phase::Cache | Phase::Push | Phase::Manifest => &ALL,
         }
     }
@@ -163,29 +174,7 @@ struct Names {
     tag: String,
 }
 
-/// The binary an image ships: `--bin`, else the service's, else the only one shipped.
-fn image_bin<'w>(
-    ws: &'w Workspace,
-    request: &ImageRequest,
-) -> anyhow::Result<&'w crate::workspace::Bin> {
-    if let Some(bin) = &request.bin {
-        return ws.bin(bin);
-    }
-    if let Some(service) = &ws.config.service {
-        return ws.bin(&service.bin);
-    }
-    match ws.shipped_bins().as_slice() {
-        [only] => Ok(only),
-        [] => bail!("the workspace has no binary to put in an image"),
-        many => bail!(
-            "which binary goes into the image? give --bin (one of: {}), or set [workspace.metadata.xtask.service] bin",
-            many.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
-        ),
-    }
-}
-
-fn names(ws: &Workspace, request: &ImageRequest) -> anyhow::Result<Names> {
-    let bin = image_bin(ws, request)?;
+fn names(ws: &Workspace, request: &ImageRequest, bin: &Bin) -> Names {
     let docker_config = ws.config.docker.clone().unwrap_or_default();
     let image = request
         .image
@@ -196,65 +185,37 @@ fn names(ws: &Workspace, request: &ImageRequest) -> anyhow::Result<Names> {
         Some(registry) => format!("{}/{image}", registry.trim_end_matches('/')),
         None => image,
     };
-    Ok(Names {
+    Names {
         bin: bin.name.clone(),
         repo,
         tag: request
             .tag
             .clone()
             .unwrap_or_else(|| request.variant.image_name().to_string()),
-    })
-}
-
-/// The platforms asked for, else the variant's (see `rules::image_platforms`).
-fn platforms(ws: &Workspace, request: &ImageRequest, host: &str) -> anyhow::Result<Vec<Platform>> {
-    let mut platforms = request.platforms.clone();
-    if platforms.is_empty() {
-        platforms = rules::image_platforms(ws, request.variant, host)?;
     }
-    platforms.sort();
-    platforms.dedup();
-    Ok(platforms)
 }
 
-/// Where the image's build stages run cargo, relative to the Dockerfile's WORKDIR: the target
-/// dir of both stages, and the mirror's manifest.
-const IMAGE_TARGET_DIR: &str = "target";
+/// What the rules need of the request.
+fn ask(request: &ImageRequest) -> image::ImageAsk<'_> {
+    image::ImageAsk {
+        variant: request.variant,
+        libc: request.libc,
+        platforms: &request.platforms,
+        bin: request.bin.as_deref(),
+    }
+}
 
-/// The build arguments that carry the rules of one cargo run into the Dockerfile, the run that
-/// builds `platforms`' binaries: one platform's with glibc; with musl every platform of the
-/// image, so that each platform's `docker build` gets the same arguments and all but the first
-/// find the build stages cached (the stages run on the build platform; only the runtime stage
-/// is the target platform's, and copies its own binary). Every value comes from the rules'
-/// model of each target (`rules::Target`); this only writes them down.
+/// The build arguments that carry one cargo run of the build stages into the Dockerfile (see
+/// `rules::image`: glibc builds one platform per run; musl every platform in one, so each
+/// platform's `docker build` gets the same arguments and all but the first find the build
+/// stages cached). Every value is the rules'; this only writes them down.
 pub fn build_args(
-    ws: &Workspace,
     request: &ImageRequest,
-    libc: Libc,
-    platforms: &[Platform],
-    bin: &str,
-    facts: &Facts,
+    model: &ImageModel,
+    build: &ImageBuild,
 ) -> anyhow::Result<Vec<(String, String)>> {
-    let build = BuildRequest {
-        targets: platforms.iter().map(|p| p.triple(libc)).collect(),
-        bins: vec![bin.into()],
-        cross: match libc {
-            Libc::Gnu => Cross::Linker,
-            Libc::Musl => Cross::Zigbuild,
-        },
-        ..BuildRequest::of(request.variant)
-    };
-    let spec = rules::spec(ws, &build, facts)?;
-    let words_of = |words: &[String]| -> anyhow::Result<String> {
-        if let Some(bad) = words.iter().find(|w| w.contains(char::is_whitespace)) {
-            bail!("a build argument with spaces cannot be passed to the image: {bad}");
-        }
-        Ok(words.join(" "))
-    };
-    let words = |pairs: &[(String, String)]| -> anyhow::Result<String> {
-        let kv: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        words_of(&kv)
-    };
+    let rules = &model.rules;
+    let spec = &build.spec;
     let version = request.version.clone().unwrap_or_else(|| {
         spec.bins
             .first()
@@ -274,88 +235,61 @@ pub fn build_args(
         ])
         .filter(|(_, v)| !v.is_empty() && !v.contains(char::is_whitespace))
         .collect();
-    // Each platform's binary, by the architecture name its runtime stage copies it by.
-    let outputs = spec.output_dirs(IMAGE_TARGET_DIR.as_ref());
-    let bin_paths: Vec<String> = spec
-        .targets
+    let bin_paths: Vec<String> = build
+        .bin_paths
         .iter()
-        .map(|t| {
-            format!(
-                "{}={}",
-                t.arch.docker,
-                outputs[&t.triple].join(bin).display()
-            )
-        })
+        .map(|(arch, path)| format!("{arch}={}", path.display()))
         .collect();
-    // Each stage's whole cargo command: the model's invocation, for the image's binary, in the
-    // image's work dir; the deps stage's is its mirror (`ci_optims/`).
-    let mut build = spec.invocation.clone();
-    build.selection = Selection::Bins(vec![bin.to_string()]);
-    build.locked = true;
-    let deps = rules::mirror_of(
-        &build,
-        format!("{}/Cargo.toml", crate::ci_optims::DIR).into(),
-        IMAGE_TARGET_DIR.into(),
-    );
-    // A glibc image's C runtime: where the target's libraries are (one platform per run).
-    let glibc = spec.targets.iter().find(|t| t.runtime_libs.is_some());
+    let (libdir, multiarch) = build.runtime_libs.clone().unwrap_or_default();
     let mut args = vec![
         ("RUST_TARGET", spec.triples().join(" ")),
         ("APT_PACKAGES", spec.packages.join(" ")),
         ("CARGO_PROFILE", spec.profile.to_string()),
-        ("CARGO_ENV", words(&spec.invocation.env)?),
-        ("DEPS_CARGO", words_of(&deps.words())?),
-        ("BUILD_CARGO", words_of(&build.words())?),
+        ("CARGO_ENV", pairs(&spec.invocation.env)?),
+        ("DEPS_CARGO", words(&build.deps.words())?),
+        ("BUILD_CARGO", words(&build.build.words())?),
         ("SCCACHE", request.sccache.is_some().to_string()),
         ("ZIGBUILD", spec.invocation.zigbuild.to_string()),
-        ("BIN", bin.to_string()),
-        ("BIN_PATHS", bin_paths.join(" ")),
         (
-            "TARGET_LIBDIR",
-            glibc
-                .and_then(|t| t.runtime_libs.clone())
+            "BIN",
+            spec.bins
+                .first()
+                .map(|b| b.name.clone())
                 .unwrap_or_default(),
         ),
+        ("BIN_PATHS", bin_paths.join(" ")),
+        ("BUILD_TARGET_DIR", build.target_dir.display().to_string()),
+        // Reading the whole build context for the paths the mirror refers to outside
+        // ci_optims/ reruns on every edit; with none listed (the usual case) it is skipped.
         (
-            "TARGET_MULTIARCH",
-            glibc.map(|t| t.arch.multiarch()).unwrap_or_default(),
+            "LOCAL_PATHS",
+            if model.local_paths { "context" } else { "none" }.to_string(),
         ),
-        ("CA_CERTIFICATES", ca_certificates(ws).to_string()),
-        ("BUILD_INFO", words(&build_info)?),
+        ("TARGET_LIBDIR", libdir),
+        ("TARGET_MULTIARCH", multiarch),
+        ("CA_CERTIFICATES", rules.ca_certificates.to_string()),
+        ("BUILD_INFO", pairs(&build_info)?),
         ("VERSION", version),
         ("COMMIT_SHA", request.commit.clone()),
     ];
-    if let Some(image) = rust_image(ws)? {
-        args.push(("RUST_IMAGE", image));
+    if let Some(image) = &rules.rust_image {
+        args.push(("RUST_IMAGE", image.clone()));
     }
     Ok(args.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
-/// Crates that read the system's CA certificates (a TLS client verifying servers with them).
-const READS_SYSTEM_CERTS: [&str; 5] = [
-    "openssl-sys",
-    "native-tls",
-    "rustls-native-certs",
-    "rustls-platform-verifier",
-    "openssl-probe",
-];
-
-/// Does the image need the CA certificates? As configured, else: does Cargo.lock have a crate
-/// that reads them.
-pub fn ca_certificates(ws: &Workspace) -> bool {
-    let configured = ws.config.docker.as_ref().and_then(|d| d.ca_certificates);
-    configured.unwrap_or_else(|| {
-        let locked = ws.locked_names();
-        READS_SYSTEM_CERTS.iter().any(|name| locked.contains(*name))
-    })
+/// Words as one build argument (no word may hold a space).
+fn words(words: &[String]) -> anyhow::Result<String> {
+    if let Some(bad) = words.iter().find(|w| w.contains(char::is_whitespace)) {
+        bail!("a build argument with spaces cannot be passed to the image: {bad}");
+    }
+    Ok(words.join(" "))
 }
 
-/// The C library of the request's image: `--libc`, else the workspace's, else the default.
-pub fn libc(ws: &Workspace, request: &ImageRequest) -> Libc {
-    request
-        .libc
-        .or_else(|| ws.config.docker.as_ref().and_then(|d| d.libc))
-        .unwrap_or_default()
+/// `KEY=VALUE` pairs as one build argument.
+fn pairs(pairs: &[(String, String)]) -> anyhow::Result<String> {
+    let kv: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    words(&kv)
 }
 
 /// The variable the `sccache_env` secret comes in: set on each `docker build` process only, to
@@ -363,171 +297,48 @@ pub fn libc(ws: &Workspace, request: &ImageRequest) -> Libc {
 /// environment, so no file ever holds it).
 pub const SCCACHE_ENV_VAR: &str = "XTASK_SCCACHE_ENV";
 
-/// The Rust image of a workspace that pins its toolchain (`rust-toolchain.toml` or
-/// `rust-toolchain` with a version as its channel): `rust:<version>-slim-bookworm`.
-fn rust_image(ws: &Workspace) -> anyhow::Result<Option<String>> {
-    for name in ["rust-toolchain.toml", "rust-toolchain"] {
-        let path = ws.root.join(name);
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let channel = match text.parse::<toml::Table>() {
-            Ok(table) => table
-                .get("toolchain")
-                .and_then(|t| t.get("channel"))
-                .and_then(|c| c.as_str())
-                .map(str::to_string),
-            // The old format: the channel alone.
-            Err(_) => Some(text.trim().to_string()),
-        };
-        let Some(channel) = channel else { continue };
-        if channel.split('.').all(|part| part.parse::<u32>().is_ok()) && channel.contains('.') {
-            return Ok(Some(format!("rust:{channel}-slim-bookworm")));
-        }
-        bail!(
-            "{} pins the toolchain `{channel}`, which has no official image tag; pin a version \
-             (e.g. channel = \"1.95.0\") to build images",
-            path.display()
-        );
-    }
-    Ok(None)
-}
-
 pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Result<DockerPlan> {
-    let names = names(ws, request)?;
-    let sccache_env = request.sccache.clone().unwrap_or_default();
-    let docker_config = ws.config.docker.clone().unwrap_or_default();
-    let platforms = platforms(ws, request, &facts.toolchain.host)?;
-    let single = platforms.len() == 1;
-    let libc = libc(ws, request);
-    // musl: one cargo run builds every platform's binary (the same arguments for each build).
-    let shared_args = match libc {
-        Libc::Musl => Some(build_args(
-            ws, request, libc, &platforms, &names.bin, facts,
-        )?),
-        Libc::Gnu => None,
-    };
+    // The rules decide everything about the build; this writes it down as docker commands.
+    let model = image::model(ws, &ask(request), facts)?;
+    let names = names(ws, request, &model.bin);
+    let libc = model.rules.libc;
     // The deps stage gets its own tag: pushed, it is the cache another machine starts from
     // (`deps-production-amd64`; musl's apart, `deps-production-musl-amd64`).
     let deps_tag = match libc {
         Libc::Gnu => format!("deps-{}", request.variant.image_name()),
         Libc::Musl => format!("deps-{}-{}", request.variant.image_name(), libc.name()),
     };
+    let single = model.platforms.len() == 1;
     let mut per_platform = Vec::new();
     let mut publish = Vec::new();
-    let mut pushed = Vec::new();
-    for platform in &platforms {
+    for (platform, build) in model.platforms.iter().zip(&model.builds) {
         let arch = platform.arch().docker;
-        let image_ref = format!("{}:{}-{arch}", names.repo, names.tag);
-        let deps_ref = format!("{}:{deps_tag}-{arch}", names.repo);
-        let build_args = match &shared_args {
-            Some(args) => args.clone(),
-            None => build_args(ws, request, libc, &[*platform], &names.bin, facts)?,
+        let refs = Refs {
+            image: format!("{}:{}-{arch}", names.repo, names.tag),
+            deps: format!("{}:{deps_tag}-{arch}", names.repo),
+            both: single.then(|| format!("{}:{}", names.repo, names.tag)),
         };
-        let base = |phase: Phase, target: &str| {
-            let mut c = Command::new(&request.docker)
-                .args(["build", "--progress=plain", "--platform", &platform.name()])
-                .args(["--target", target])
-                .env("DOCKER_BUILDKIT", "1");
-            if let Some(dockerfile) = &docker_config.dockerfile {
-                c = c.args(["-f", dockerfile]);
-            }
-            if let Some(build_env) = &docker_config.build_env {
-                c = c.args(["--build-arg".to_string(), format!("BUILD_ENV={build_env}")]);
-            }
-            for (k, v) in &build_args {
-                c = c.args(["--build-arg".to_string(), format!("{k}={v}")]);
-            }
-            for secret in &request.secrets {
-                c = c.args(["--secret", secret]);
-            }
-            if !sccache_env.is_empty() {
-                c = c
-                    .args([
-                        "--secret".to_string(),
-                        format!("id=sccache_env,env={SCCACHE_ENV_VAR}"),
-                    ])
-                    .secret_env(SCCACHE_ENV_VAR, &sccache_env);
-            }
-            if let Some(var) = &request.git_token_env {
-                // The client reads the token from its own environment (inherited from ours).
-                c = c.args(["--secret".to_string(), format!("id=git_token,env={var}")]);
-            }
-            if request.registry.is_some() {
-                c = c.args(["--cache-from", &deps_ref]);
-            }
-            c = c.args(request.docker_flags.iter().cloned());
-            Step {
-                phase,
+        let args = build_args(request, &model, build)?;
+        per_platform.push(platform_plan(ws, request, *platform, &args, &refs));
+        if request.registry.is_some() {
+            publish.extend([&refs.deps, &refs.image].map(|reference| Step {
+                phase: Phase::Push,
                 platform: Some(*platform),
-                command: c,
-            }
-        };
-        // One run builds every stage: its log gives the deps, build and runtime phases.
-        let mut image = base(Phase::Build, "runtime");
-        image.command = image.command.args([
-            "--build-arg".to_string(),
-            format!("CREATED={}", request.created),
-            "--build-arg".into(),
-            format!(
-                "SOURCE={}",
-                docker_config.source.clone().unwrap_or_default()
-            ),
-        ]);
-        for label in docker_config
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .chain(request.labels.iter().cloned())
-        {
-            image.command = image.command.args(["--label".to_string(), label]);
-        }
-        image.command = image.command.args(["-t", &image_ref]);
-        if single {
-            image.command = image
-                .command
-                .args(["-t".to_string(), format!("{}:{}", names.repo, names.tag)]);
-        }
-        let mut steps = vec![image];
-        if request.registry.is_some() {
-            // The deps stage as an image of its own, with inline cache metadata: pushed,
-            // it is what `--cache-from` gives another machine. Fully cached here.
-            let mut cache = base(Phase::Cache, "deps");
-            cache.command =
-                cache
-                    .command
-                    .args(["--build-arg", "BUILDKIT_INLINE_CACHE=1", "-t", &deps_ref]);
-            steps.push(cache);
-        }
-        for step in &mut steps {
-            step.command.args.push(".".into());
-        }
-        per_platform.push(PlatformPlan {
-            platform: *platform,
-            image: image_ref.clone(),
-            steps,
-        });
-        if request.registry.is_some() {
-            for reference in [&deps_ref, &image_ref] {
-                publish.push(Step {
-                    phase: Phase::Push,
-                    platform: Some(*platform),
-                    command: Command::new(&request.docker).args(["push", reference]),
-                });
-            }
-            pushed.push(image_ref);
+                command: Command::new(&request.docker).args(["push", reference]),
+            }));
         }
     }
     // One platform alone is pushed under `<tag>-<arch>` only: the manifest list is made once
     // every platform is there (`cargo xtask docker manifest`).
-    if !single {
+    if !single && request.registry.is_some() {
+        let pushed: Vec<String> = per_platform.iter().map(|p| p.image.clone()).collect();
         publish.extend(manifest_steps(request, &names, &pushed));
     }
     let smoke = match request.smoke {
         true => Some(smoke(
             ws,
             request,
-            &names,
+            &model,
             &per_platform,
             &facts.toolchain.host,
         )?),
@@ -541,10 +352,136 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, facts: &Facts) -> anyhow::Re
         image: format!("{}:{}", names.repo, names.tag),
         platforms: per_platform,
         publish,
-        sccache_env,
+        sccache_env: request.sccache.clone().unwrap_or_default(),
         git_token_env: request.git_token_env.clone(),
         warning: crate::needs::warning(ws),
     })
+}
+
+/// The references of one platform's image: its own, its deps stage's, and the plain tag too
+/// when it is the only platform.
+struct Refs {
+    image: String,
+    deps: String,
+    both: Option<String>,
+}
+
+/// One platform's docker commands: the image build (every stage; its log gives the phases),
+/// and with a registry the deps stage as an image of its own, the cache of other machines.
+fn platform_plan(
+    ws: &Workspace,
+    request: &ImageRequest,
+    platform: Platform,
+    args: &[(String, String)],
+    refs: &Refs,
+) -> PlatformPlan {
+    let docker_config = ws.config.docker.clone().unwrap_or_default();
+    let mut image = docker_build(
+        request,
+        &docker_config,
+        platform,
+        args,
+        refs,
+        Phase::Build,
+        "runtime",
+    );
+    image.command = image.command.args([
+        "--build-arg".to_string(),
+        format!("CREATED={}", request.created),
+        "--build-arg".into(),
+        format!(
+            "SOURCE={}",
+            docker_config.source.clone().unwrap_or_default()
+        ),
+    ]);
+    for label in docker_config
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(request.labels.iter().cloned())
+    {
+        image.command = image.command.args(["--label".to_string(), label]);
+    }
+    image.command = image.command.args(["-t", &refs.image]);
+    if let Some(both) = &refs.both {
+        image.command = image.command.args(["-t", both]);
+    }
+    let mut steps = vec![image];
+    if request.registry.is_some() {
+        // With inline cache metadata: pushed, it is what `--cache-from` gives another machine.
+        // Fully cached here.
+        let mut cache = docker_build(
+            request,
+            &docker_config,
+            platform,
+            args,
+            refs,
+            Phase::Cache,
+            "deps",
+        );
+        cache.command =
+            cache
+                .command
+                .args(["--build-arg", "BUILDKIT_INLINE_CACHE=1", "-t", &refs.deps]);
+        steps.push(cache);
+    }
+    for step in &mut steps {
+        step.command.args.push(".".into());
+    }
+    PlatformPlan {
+        platform,
+        image: refs.image.clone(),
+        steps,
+    }
+}
+
+/// `docker build` of `target` for `platform`: the build arguments, the secrets (never their
+/// values), the registry's cache, the request's own flags.
+fn docker_build(
+    request: &ImageRequest,
+    docker_config: &crate::config::DockerConfig,
+    platform: Platform,
+    args: &[(String, String)],
+    refs: &Refs,
+    phase: Phase,
+    target: &str,
+) -> Step {
+    let mut c = Command::new(&request.docker)
+        .args(["build", "--progress=plain", "--platform", &platform.name()])
+        .args(["--target", target])
+        .env("DOCKER_BUILDKIT", "1");
+    if let Some(dockerfile) = &docker_config.dockerfile {
+        c = c.args(["-f", dockerfile]);
+    }
+    if let Some(build_env) = &docker_config.build_env {
+        c = c.args(["--build-arg".to_string(), format!("BUILD_ENV={build_env}")]);
+    }
+    for (k, v) in args {
+        c = c.args(["--build-arg".to_string(), format!("{k}={v}")]);
+    }
+    for secret in &request.secrets {
+        c = c.args(["--secret", secret]);
+    }
+    if let Some(names) = &request.sccache {
+        c = c
+            .args([
+                "--secret".to_string(),
+                format!("id=sccache_env,env={SCCACHE_ENV_VAR}"),
+            ])
+            .secret_env(SCCACHE_ENV_VAR, names);
+    }
+    if let Some(var) = &request.git_token_env {
+        // The client reads the token from its own environment (inherited from ours).
+        c = c.args(["--secret".to_string(), format!("id=git_token,env={var}")]);
+    }
+    if request.registry.is_some() {
+        c = c.args(["--cache-from", &refs.deps]);
+    }
+    Step {
+        phase,
+        platform: Some(platform),
+        command: c.args(request.docker_flags.iter().cloned()),
+    }
 }
 
 /// Only the manifest list of images already pushed (`<tag>-<arch>` for each platform).
@@ -556,14 +493,15 @@ pub fn manifest_plan(
     if request.registry.is_none() {
         bail!("a manifest list lives in a registry: give --registry (REGISTRY)");
     }
-    let names = names(ws, request)?;
-    let pushed: Vec<String> = platforms(ws, request, host)?
+    let bin = image::image_bin(ws, request.bin.as_deref())?;
+    let names = names(ws, request, bin);
+    let pushed: Vec<String> = image::platforms(ws, &ask(request), host)?
         .iter()
         .map(|p| format!("{}:{}-{}", names.repo, names.tag, p.arch().docker))
         .collect();
     Ok(DockerPlan {
         variant: request.variant,
-        libc: libc(ws, request),
+        libc: image::image_rules(ws, request.libc)?.libc,
         image: format!("{}:{}", names.repo, names.tag),
         publish: manifest_steps(request, &names, &pushed),
         bin: names.bin,
@@ -580,7 +518,7 @@ pub fn manifest_plan(
 fn smoke(
     ws: &Workspace,
     request: &ImageRequest,
-    names: &Names,
+    model: &ImageModel,
     platforms: &[PlatformPlan],
     host: &str,
 ) -> anyhow::Result<Smoke> {
@@ -588,11 +526,11 @@ fn smoke(
     let service = ws.config.service.as_ref().with_context(|| {
         format!("--smoke checks the service, and the workspace names none: {fix}")
     })?;
-    if service.bin != names.bin {
+    if service.bin != model.bin.name {
         bail!(
             "--smoke checks the service `{}`, and this image ships `{}`: drop --bin or --smoke",
             service.bin,
-            names.bin
+            model.bin.name
         );
     }
     let arch = host.split('-').next().unwrap_or_default();
@@ -600,11 +538,10 @@ fn smoke(
         .iter()
         .find(|p| p.platform.arch().rust == arch)
         .with_context(|| format!("--smoke runs the image of this machine's architecture ({arch}), and none is built: add its platform"))?;
-    let version = request.version.clone().unwrap_or_else(|| {
-        ws.bin(&service.bin)
-            .map(|b| b.version.clone())
-            .unwrap_or_default()
-    });
+    let version = request
+        .version
+        .clone()
+        .unwrap_or_else(|| model.bin.version.clone());
     Ok(Smoke {
         image: here.image.clone(),
         listen_args: service.listen_args.clone(),
@@ -652,6 +589,11 @@ mod tests {
         })
     }
 
+    /// The program `cargo xtask docker build --dry-run` prints for `plan`.
+    fn program_text(plan: &DockerPlan) -> String {
+        crate::docker::program(plan, "docker").text()
+    }
+
     fn request(variant: Variant) -> ImageRequest {
         ImageRequest {
             commit: "abc".into(),
@@ -696,31 +638,10 @@ mod tests {
             1,
             "one docker build; the log gives the phases"
         );
-        let line = p.steps[0].command.line();
+        // The whole program, exactly (every build argument, in order).
+        insta::assert_snapshot!("development", program_text(&plan));
         assert!(
-            line.starts_with(
-                "docker build --progress=plain --platform linux/amd64 --target runtime"
-            ),
-            "{line}"
-        );
-        assert!(
-            line.contains("CARGO_PROFILE=dev")
-                && line.contains("BIN=svc")
-                && line.contains("COMMIT_SHA=abc")
-                && line.contains(
-                    "'BUILD_INFO=APP_BUILD_VARIANT=dev APP_FEATURE_SET=default APP_VERSION=1.2.3 APP_COMMIT_SHA=abc'"
-                )
-                && line.contains("BIN_PATHS=amd64=target/x86_64-unknown-linux-gnu/debug/svc")
-                && line.contains("CA_CERTIFICATES=false")
-                && line.contains("ZIGBUILD=false"),
-            "{line}"
-        );
-        assert!(
-            line.contains("-t svc:development-amd64 -t svc:development"),
-            "{line}"
-        );
-        assert!(
-            !line.contains("--cache-from"),
+            !p.steps[0].command.line().contains("--cache-from"),
             "no registry, no remote cache"
         );
         assert!(plan.publish.is_empty());
@@ -743,17 +664,24 @@ mod tests {
                 .to_string()
         };
         let native = with_facts("1.95.0", false, |facts| {
-            let request = BuildRequest {
+            let request = crate::rules::BuildRequest {
                 targets: vec!["aarch64-unknown-linux-gnu".into()],
                 bins: vec!["svc".into()],
-                ..BuildRequest::of(Variant::Production)
+                ..crate::rules::BuildRequest::of(Variant::Production)
             };
-            rules::spec(&ws, &request, facts)
+            crate::rules::spec(&ws, &request, facts)
         })
         .unwrap();
-        let mut words = native.invocation.words();
-        words.push("--locked".into());
-        assert_eq!(arg("BUILD_CARGO").split(' ').collect::<Vec<_>>(), words);
+        // The native invocation, in the build stage's own target dir (a cache mount's folder).
+        let mut invocation = native.invocation.clone();
+        invocation.target_dir = Some(arg("BUILD_TARGET_DIR").into());
+        invocation.locked = true;
+        assert_eq!(
+            arg("BUILD_CARGO").split(' ').collect::<Vec<_>>(),
+            invocation.words()
+        );
+        assert!(arg("BUILD_TARGET_DIR").starts_with(image::BUILD_TARGETS_MOUNT));
+        assert!(arg("BIN_PATHS").starts_with(&format!("arm64={}/", arg("BUILD_TARGET_DIR"))));
         let deps = arg("DEPS_CARGO");
         assert!(
             deps.starts_with("build --manifest-path ci_optims/Cargo.toml --profile production --target aarch64-unknown-linux-gnu --bin svc")
@@ -771,16 +699,8 @@ mod tests {
             .iter()
             .find(|p| p.platform == Platform::LinuxArm64)
             .unwrap();
-        let line = arm.steps[0].command.line();
-        for expected in [
-            "RUST_TARGET=aarch64-unknown-linux-gnu",
-            "'APT_PACKAGES=gcc-aarch64-linux-gnu libc6-dev-arm64-cross'",
-            "CARGO_ENV=CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc",
-            "TARGET_LIBDIR=/usr/aarch64-linux-gnu/lib",
-            "BIN_PATHS=arm64=target/aarch64-unknown-linux-gnu/production/svc",
-        ] {
-            assert!(line.contains(expected), "{expected} not in {line}");
-        }
+        assert_eq!(arm.image, "svc:production-arm64");
+        insta::assert_snapshot!("production", program_text(&production));
         // A configured linker reaches the image too.
         let mut ws = workspace_with_service();
         ws.config
@@ -818,17 +738,7 @@ mod tests {
         };
         let (amd, arm) = (args(&plan.platforms[0]), args(&plan.platforms[1]));
         assert_eq!(amd, arm, "the same arguments for both platforms");
-        for expected in [
-            "RUST_TARGET=x86_64-unknown-linux-musl aarch64-unknown-linux-musl",
-            "ZIGBUILD=true",
-            "APT_PACKAGES=",
-            "TARGET_LIBDIR=",
-            "BIN_PATHS=amd64=target/x86_64-unknown-linux-musl/production/svc \
-             arm64=target/aarch64-unknown-linux-musl/production/svc",
-        ] {
-            let expected = expected.split_whitespace().collect::<Vec<_>>().join(" ");
-            assert!(amd.contains(&expected), "{expected} not in {amd:?}");
-        }
+        insta::assert_snapshot!("musl", program_text(&plan));
         assert!(plan.platforms[1].steps[0]
             .command
             .line()
@@ -840,9 +750,9 @@ mod tests {
             ..Default::default()
         });
         let mut r = request(Variant::Dev);
-        assert_eq!(libc(&ws, &r), Libc::Musl);
+        assert_eq!(image::image_rules(&ws, r.libc).unwrap().libc, Libc::Musl);
         r.libc = Some(Libc::Gnu);
-        assert_eq!(libc(&ws, &r), Libc::Gnu);
+        assert_eq!(image::image_rules(&ws, r.libc).unwrap().libc, Libc::Gnu);
         // One platform alone is built for its own target only.
         let mut r = request(Variant::Production);
         r.libc = Some(Libc::Musl);
@@ -863,33 +773,6 @@ mod tests {
 
     /// The CA certificates go into the image when Cargo.lock has a crate that reads them, or
     /// when configured.
-    #[test]
-    fn ca_certificates_follow_the_lockfile_unless_configured() {
-        let dir = crate::test_support::scratch("ca-certs");
-        let mut ws = workspace_with_service();
-        ws.root = dir.clone();
-        assert!(!ca_certificates(&ws), "no lockfile: none");
-        let lock = |names: &[&str]| {
-            let text: String = names
-                .iter()
-                .map(|n| format!("[[package]]\nname = \"{n}\"\nversion = \"1.0.0\"\n\n"))
-                .collect();
-            std::fs::write(dir.join("Cargo.lock"), text).unwrap();
-        };
-        lock(&["serde", "rustls", "webpki-roots"]);
-        assert!(
-            !ca_certificates(&ws),
-            "rustls with built-in roots reads no file"
-        );
-        lock(&["serde", "rustls-native-certs"]);
-        assert!(ca_certificates(&ws));
-        ws.config.docker = Some(crate::config::DockerConfig {
-            ca_certificates: Some(false),
-            ..Default::default()
-        });
-        assert!(!ca_certificates(&ws), "the setting wins");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
 
     #[test]
     fn production_with_a_registry_pushes_each_arch_and_joins_them() {
@@ -1010,31 +893,6 @@ mod tests {
              PKG_CONFIG_PATH_aarch64_unknown_linux_gnu=/usr/lib/aarch64-linux-gnu/pkgconfig"
         );
         assert_eq!(arg(1, "TARGET_MULTIARCH"), "aarch64-linux-gnu");
-    }
-
-    #[test]
-    fn a_pinned_toolchain_picks_the_rust_image() {
-        let dir = crate::test_support::scratch("rust-image");
-        let mut ws = workspace_with_service();
-        ws.root = dir.clone();
-        assert_eq!(rust_image(&ws).unwrap(), None);
-        std::fs::write(
-            dir.join("rust-toolchain.toml"),
-            "[toolchain]\nchannel = \"1.85.1\"\n",
-        )
-        .unwrap();
-        assert_eq!(
-            rust_image(&ws).unwrap().as_deref(),
-            Some("rust:1.85.1-slim-bookworm")
-        );
-        std::fs::write(
-            dir.join("rust-toolchain.toml"),
-            "[toolchain]\nchannel = \"nightly\"\n",
-        )
-        .unwrap();
-        let err = rust_image(&ws).unwrap_err().to_string();
-        assert!(err.contains("pin a version"), "{err}");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// The Dockerfile and build-env.sh are what this plan talks to: the stages the log parser

@@ -8,6 +8,8 @@
 //! queue then fills the cores across targets, and host artifacts (build scripts, proc macros)
 //! are built once. Two cargo processes would wait on each other's target-dir lock instead.
 
+pub mod image;
+
 use crate::cargo::{Features, Invocation, Selection, Subcommand};
 use crate::config::{CompilerCache, Libc, Variant};
 use crate::exec::Exec;
