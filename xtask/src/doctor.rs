@@ -69,6 +69,7 @@ impl Check {
             Requirement::Program { program, .. } => program.clone(),
             Requirement::Profile { profile, .. } => format!("profile `{profile}`"),
             Requirement::DebianPackage { package } => format!("package {package}"),
+            Requirement::RustVersion { package, .. } => format!("rust-version of {package}"),
         };
         let check = Check::new(name, affects);
         match req.check(exec) {

@@ -128,6 +128,18 @@ pub enum Requirement {
     /// A Debian package (`libssl-dev`, or `libssl-dev:arm64` for a cross build), checked
     /// where dpkg is the package manager.
     DebianPackage { package: String },
+    /// A rustc at least as new as a member's `rust-version` (`have`: the toolchain's).
+    RustVersion {
+        package: String,
+        need: String,
+        have: String,
+    },
+}
+
+/// `1.85` or `1.85.1` as (major, minor): what the toolchain's release says of itself.
+fn major_minor(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??))
 }
 
 impl Requirement {
@@ -148,6 +160,9 @@ impl Requirement {
                 if *defined { "defined" } else { "MISSING" }
             ),
             Requirement::DebianPackage { package } => format!("Debian package {package}"),
+            Requirement::RustVersion { package, need, .. } => {
+                format!("rustc {need} or newer (the rust-version of {package})")
+            }
         }
     }
 
@@ -167,6 +182,16 @@ impl Requirement {
                 )
             }),
             Requirement::DebianPackage { package } => debian_package_missing(exec, package),
+            Requirement::RustVersion {
+                package,
+                need,
+                have,
+            } => (major_minor(have) < major_minor(need)).then(|| {
+                format!(
+                    "rustc {have} is older than {package}'s rust-version {need}; fix: rustup update \
+                     (or `rustup toolchain install {need}` and a rust-toolchain.toml that pins it)"
+                )
+            }),
         }
     }
 }
@@ -410,6 +435,27 @@ pub mod tests_support {
 mod tests {
     use super::tests_support::toolchain;
     use super::*;
+
+    /// A member's rust-version newer than the toolchain fails the plan's check, with the fix.
+    #[test]
+    fn a_rust_version_newer_than_the_toolchain_is_a_missing_requirement() {
+        let sh = xshell::Shell::new().unwrap();
+        let exec = Exec::new(&sh, crate::exec::Verbosity::Quiet);
+        let req = |need: &str| Requirement::RustVersion {
+            package: "app".into(),
+            need: need.into(),
+            have: "1.85".into(),
+        };
+        for fine in ["1.85", "1.85.3", "1.80.0", "1.0"] {
+            assert_eq!(req(fine).check(&exec), None, "{fine}");
+        }
+        let problem = req("1.86").check(&exec).unwrap();
+        assert!(
+            problem.contains("app's rust-version 1.86") && problem.contains("fix: rustup update"),
+            "{problem}"
+        );
+        assert!(req("2.0").check(&exec).is_some());
+    }
 
     #[test]
     fn parses_rustc_vv() {

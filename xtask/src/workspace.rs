@@ -24,6 +24,8 @@ pub struct Member {
     pub features: BTreeSet<String>,
     /// What it calls its dependencies (renames included), any kind.
     pub dependency_names: BTreeSet<String>,
+    /// Its `rust-version` (inherited ones resolved by cargo).
+    pub rust_version: Option<String>,
 }
 
 /// A binary target of a default member.
@@ -136,6 +138,7 @@ impl Workspace {
             .iter()
             .filter(|p| !is_this_tool(p))
             .map(|p| Member {
+                rust_version: p.rust_version.as_ref().map(|v| v.to_string()),
                 name: p.name.to_string(),
                 dir: p
                     .manifest_path

@@ -251,3 +251,27 @@ fn bad_input_is_refused_with_the_valid_values() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown binary `nope`"));
 }
+
+/// A member's `rust-version` newer than the toolchain is a requirement of the plan: the dry run
+/// fails naming it and the fix, before anything compiles (the mirror's stubs carry none, so
+/// `ci_optims` alone would build).
+#[test]
+fn a_rust_version_newer_than_the_toolchain_fails_the_plan() {
+    let root = small_workspace("build-rust-version", "");
+    let manifest = std::fs::read_to_string(root.join("core/Cargo.toml")).unwrap();
+    write_file(
+        &root,
+        "core/Cargo.toml",
+        &manifest.replace(
+            "edition = \"2021\"\n",
+            "edition = \"2021\"\nrust-version = \"1.999\"\n",
+        ),
+    );
+    let out = xtask(&root, &["build", "--variant", "dev", "--dry-run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("core-lib's rust-version 1.999") && err.contains("rustup update"),
+        "{err}"
+    );
+}

@@ -357,7 +357,7 @@ fn beside_a_workspaces_own_xtask_the_files_call_the_tool_by_its_alias() {
         "{config}"
     );
     assert!(
-        config.contains("xtask-build = \"run --quiet --manifest-path xtask-build/Cargo.toml"),
+        config.contains("xtask-build = \"run --manifest-path xtask-build/Cargo.toml"),
         "{config}"
     );
 }

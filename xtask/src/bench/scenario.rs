@@ -466,6 +466,7 @@ mod tests {
         let mut ws = crate::workspace::tests_support::workspace_with_service();
         let member = |name: &str, lib: bool, bins: &[&str], deps: &[&str]| Member {
             name: name.into(),
+            rust_version: None,
             dir: PathBuf::from(format!("/ws/{name}")),
             default: true,
             lib_src: lib.then(|| PathBuf::from(format!("/ws/{name}/src/lib.rs"))),

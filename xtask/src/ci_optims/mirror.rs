@@ -621,10 +621,25 @@ fn resolver(real_root: &toml::Table) -> String {
     {
         return r.to_string();
     }
+    // The root package's edition as cargo resolves it: its own, or `edition.workspace = true`
+    // for `[workspace.package] edition`.
+    let inherited = || {
+        real_root
+            .get("workspace")
+            .and_then(|w| w.get("package"))
+            .and_then(|p| p.get("edition"))
+            .and_then(|e| e.as_str())
+    };
     let edition = real_root
         .get("package")
         .and_then(|p| p.get("edition"))
-        .and_then(|e| e.as_str());
+        .and_then(|e| match e {
+            toml::Value::String(s) => Some(s.as_str()),
+            toml::Value::Table(t) if t.get("workspace").and_then(|w| w.as_bool()) == Some(true) => {
+                inherited()
+            }
+            _ => None,
+        });
     match edition {
         Some("2024") => "3",
         Some("2021") => "2",
@@ -696,5 +711,12 @@ mod tests {
         );
         assert_eq!(resolver(&t("[package]\nedition = \"2021\"")), "2");
         assert_eq!(resolver(&t("[workspace]\nmembers = []")), "1");
+        // An inherited edition is the workspace's.
+        assert_eq!(
+            resolver(&t(
+                "[package]\nedition.workspace = true\n[workspace.package]\nedition = \"2024\""
+            )),
+            "3"
+        );
     }
 }

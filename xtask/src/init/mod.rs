@@ -137,7 +137,7 @@ impl Place {
     /// `xtask/target`, a folder no ignore file of the workspace covers).
     fn run_command(&self) -> String {
         format!(
-            "run --quiet --manifest-path {} --target-dir target/{}-tool --",
+            "run --manifest-path {} --target-dir target/{}-tool --",
             self.manifest(),
             self.dir
         )
@@ -488,6 +488,8 @@ fn thin_manifest(place: &Place, source: &Source) -> anyhow::Result<String> {
          # commands in src/main.rs, their dependencies here). The build tool is the dependency\n\
          # below; `cargo {alias} upgrade` moves its pin and regenerates the files it wrote.\n\
          [package]\nname = \"{dir}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+         # One binary, `xtask`, whatever the folder is called (the workflows install it by that name).\n\
+         [[bin]]\nname = \"xtask\"\npath = \"src/main.rs\"\n\n\
          [dependencies]\n\n\
          # A workspace of its own: it never joins (or changes) the one it builds.\n[workspace]\n",
         alias = place.alias,
@@ -896,7 +898,7 @@ pub fn upgrade(
     ));
     plan.step(Step::run(
         "the new version regenerates the files it writes (edited ones kept, the new version beside them)",
-        cargo(&["run", "--quiet", "--target-dir", &format!("target/{}-tool", place.dir)]).args(["--", "init"]),
+        cargo(&["run", "--target-dir", &format!("target/{}-tool", place.dir)]).args(["--", "init"]),
     ));
     plan.print(opts.format)?;
     if opts.dry_run {

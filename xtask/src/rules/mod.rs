@@ -306,6 +306,7 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
         no_default: feature_set.no_default_features,
     };
     let mut requirements = profile_requirement(ws, profile);
+    requirements.extend(rust_version_requirement(ws, facts.toolchain.release));
     // The system packages the build itself needs (tools, and libraries for the build machine).
     let mut packages = ws.config.system_packages.clone();
     requirements.extend(
@@ -399,6 +400,25 @@ fn profile_requirement(ws: &Workspace, profile: &str) -> Vec<Requirement> {
         profile: profile.into(),
         defined: ws.profiles.contains(profile),
     }]
+}
+
+/// The newest `rust-version` of the members: the toolchain must be at least that (the
+/// mirror's stubs carry none, so only this check catches it before the real build).
+fn rust_version_requirement(ws: &Workspace, release: (u32, u32)) -> Option<Requirement> {
+    let (package, need) = ws
+        .members
+        .iter()
+        .filter_map(|m| m.rust_version.as_ref().map(|v| (m, v)))
+        .max_by_key(|(_, v)| {
+            v.split('.')
+                .map(|p| p.parse::<u32>().unwrap_or(0))
+                .collect::<Vec<_>>()
+        })?;
+    Some(Requirement::RustVersion {
+        package: package.name.clone(),
+        need: need.clone(),
+        have: format!("{}.{}", release.0, release.1),
+    })
 }
 
 /// The binaries of the request: named, else the variant's (dev: every one; production: the
