@@ -575,6 +575,7 @@ fn act(exec: &Exec, step: &Step) -> anyhow::Result<()> {
 /// The file keeps its permissions; a new script (`#!`) is made executable.
 pub fn write_whole(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    let _held = SignalsHeld::new();
     let tmp = beside(path)?;
     let mode = match std::fs::metadata(path) {
         Ok(meta) => Some(meta.permissions()),
@@ -600,8 +601,40 @@ fn beside(path: &Path) -> anyhow::Result<PathBuf> {
     Ok(parent.join(format!(".{name}.xtask-{}", std::process::id())))
 }
 
+/// SIGINT, SIGTERM and SIGHUP held back on this thread while a file is swapped in: one that
+/// comes meanwhile takes effect once the file is whole in its place, so an interruption never
+/// leaves a temporary file or half a file behind (SIGKILL still can).
+struct SignalsHeld(libc::sigset_t);
+
+impl SignalsHeld {
+    fn new() -> SignalsHeld {
+        // SAFETY: sigset_t is plain data, initialised by sigemptyset before use; the mask
+        // calls only change this thread's signal mask.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::sigaddset(&mut set, signal);
+            }
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            SignalsHeld(old)
+        }
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        // SAFETY: puts back the mask `new` saved.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut());
+        }
+    }
+}
+
 #[cfg(unix)]
 fn link(path: &Path, target: &str) -> anyhow::Result<()> {
+    let _held = SignalsHeld::new();
     let tmp = beside(path)?;
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)

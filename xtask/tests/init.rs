@@ -38,7 +38,12 @@ mod snapshot {
 }
 
 fn generate() -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("init-ws");
+    generate_at("init-ws")
+}
+
+/// The workspace of [`generate`], at `name` under the test's tmp dir.
+fn generate_at(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&root);
     let w = |rel: &str, text: &str| write_file(&root, rel, text);
     w(
@@ -442,4 +447,49 @@ fn build_script_needs_are_proposed_checked_and_warned_about_up_front() {
     write_file(&root, "Cargo.toml", &listed);
     let out = xtask(&root, &["build", "--variant", "dev", "--dry-run"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning:"));
+}
+
+/// `init` interrupted by SIGINT at many moments: each time the workspace is as it was, or a
+/// rerun completes it to exactly what an uninterrupted init writes (no temporary file, no half
+/// file, no key twice).
+#[test]
+fn an_interrupted_init_leaves_the_workspace_as_it_was_or_a_rerun_completes_it() {
+    let tool = tool_repo(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("init-interrupted-tool"));
+    let here = workspace_root();
+    let name = "init-interrupted";
+    let root = generate_at(name);
+    let arg = root.display().to_string();
+    let mut args = vec!["init", arg.as_str()];
+    args.extend(source(&tool));
+    let before = digest(&root);
+    xtask_ok(&here, &args);
+    let reference = digest(&root);
+    let (mut untouched, mut completed) = (0, 0);
+    for delay_ms in [0, 1, 2, 4, 8, 15, 30, 60, 120, 250, 500] {
+        generate_at(name);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        if digest(&root) == before {
+            untouched += 1;
+            continue;
+        }
+        // Interrupted part way (or not at all): a rerun completes it, exactly.
+        xtask_ok(&here, &args);
+        assert_eq!(
+            digest(&root),
+            reference,
+            "interrupted after {delay_ms} ms ({status}), then run again"
+        );
+        completed += 1;
+    }
+    eprintln!("{untouched} interruptions left the workspace as it was, {completed} were completed by a rerun");
 }

@@ -410,7 +410,7 @@ fn thin_xtask(
         Some(manifest) => {
             let pinned = edit::pin(&manifest)
                 .context("the workspace's xtask does not depend on the tool")?;
-            let unfinished = !root.join(&place.dir).join("Cargo.lock").exists();
+            let unfinished = !completed(root, place);
             if let Some(source) = args.source.source(Some(&pinned))? {
                 if source != pinned && unfinished {
                     // An init that never resolved its pin (a wrong URL, say): the new one replaces it.
@@ -450,6 +450,13 @@ fn thin_xtask(
     lock_and_main(plan, root, place)
 }
 
+/// Did an init complete here: is the alias, written last, in place?
+fn completed(root: &Path, place: &Place) -> bool {
+    read(&root.join(".cargo/config.toml"))
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.get("alias").and_then(|a| a.get(&place.alias)).is_some())
+}
+
 /// The thin xtask's main.rs (once) and its lockfile (until it resolved).
 fn lock_and_main(plan: &mut Plan, root: &Path, place: &Place) -> anyhow::Result<()> {
     let main = root.join(&place.dir).join("src/main.rs");
@@ -460,7 +467,9 @@ fn lock_and_main(plan: &mut Plan, root: &Path, place: &Place) -> anyhow::Result<
             MAIN.to_string(),
         ));
     }
-    if !root.join(&place.dir).join("Cargo.lock").exists() {
+    // Until the alias is written (last), the install is not complete: an interrupted one may
+    // have left a lockfile cargo was still writing.
+    if !completed(root, place) || !root.join(&place.dir).join("Cargo.lock").exists() {
         plan.step(Step::task(
             LOCKFILE,
             format!(
