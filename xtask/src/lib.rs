@@ -117,6 +117,9 @@ enum Command {
     /// Move the pin of the tool in a workspace that adopted it (`--rev`, `--tag`, ...), then
     /// let the new version regenerate its files (edited ones are kept, the new one beside).
     Upgrade(init::UpgradeArgs),
+    /// Take the tool out of a workspace that adopted it: what init added and nobody edited
+    /// (`--dry-run` first; edited files and a thin xtask with the team's code stay).
+    Uninstall(init::UninstallArgs),
     /// Everything this tool can use on this machine (toolchain, targets, linkers, zig, qemu,
     /// sccache and its backend, Docker and BuildKit, a registry, disk, ci_optims/), each with
     /// ✓/✗, what it affects and the exact fix.
@@ -187,6 +190,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Changes(args) => changes::run(args, &exec, &ws, opts),
         Command::Init(args) => init::run(args, &exec, &ws, opts),
         Command::Upgrade(args) => init::upgrade(args, &exec, &ws, opts),
+        Command::Uninstall(args) => init::uninstall(args, &exec, &ws, opts),
         Command::Doctor(args) => doctor::run(args, &exec, &ws, opts),
         Command::Cache(args) => cache::run(args, &exec, &ws, opts),
         Command::Timings(args) => timings::run(args, &exec, &ws, opts),

@@ -563,6 +563,14 @@ pub fn generate(exec: &Exec, ws: &Workspace) -> anyhow::Result<Generated> {
     Ok(Generated { files, kept })
 }
 
+/// The files and links under ci_optims/ that this tool wrote (what uninstalling removes).
+pub fn written_files(ws: &Workspace) -> Vec<String> {
+    let mut existing = Vec::new();
+    files_under(&ws.root, &ws.root.join(DIR), &mut existing);
+    existing.retain(|rel| written_here(&ws.root, rel));
+    existing
+}
+
 /// Did this tool write the file at `rel` (under ci_optims/)? Its files say `@generated` on
 /// their first line, its links point to a top-level folder of the workspace (`../vendor`), and
 /// `local-paths` is its list.

@@ -19,6 +19,7 @@
 
 mod edit;
 mod files;
+mod uninstall;
 
 use crate::ci_optims;
 use crate::config::DEFAULT_BUILD_ENV;
@@ -853,6 +854,74 @@ fn check(exec: &Exec, ws: &Workspace, place: &Place) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Edited generated files and a thin xtask with the team's own code stay (the plan says so). --dry-run first."
+)]
+pub struct UninstallArgs {}
+
+/// `cargo xtask uninstall`: what init added, taken out (see `uninstall`).
+pub fn uninstall(
+    _: UninstallArgs,
+    exec: &Exec,
+    ws: &Workspace,
+    opts: Options,
+) -> anyhow::Result<()> {
+    if ws.tool_member.is_some() {
+        bail!("this is the tool's own workspace: uninstall runs in a workspace that adopted it");
+    }
+    let place = install_place(&ws.root)?;
+    let plan = uninstall::plan(ws, &place)?;
+    plan.print(opts.format)?;
+    if opts.dry_run {
+        return Ok(());
+    }
+    crate::plan::run(
+        exec,
+        &plan,
+        &|_| false,
+        &mut Tidying {
+            root: &ws.root,
+            removed: Vec::new(),
+        },
+    )?;
+    eprintln!(
+        "done: the tool is out of {}; `git status` shows what changed",
+        ws.root.display()
+    );
+    Ok(())
+}
+
+/// Uninstall's part: the folders its removals emptied go too (up to the workspace root).
+struct Tidying<'a> {
+    root: &'a Path,
+    removed: Vec<PathBuf>,
+}
+
+impl Handler for Tidying<'_> {
+    type Watch = Shown;
+
+    fn done(&mut self, step: &Step, _: Done<Shown>) -> anyhow::Result<()> {
+        match step {
+            Step::Remove { path, .. } => self.removed.push(path.clone()),
+            Step::Task { task, .. } if task == uninstall::TIDY => {
+                for path in &self.removed {
+                    for dir in path.ancestors().skip(1) {
+                        if dir == self.root
+                            || !dir.starts_with(self.root)
+                            || std::fs::remove_dir(dir).is_err()
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// `cargo xtask upgrade`: move the pin, resolve it, and let the new version regenerate.
