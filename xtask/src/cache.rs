@@ -97,15 +97,14 @@ fn cargo_home() -> PathBuf {
 
 /// Bytes under `path`, links not followed.
 fn size_of(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(path)
-        .map(|entries| entries.flatten().map(|e| size_of(&e.path())).sum())
-        .unwrap_or(0)
+    walkdir::WalkDir::new(path)
+        .follow_root_links(false)
+        .into_iter()
+        .flatten()
+        .filter(|e| !e.file_type().is_dir())
+        .filter_map(|e| e.metadata().ok())
+        .map(|meta| meta.len())
+        .sum()
 }
 
 fn name_of(path: &Path) -> String {

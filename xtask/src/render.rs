@@ -1,6 +1,7 @@
 //! One table type, drawn for a terminal, as markdown (pull-request comments, step summaries),
 //! as HTML, or as JSON rows; and the `--format` every command takes.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -45,41 +46,28 @@ impl Table {
         self.rows.push(cells.into_iter().map(Into::into).collect());
     }
 
-    /// Boxed, with columns as wide as their widest cell (counted in characters).
+    /// Boxed, with columns as wide as their widest cell; long cells wrap to fit a terminal
+    /// narrower than that (`terminal_width`).
     pub fn terminal(&self) -> String {
+        self.terminal_within(terminal_width())
+    }
+
+    /// Boxed, fitted into `width` columns (long cells wrapped) when there is one.
+    fn terminal_within(&self, width: Option<u16>) -> String {
         let columns = self.header.len();
-        let widths: Vec<usize> = (0..columns)
-            .map(|c| {
-                std::iter::once(&self.header)
-                    .chain(&self.rows)
-                    .filter_map(|row| row.get(c))
-                    .map(|cell| cell.chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let rule = |left: &str, fill: &str, mid: &str, right: &str| -> String {
-            let parts: Vec<String> = widths.iter().map(|w| fill.repeat(w + 2)).collect();
-            format!("{left}{}{right}\n", parts.join(mid))
-        };
-        let line = |row: &[String]| -> String {
-            let cells: Vec<String> = (0..columns)
-                .map(|c| {
-                    let cell = row.get(c).map(String::as_str).unwrap_or("");
-                    let pad = widths[c] - cell.chars().count();
-                    format!(" {cell}{} ", " ".repeat(pad))
-                })
-                .collect();
-            format!("│{}│\n", cells.join("┆"))
-        };
-        let mut out = rule("┌", "─", "┬", "┐");
-        out.push_str(&line(&self.header));
-        out.push_str(&rule("╞", "═", "╪", "╡"));
+        let mut table = comfy_table::Table::new();
+        table
+            .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+            .set_header(&self.header);
         for row in &self.rows {
-            out.push_str(&line(row));
+            table.add_row((0..columns).map(|c| row.get(c).map_or("", String::as_str)));
         }
-        out.push_str(&rule("└", "─", "┴", "┘"));
-        out.trim_end().to_string()
+        if let Some(width) = width {
+            table
+                .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+                .set_width(width);
+        }
+        table.to_string()
     }
 
     pub fn markdown(&self) -> String {
@@ -131,47 +119,70 @@ pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How wide a table may be: the terminal's width when stdout is one, else `COLUMNS` when it is
+/// a number, else no limit (piped output and CI logs keep whole cells, for greps and tests).
+fn terminal_width() -> Option<u16> {
+    stdout_columns()
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .filter(|&width| width > 0)
+}
+
+/// The width of the terminal stdout is, asked of it (`TIOCGWINSZ`).
+#[cfg(unix)]
+fn stdout_columns() -> Option<u16> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which points at one.
+    let asked = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (asked == 0 && size.ws_col > 0).then_some(size.ws_col)
+}
+
+#[cfg(not(unix))]
+fn stdout_columns() -> Option<u16> {
+    None
+}
+
 /// Now, as RFC 3339 in UTC to the second (`2026-11-22T06:15:19Z`): what manifests, baselines
 /// and image labels record.
 pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    rfc3339(secs)
+    rfc3339(Utc::now())
 }
 
 /// When an artifact is said to be made: `SOURCE_DATE_EPOCH` (seconds since 1970, the
 /// reproducible-builds convention) when set, else now; as RFC 3339 in UTC.
 pub fn build_time() -> anyhow::Result<String> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if !value.trim().is_empty() => value.trim().parse::<u64>().map(rfc3339).map_err(|_| {
-            anyhow::anyhow!(
-                "SOURCE_DATE_EPOCH={value} is not a count of seconds since 1970 (e.g. `git log -1 --format=%ct`)"
-            )
-        }),
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .ok()
+            .and_then(from_epoch)
+            .map(rfc3339)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "SOURCE_DATE_EPOCH={value} is not a count of seconds since 1970 (e.g. `git log -1 --format=%ct`)"
+                )
+            }),
         _ => Ok(utc_now()),
     }
 }
 
-/// Seconds since 1970 as an RFC 3339 UTC timestamp (the proleptic Gregorian calendar, by
-/// Howard Hinnant's days-to-civil algorithm).
-fn rfc3339(secs: u64) -> String {
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+/// Seconds since 1970 as a time in UTC (none past the years chrono can hold).
+fn from_epoch(secs: u64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_secs(i64::try_from(secs).ok()?)
+}
+
+/// RFC 3339 in UTC to the second, with `Z`.
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 pub fn human_size(bytes: u64) -> String {
@@ -210,13 +221,69 @@ mod tests {
         );
     }
 
+    /// A table wider than its width: every line fits, and each column, read down, still says
+    /// what its cells said (less the spaces a wrap took).
+    #[test]
+    fn a_wide_table_wraps_to_fit() {
+        let mut t = Table::new(["", "what", "found", "affects", "fix"]);
+        t.row([
+            "✓",
+            "rustc",
+            "1.95 on x86_64-unknown-linux-gnu, with targets x86_64-unknown-linux-musl and aarch64-unknown-linux-gnu installed",
+            "every build",
+            "",
+        ]);
+        t.row([
+            "✗",
+            "linker for aarch64-unknown-linux-gnu",
+            "none of aarch64-linux-gnu-gcc, clang, zig on PATH",
+            "build --target aarch64-unknown-linux-gnu, docker images for linux/arm64",
+            "sudo apt-get install gcc-aarch64-linux-gnu (or `cargo install --locked cargo-zigbuild`)",
+        ]);
+        let path = "a/path/with/no/spaces/at/all/to/break/it/at/".repeat(3);
+        t.row(["✗", path.as_str()]);
+        let whole = t.terminal_within(None);
+        assert!(whole.lines().any(|l| l.chars().count() > 200), "{whole}");
+        assert_eq!(t.terminal_within(Some(1000)), whole, "room enough");
+
+        let text = t.terminal_within(Some(80));
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "{line}\n{text}");
+        }
+        let section = |after: char, until: char| -> Vec<String> {
+            let lines: Vec<Vec<&str>> = text
+                .lines()
+                .skip_while(|l| !l.starts_with(after))
+                .skip(1)
+                .take_while(|l| !l.starts_with(until))
+                .map(|l| l.trim_matches('│').split('┆').collect())
+                .collect();
+            (0..t.header.len())
+                .map(|c| lines.iter().flat_map(|l| l[c].split_whitespace()).collect())
+                .collect()
+        };
+        let said = |rows: &[Vec<String>]| -> Vec<String> {
+            (0..t.header.len())
+                .map(|c| {
+                    let cells = rows.iter().filter_map(|row| row.get(c));
+                    cells.flat_map(|cell| cell.split_whitespace()).collect()
+                })
+                .collect()
+        };
+        assert_eq!(section('┌', '╞'), said(std::slice::from_ref(&t.header)));
+        assert_eq!(section('╞', '└'), said(&t.rows));
+    }
+
     #[test]
     fn timestamps() {
+        // Seconds since 1970, as the cases were written when rfc3339 took them.
+        let rfc3339 = |secs| rfc3339(from_epoch(secs).unwrap());
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_328_119), "2026-11-22T06:15:19Z");
         assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
         assert_eq!(utc_now().len(), "2026-11-22T06:15:19Z".len());
+        assert_eq!(from_epoch(u64::MAX), None);
     }
 
     #[test]

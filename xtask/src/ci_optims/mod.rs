@@ -259,17 +259,14 @@ fn remove_emptied_dirs(root: &Path, removed: &Path) {
 /// Files and links under `dir`, relative to `root` (none if it does not exist). Never follows
 /// a link: behind one are the user's own files.
 fn files_under(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            if path.file_name().is_some_and(|n| n == "target") && dir == root.join(DIR) {
-                continue;
-            }
-            files_under(root, &path, out);
-        } else if let Ok(rel) = path.strip_prefix(root) {
+    // ci_optims/target/ is a build of the mirror, not part of it.
+    let top = dir == root.join(DIR);
+    let walk = walkdir::WalkDir::new(dir).min_depth(1).into_iter();
+    let entries = walk.filter_entry(|e| {
+        !(top && e.depth() == 1 && e.file_type().is_dir() && e.file_name() == "target")
+    });
+    for entry in entries.flatten().filter(|e| !e.file_type().is_dir()) {
+        if let Ok(rel) = entry.path().strip_prefix(root) {
             out.push(rel.to_string_lossy().replace('\\', "/"));
         }
     }
