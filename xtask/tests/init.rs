@@ -99,6 +99,7 @@ fn cargo_in(root: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new(env!("CARGO"))
         .args(args)
         .current_dir(root)
+        .env_remove("COLUMNS")
         .output()
         .unwrap();
     eprintln!("{}", tail(&String::from_utf8_lossy(&out.stderr), 30));

@@ -32,8 +32,10 @@ pub fn xtask(dir: &Path, args: &[&str]) -> Output {
 /// [`xtask`] with extra environment variables.
 pub fn xtask_with(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
     eprintln!("$ cargo xtask {} (in {})", args.join(" "), dir.display());
+    // Tables are wrapped to COLUMNS when it is set: the tests read whole cells.
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
+        .env_remove("COLUMNS")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .stderr(Stdio::piped())
