@@ -672,6 +672,11 @@ pub fn git_commit(dir: &Path, message: &str) -> String {
     head(dir)
 }
 
+/// The commit `HEAD` names in the repository at `dir`.
+pub fn git_head(dir: &Path) -> String {
+    head(dir)
+}
+
 fn head(dir: &Path) -> String {
     let out = Command::new("git")
         .args(["rev-parse", "HEAD"])

@@ -2,6 +2,8 @@
 //! dir per profile and target, cargo's registry and git caches, sccache, the Docker build cache
 //! and deps-stage images, the last ci_optims coverage); `cache clean` prunes what is safe to.
 
+mod sources;
+
 use crate::ci_optims::{self, Coverage};
 use crate::exec::{Command, Exec};
 use crate::lock;
@@ -31,6 +33,16 @@ pub enum CacheCommand {
         #[arg(long)]
         docker: bool,
     },
+    /// After a build: record in the target dir what it was built from (each workspace file's
+    /// content hash and mtime, each target file's size), so that a fresh checkout at the same
+    /// path, with this target dir restored, rebuilds only what changed (`cache restore`).
+    Save,
+    /// On a fresh checkout at the same path, with a saved target dir restored: give every file
+    /// whose content is the recorded one its recorded mtime, every other the current time, so
+    /// cargo rebuilds exactly the units whose inputs differ. A record that cannot serve (another
+    /// path, toolchain, a truncated target dir) is not used: a warning, and the target dir is
+    /// emptied (the build starts cold, and correct).
+    Restore,
 }
 
 /// One sized place.
@@ -85,6 +97,89 @@ pub fn run(args: CacheArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
             }
         }
         Some(CacheCommand::Clean { docker }) => clean(exec, ws, opts, docker),
+        Some(CacheCommand::Save) => save(exec, ws, opts),
+        Some(CacheCommand::Restore) => restore(exec, ws, opts),
+    }
+}
+
+/// `cache save`: the record, written into the target dir.
+fn save(exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+    let toolchain = toolchain::Toolchain::detect(exec)?;
+    let record = sources::record(ws, &toolchain.verbose_version)?;
+    let mut plan = Plan::new("cache save")
+        .within(&ws.root)
+        .confined_to(&[&ws.target_dir])
+        .fact("sources", record.sources.len())
+        .fact("target files", record.target.len());
+    plan.step(Step::write(
+        sources::record_path(ws),
+        "what the target dir was built from: each workspace file's content hash and mtime, each target file's size",
+        serde_json::to_string(&record)?,
+    ));
+    plan.print(opts.format)?;
+    if opts.dry_run {
+        return Ok(());
+    }
+    crate::plan::run(exec, &plan, &|_| false, &mut Cleaning)
+}
+
+/// The task of `cache restore`.
+const RESTORE: &str = "restore";
+
+/// `cache restore`: the record applied to this checkout.
+fn restore(exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+    let toolchain = toolchain::Toolchain::detect(exec)?;
+    let mut plan = Plan::new("cache restore")
+        .within(&ws.root)
+        .confined_to(&[&ws.root, &ws.target_dir]);
+    plan.step(Step::task(
+        RESTORE,
+        format!(
+            "each workspace file whose content is the one {} records gets its recorded mtime, every other the current time; a record that cannot serve empties the target dir",
+            sources::record_path(ws).display()
+        ),
+    ));
+    if opts.dry_run {
+        return plan.print(opts.format);
+    }
+    let mut restoring = Restoring {
+        ws,
+        toolchain: &toolchain.verbose_version,
+        restored: None,
+    };
+    crate::plan::run(exec, &plan, &|_| false, &mut restoring)?;
+    let restored = restoring.restored.unwrap_or_default();
+    match opts.format {
+        Format::Json => print_json(&restored)?,
+        _ => match &restored.ignored {
+            Some(why) => eprintln!("warning: the saved target dir is not used: {why}; the build starts cold"),
+            None => eprintln!(
+                "restored: {} files as built, {} changed, {} new, {} gone (cargo rebuilds what they feed)",
+                restored.unchanged,
+                restored.changed.len(),
+                restored.new.len(),
+                restored.missing.len()
+            ),
+        },
+    }
+    Ok(())
+}
+
+/// Restore's part: the task.
+struct Restoring<'a> {
+    ws: &'a Workspace,
+    toolchain: &'a str,
+    restored: Option<sources::Restored>,
+}
+
+impl Handler for Restoring<'_> {
+    type Watch = Capture;
+
+    fn done(&mut self, step: &Step, _: Done<Capture>) -> anyhow::Result<()> {
+        if matches!(step, Step::Task { task, .. } if task == RESTORE) {
+            self.restored = Some(sources::restore(self.ws, self.toolchain)?);
+        }
+        Ok(())
     }
 }
 

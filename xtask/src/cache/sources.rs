@@ -1,0 +1,242 @@
+//! A target dir that a fresh checkout can reuse: `cache save` records, beside the target dir's
+//! files, what the build was built from (every file of the workspace: its content hash and its
+//! mtime then); `cache restore`, on a fresh checkout at the same path with the target dir
+//! restored, gives each file whose content is the recorded one its recorded mtime back, and
+//! every other file the current time. Cargo judges a workspace unit by comparing its inputs'
+//! mtimes with the unit's own: unchanged inputs look unchanged, any input that differs, is new
+//! or is missing makes its unit rebuild.
+//!
+//! Never a stale artifact: an mtime is only ever set back for content that is byte for byte
+//! what the build saw (a branch switch to older content with an older commit time gets the
+//! current time, not an old one); directories are never set back (a file deleted from a
+//! `rerun-if-changed` folder still shows); a record from another checkout path, toolchain or
+//! format, or a target dir whose files are not the recorded ones (a truncated or corrupt
+//! restore), is not used: a warning, and the target dir is emptied so that cargo builds from
+//! scratch. Cargo's own fingerprints cover the rest (flags, profile, features, environment
+//! variables a build script watches, the toolchain).
+
+use crate::build::dist::sha256_file;
+use crate::workspace::Workspace;
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What a build was built from, kept inside the target dir (so it travels with it).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub format: u32,
+    /// The workspace root of the build: path packages' unit hashes include it, so a target
+    /// dir serves only a checkout at the same path.
+    pub checkout: PathBuf,
+    /// `rustc -vV` of the build (a unit of another toolchain is rebuilt by cargo anyway).
+    pub toolchain: String,
+    /// Every file of the workspace (but the target dir and .git): content hash and mtime.
+    pub sources: BTreeMap<String, Source>,
+    /// Every file of the target dir and its size.
+    pub target: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Clone)]
+pub struct Source {
+    pub sha256: String,
+    /// Nanoseconds since the epoch.
+    pub mtime: u128,
+}
+
+const FORMAT: u32 = 1;
+
+/// Where the record lives: in the target dir (so it travels with it).
+pub fn record_path(ws: &Workspace) -> PathBuf {
+    ws.target_dir.join("xtask/sources.json")
+}
+
+/// The workspace's files (relative, `/`-separated), without the target dir and `.git`.
+fn workspace_files(ws: &Workspace) -> Vec<(String, PathBuf)> {
+    let target = &ws.target_dir;
+    walkdir::WalkDir::new(&ws.root)
+        .into_iter()
+        .filter_entry(|e| e.path() != target && e.file_name() != ".git")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| {
+            let rel = e.path().strip_prefix(&ws.root).ok()?;
+            Some((
+                rel.to_string_lossy().replace('\\', "/"),
+                e.path().to_path_buf(),
+            ))
+        })
+        .collect()
+}
+
+/// The target dir's files and sizes (the record itself left out).
+fn target_files(ws: &Workspace) -> BTreeMap<String, u64> {
+    let record = record_path(ws);
+    walkdir::WalkDir::new(&ws.target_dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path() != record)
+        .filter_map(|e| {
+            let rel = e.path().strip_prefix(&ws.target_dir).ok()?;
+            let size = e.metadata().ok()?.len();
+            Some((rel.to_string_lossy().replace('\\', "/"), size))
+        })
+        .collect()
+}
+
+fn nanos(time: SystemTime) -> u128 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+}
+
+/// The record of the workspace as it is now, built with `toolchain`.
+pub fn record(ws: &Workspace, toolchain: &str) -> anyhow::Result<Record> {
+    let mut sources = BTreeMap::new();
+    for (rel, path) in workspace_files(ws) {
+        let meta =
+            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mtime = nanos(meta.modified()?);
+        sources.insert(
+            rel,
+            Source {
+                sha256: sha256_file(&path)?,
+                mtime,
+            },
+        );
+    }
+    Ok(Record {
+        format: FORMAT,
+        checkout: ws.root.clone(),
+        toolchain: toolchain.to_string(),
+        sources,
+        target: target_files(ws),
+    })
+}
+
+/// What a restore did, or why it used nothing.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct Restored {
+    /// Files whose content is the recorded one: their mtime set back.
+    pub unchanged: usize,
+    /// Files whose content differs: the current time.
+    pub changed: Vec<String>,
+    /// Files the record does not have: the current time.
+    pub new: Vec<String>,
+    /// Recorded files that are gone.
+    pub missing: Vec<String>,
+    /// Why the record was not used (then the target dir was emptied), if it was not.
+    pub ignored: Option<String>,
+}
+
+/// Why `record` cannot serve this checkout, if it cannot.
+fn unusable(ws: &Workspace, record: &Record, toolchain: &str) -> Option<String> {
+    if record.format != FORMAT {
+        return Some(format!(
+            "the record's format is {}, this tool's {FORMAT}",
+            record.format
+        ));
+    }
+    if record.checkout != ws.root {
+        return Some(format!(
+            "it was built at {}, this checkout is at {} (path packages' units include their path: restore at the same path)",
+            record.checkout.display(),
+            ws.root.display()
+        ));
+    }
+    if record.toolchain != toolchain {
+        return Some("it was built by another toolchain".into());
+    }
+    let now = target_files(ws);
+    let differ = record
+        .target
+        .iter()
+        .filter(|(rel, size)| now.get(*rel) != Some(size))
+        .count();
+    (differ > 0).then(|| {
+        format!("{differ} of its {} target files are missing or of another size (a truncated or corrupt restore)", record.target.len())
+    })
+}
+
+/// Apply the record in the target dir to the checkout (see the module's comment).
+pub fn restore(ws: &Workspace, toolchain: &str) -> anyhow::Result<Restored> {
+    let path = record_path(ws);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(_) => {
+            return Ok(Restored {
+                ignored: Some(format!(
+                    "no record at {} (nothing saved yet)",
+                    path.display()
+                )),
+                ..Restored::default()
+            })
+        }
+    };
+    let problem = match serde_json::from_str::<Record>(&text) {
+        Ok(record) => match unusable(ws, &record, toolchain) {
+            None => return apply(ws, &record),
+            Some(problem) => problem,
+        },
+        Err(e) => format!("the record does not parse ({e})"),
+    };
+    empty_target_dir(ws)?;
+    Ok(Restored {
+        ignored: Some(problem),
+        ..Restored::default()
+    })
+}
+
+/// Every entry of the target dir removed: the build starts from scratch, never from parts.
+fn empty_target_dir(ws: &Workspace) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(&ws.target_dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let removed = match entry.file_type().is_ok_and(|t| t.is_dir()) {
+            true => std::fs::remove_dir_all(&path),
+            false => std::fs::remove_file(&path),
+        };
+        removed.with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn apply(ws: &Workspace, record: &Record) -> anyhow::Result<Restored> {
+    let now = SystemTime::now();
+    let mut restored = Restored::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for (rel, path) in workspace_files(ws) {
+        let time = match record.sources.get(&rel) {
+            Some(source) if sha256_file(&path)? == source.sha256 => {
+                restored.unchanged += 1;
+                UNIX_EPOCH + Duration::from_nanos(source.mtime as u64)
+            }
+            Some(_) => {
+                restored.changed.push(rel.clone());
+                now
+            }
+            None => {
+                restored.new.push(rel.clone());
+                now
+            }
+        };
+        set_mtime(&path, time)?;
+        seen.insert(rel);
+    }
+    restored.missing = record
+        .sources
+        .keys()
+        .filter(|rel| !seen.contains(*rel))
+        .cloned()
+        .collect();
+    Ok(restored)
+}
+
+fn set_mtime(path: &Path, time: SystemTime) -> anyhow::Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.set_modified(time))
+        .with_context(|| format!("setting the mtime of {}", path.display()))
+}
