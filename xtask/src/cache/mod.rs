@@ -73,6 +73,8 @@ pub struct DockerCache {
 
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// What `cache save` recorded and what the last `cache restore` did, if anything.
+    pub sources: Option<sources::Summary>,
     pub target_dir: Vec<Place>,
     pub cargo_home: Vec<Place>,
     pub sccache: Option<CacheStats>,
@@ -177,7 +179,9 @@ impl Handler for Restoring<'_> {
 
     fn done(&mut self, step: &Step, _: Done<Capture>) -> anyhow::Result<()> {
         if matches!(step, Step::Task { task, .. } if task == RESTORE) {
-            self.restored = Some(sources::restore(self.ws, self.toolchain)?);
+            let restored = sources::restore(self.ws, self.toolchain)?;
+            sources::keep(self.ws, &restored);
+            self.restored = Some(restored);
         }
         Ok(())
     }
@@ -317,6 +321,7 @@ fn docker_cache(exec: &Exec) -> Option<DockerCache> {
 
 pub fn report(exec: &Exec, ws: &Workspace) -> Report {
     Report {
+        sources: sources::summary(ws),
         target_dir: target_places(&ws.target_dir),
         cargo_home: cargo_home_places(&cargo_home()),
         sccache: sccache_stats(exec),
@@ -328,6 +333,14 @@ pub fn report(exec: &Exec, ws: &Workspace) -> Report {
 impl Report {
     pub fn table(&self) -> Table {
         let mut table = Table::new(["cache", "what", "size", "where / state"]);
+        if let Some(s) = &self.sources {
+            table.row([
+                "target dir".to_string(),
+                "what it was built from (cache save)".to_string(),
+                format!("{} files", s.files),
+                s.sentence(),
+            ]);
+        }
         for p in &self.target_dir {
             table.row([
                 "target dir".to_string(),

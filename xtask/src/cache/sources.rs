@@ -70,13 +70,13 @@ fn workspace_files(ws: &Workspace) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-/// The target dir's files and sizes (the record itself left out).
+/// The target dir's files and sizes (the record and the last restore's outcome left out).
 fn target_files(ws: &Workspace) -> BTreeMap<String, u64> {
-    let record = record_path(ws);
+    let own = [record_path(ws), restored_path(ws)];
     walkdir::WalkDir::new(&ws.target_dir)
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.path() != record)
+        .filter(|e| e.file_type().is_file() && !own.iter().any(|p| p == e.path()))
         .filter_map(|e| {
             let rel = e.path().strip_prefix(&ws.target_dir).ok()?;
             let size = e.metadata().ok()?.len();
@@ -91,10 +91,64 @@ fn nanos(time: SystemTime) -> u128 {
         .as_nanos()
 }
 
+/// Files under `.git/` that a build script watches (`rerun-if-changed`, e.g. `.git/HEAD` for
+/// a version with the commit in it): the walk leaves `.git` out, yet their mtimes count too.
+fn watched_git_files(ws: &Workspace) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let outputs = walkdir::WalkDir::new(&ws.target_dir)
+        .max_depth(4)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name() == "output"
+                && e.path()
+                    .parent()
+                    .and_then(|p| p.parent())
+                    .is_some_and(|b| b.ends_with("build"))
+        });
+    for entry in outputs {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        // build/<package>-<hash>/output: the script ran in the package's folder.
+        let dir_name = entry
+            .path()
+            .parent()
+            .and_then(|p| p.file_name())
+            .unwrap_or_default()
+            .to_string_lossy();
+        let package = dir_name
+            .rsplit_once('-')
+            .map_or(dir_name.as_ref(), |(p, _)| p);
+        let Some(member) = ws.members.iter().find(|m| m.name == package) else {
+            continue;
+        };
+        for line in text.lines() {
+            let Some(path) = line
+                .strip_prefix("cargo:rerun-if-changed=")
+                .or_else(|| line.strip_prefix("cargo::rerun-if-changed="))
+            else {
+                continue;
+            };
+            let Ok(path) = std::fs::canonicalize(member.dir.join(path)) else {
+                continue;
+            };
+            if let Ok(rel) = path.strip_prefix(&ws.root) {
+                if rel.starts_with(".git") && path.is_file() {
+                    out.push((rel.to_string_lossy().replace('\\', "/"), path.clone()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The record of the workspace as it is now, built with `toolchain`.
 pub fn record(ws: &Workspace, toolchain: &str) -> anyhow::Result<Record> {
     let mut sources = BTreeMap::new();
-    for (rel, path) in workspace_files(ws) {
+    for (rel, path) in workspace_files(ws).into_iter().chain(watched_git_files(ws)) {
         let meta =
             std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
         let mtime = nanos(meta.modified()?);
@@ -208,7 +262,15 @@ fn apply(ws: &Workspace, record: &Record) -> anyhow::Result<Restored> {
     let now = SystemTime::now();
     let mut restored = Restored::default();
     let mut seen = std::collections::BTreeSet::new();
-    for (rel, path) in workspace_files(ws) {
+    // The recorded files under .git/ (watched by build scripts) that are here.
+    let git: Vec<(String, PathBuf)> = record
+        .sources
+        .keys()
+        .filter(|rel| rel.starts_with(".git/"))
+        .map(|rel| (rel.clone(), ws.root.join(rel)))
+        .filter(|(_, path)| path.is_file())
+        .collect();
+    for (rel, path) in workspace_files(ws).into_iter().chain(git) {
         let time = match record.sources.get(&rel) {
             Some(source) if sha256_file(&path)? == source.sha256 => {
                 restored.unchanged += 1;
@@ -239,4 +301,67 @@ fn set_mtime(path: &Path, time: SystemTime) -> anyhow::Result<()> {
     std::fs::File::open(path)
         .and_then(|f| f.set_modified(time))
         .with_context(|| format!("setting the mtime of {}", path.display()))
+}
+
+/// The last restore's outcome, kept beside the record (for `cargo xtask cache`).
+fn restored_path(ws: &Workspace) -> PathBuf {
+    ws.target_dir.join("xtask/sources-restored.json")
+}
+
+/// Keep `restored` for the report (a failure to keep it costs only the report's line).
+pub fn keep(ws: &Workspace, restored: &Restored) {
+    if let Ok(text) = serde_json::to_string(restored) {
+        let _ = crate::plan::write_whole(&restored_path(ws), &text);
+    }
+}
+
+/// What the report says of the record.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub files: usize,
+    /// Seconds since it was saved.
+    pub age_seconds: u64,
+    pub last_restore: Option<serde_json::Value>,
+}
+
+impl Summary {
+    pub fn sentence(&self) -> String {
+        let age = match self.age_seconds {
+            s if s < 3600 => format!("{} min", s / 60),
+            s if s < 86400 => format!("{} h", s / 3600),
+            s => format!("{} days", s / 86400),
+        };
+        let restore = match &self.last_restore {
+            None => "not restored here".to_string(),
+            Some(r) if !r["ignored"].is_null() => format!(
+                "last restore not used: {}",
+                r["ignored"].as_str().unwrap_or("")
+            ),
+            Some(r) => format!(
+                "last restore: {} files as built, {} changed, {} new",
+                r["unchanged"],
+                r["changed"].as_array().map_or(0, Vec::len),
+                r["new"].as_array().map_or(0, Vec::len)
+            ),
+        };
+        format!("saved {age} ago; {restore}")
+    }
+}
+
+/// The record's summary, if there is a record.
+pub fn summary(ws: &Workspace) -> Option<Summary> {
+    let path = record_path(ws);
+    let saved = std::fs::metadata(&path).ok()?.modified().ok()?;
+    let record: Record = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+    let last_restore = std::fs::read_to_string(restored_path(ws))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    Some(Summary {
+        files: record.sources.len(),
+        age_seconds: SystemTime::now()
+            .duration_since(saved)
+            .unwrap_or_default()
+            .as_secs(),
+        last_restore,
+    })
 }
