@@ -509,19 +509,7 @@ pub fn git(dir: &Path, args: &[&str]) {
 /// A new repository in `dir` (branch `main`) with one commit of everything in it.
 pub fn git_commit_all(dir: &Path, message: &str) {
     git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["add", "."]);
-    git(
-        dir,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            message,
-        ],
-    );
+    git_commit(dir, message);
 }
 
 /// `needle` is nowhere an image keeps: its `docker history`, its config, any byte of
@@ -651,7 +639,7 @@ pub fn tool_repo(dir: &Path) -> (String, String) {
         std::fs::copy(entry.path(), &to).unwrap();
     }
     git_commit_all(dir, "the tool");
-    (format!("file://{}", dir.display()), head(dir))
+    (format!("file://{}", dir.display()), git_head(dir))
 }
 
 /// A new commit of everything in the repository at `dir`; returns its id.
@@ -669,15 +657,11 @@ pub fn git_commit(dir: &Path, message: &str) -> String {
             message,
         ],
     );
-    head(dir)
+    git_head(dir)
 }
 
 /// The commit `HEAD` names in the repository at `dir`.
 pub fn git_head(dir: &Path) -> String {
-    head(dir)
-}
-
-fn head(dir: &Path) -> String {
     let out = Command::new("git")
         .args(["rev-parse", "HEAD"])
         .current_dir(dir)
