@@ -81,8 +81,15 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// `cargo build` in `root`: the workspace units it compiled (not fresh).
 fn build(root: &Path) -> Vec<String> {
+    cargo_units(root, &["build"], &[])
+}
+
+/// `cargo ARGS` in `root` with `env` set: the target names of the units it compiled.
+fn cargo_units(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
     let out = Command::new(env!("CARGO"))
-        .args(["build", "--message-format=json"])
+        .args(args)
+        .arg("--message-format=json")
+        .envs(env.iter().copied())
         .current_dir(root)
         .output()
         .unwrap();
@@ -212,4 +219,190 @@ fn a_record_from_another_path_is_not_used() {
         !elsewhere.join("target/debug").exists(),
         "the target dir was emptied"
     );
+}
+
+/// The entries of `root/rel`, sorted.
+fn names(root: &Path, rel: &str) -> Vec<String> {
+    let mut all: Vec<String> = std::fs::read_dir(root.join(rel))
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    all.sort();
+    all
+}
+
+/// Units no build uses (another opt-level's, the tests' when only `build` is kept) are pruned
+/// before saving; what the kept build uses survives: the next runner compiles nothing for it.
+#[test]
+fn saving_prunes_the_units_no_kept_build_uses() {
+    let _guard = heavy();
+    let repo = Repo::new("reuse-prune");
+    let one = git_head(&repo.origin);
+    repo.clone_at(&one);
+    let stale = [("CARGO_PROFILE_DEV_OPT_LEVEL", "1")];
+    assert_eq!(
+        cargo_units(&repo.work, &["build"], &stale),
+        ["app", "core_lib"]
+    );
+    let stale_incremental = names(&repo.work, "target/debug/incremental");
+    // Incremental dirs are told apart by time, in whole seconds: the stale ones are older.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(!cargo_units(&repo.work, &["test", "--no-run"], &[]).is_empty());
+    assert_eq!(build(&repo.work), ["app"], "the tests built the library");
+    let fingerprints = names(&repo.work, "target/debug/.fingerprint");
+    assert!(fingerprints.len() > 2, "{fingerprints:?}");
+
+    let said: serde_json::Value =
+        serde_json::from_str(&xtask_ok(&repo.work, &["cache", "save", "--json"])).unwrap();
+    assert_eq!(said["compiled"], 0, "{said}");
+    assert!(said["pruned"]["entries"].as_u64().unwrap() > 0, "{said}");
+    assert!(said["pruned"]["bytes"].as_u64().unwrap() > 0, "{said}");
+    // What is left: the two units `cargo build` uses, their incremental data (and the
+    // tests', compiled in the same second: kept, as the rule cannot tell them apart).
+    let left = names(&repo.work, "target/debug/.fingerprint");
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|f| fingerprints.contains(f)));
+    let incremental = names(&repo.work, "target/debug/incremental");
+    assert!(incremental.iter().any(|d| d.starts_with("app-")));
+    assert!(incremental.iter().any(|d| d.starts_with("core_lib-")));
+    assert!(
+        incremental.iter().all(|d| !stale_incremental.contains(d)),
+        "stale {stale_incremental:?}, left {incremental:?}"
+    );
+
+    // A fresh runner: `cargo build` compiles nothing; the tests' units were pruned (rebuilt).
+    let _ = std::fs::remove_dir_all(&repo.saved);
+    copy_tree(&repo.work.join("target"), &repo.saved);
+    let said = repo.fresh_runner(&one, |_| {});
+    assert!(said.contains("restored:"), "{said}");
+    assert_eq!(build(&repo.work), Vec::<String>::new());
+    assert_eq!(answer(&repo.work), "42");
+    assert!(!cargo_units(&repo.work, &["test", "--no-run"], &[]).is_empty());
+
+    // --keep names the job's builds: the tests' units are kept too.
+    xtask_ok(
+        &repo.work,
+        &["cache", "save", "--keep", "build", "--keep", "test"],
+    );
+    assert_eq!(build(&repo.work), Vec::<String>::new());
+    assert_eq!(
+        cargo_units(&repo.work, &["test", "--no-run"], &[]),
+        Vec::<String>::new()
+    );
+    // Not a build: refused, naming the fix; nothing pruned.
+    let out = xtask(&repo.work, &["cache", "save", "--keep", "run --bin app"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--keep"), "{err}");
+    assert_eq!(
+        cargo_units(&repo.work, &["test", "--no-run"], &[]),
+        Vec::<String>::new()
+    );
+}
+
+/// Each way a unit's inputs change on a fresh runner rebuilds it, and the binary shows the
+/// checked-out source: a moved, a deleted module; a revert (content as built: nothing compiles);
+/// a build script's `rerun-if-changed` file and `rerun-if-env-changed` variable; `RUSTFLAGS`;
+/// a profile setting.
+#[test]
+fn every_changed_input_rebuilds_its_unit_on_a_fresh_runner() {
+    let _guard = heavy();
+    let repo = Repo::new("reuse-inputs");
+    write_file(
+        &repo.origin,
+        CORE,
+        "mod more;\npub fn answer() -> u32 { more::value() }\n",
+    );
+    write_file(
+        &repo.origin,
+        "core/src/more.rs",
+        "pub fn value() -> u32 { 42 }\n",
+    );
+    write_file(
+        &repo.origin,
+        "app/build.rs",
+        "fn main() {\n    println!(\"cargo::rerun-if-changed=greeting.txt\");\n    println!(\"cargo::rerun-if-env-changed=APP_GREETING\");\n    \
+         let text = std::env::var(\"APP_GREETING\").unwrap_or_else(|_| std::fs::read_to_string(\"greeting.txt\").unwrap());\n    \
+         println!(\"cargo::rustc-env=GREETING={}\", text.trim());\n}\n",
+    );
+    write_file(&repo.origin, "app/greeting.txt", "hello\n");
+    write_file(
+        &repo.origin,
+        APP,
+        "fn main() { println!(\"{} {}\", core_lib::answer(), env!(\"GREETING\")); }\n",
+    );
+    let base = git_commit(&repo.origin, "module, build script");
+    repo.clone_at(&base);
+    repo.build_and_save();
+    let lib_and_app = ["app", "build-script-build", "core_lib"];
+
+    // A module moved (more.rs → more/mod.rs, new content), then that commit reverted.
+    std::fs::remove_file(repo.origin.join("core/src/more.rs")).unwrap();
+    write_file(
+        &repo.origin,
+        "core/src/more/mod.rs",
+        "pub fn value() -> u32 { 44 }\n",
+    );
+    let moved = git_commit(&repo.origin, "moved");
+    repo.fresh_runner(&moved, |_| {});
+    assert_eq!(build(&repo.work), ["app", "core_lib"], "moved module");
+    assert_eq!(answer(&repo.work), "44 hello");
+    let who = ["-c", "user.name=t", "-c", "user.email=t@t"];
+    git(
+        &repo.origin,
+        &[&who[..], &["revert", "--no-edit", "HEAD"]].concat(),
+    );
+    let reverted = git_head(&repo.origin);
+    repo.fresh_runner(&reverted, |_| {});
+    assert_eq!(
+        build(&repo.work),
+        Vec::<String>::new(),
+        "reverted: as built"
+    );
+    assert_eq!(answer(&repo.work), "42 hello");
+
+    // A module deleted.
+    std::fs::remove_file(repo.origin.join("core/src/more.rs")).unwrap();
+    let deleted = repo.commit(
+        CORE,
+        "pub fn answer() -> u32 { if cfg!(shout) { 99 } else { 45 } }\n",
+    );
+    repo.fresh_runner(&deleted, |_| {});
+    assert_eq!(build(&repo.work), ["app", "core_lib"], "deleted module");
+    assert_eq!(answer(&repo.work), "45 hello");
+
+    // The build script's watched file (saved at the commit before), then its watched variable.
+    repo.build_and_save();
+    let greeting = repo.commit("app/greeting.txt", "bye\n");
+    repo.fresh_runner(&greeting, |_| {});
+    assert_eq!(build(&repo.work), ["app"], "rerun-if-changed input");
+    assert_eq!(answer(&repo.work), "45 bye");
+    let hi = [("APP_GREETING", "hi")];
+    assert_eq!(
+        cargo_units(&repo.work, &["build"], &hi),
+        ["app"],
+        "rerun-if-env-changed"
+    );
+    assert_eq!(answer(&repo.work), "45 hi");
+
+    // Flags and profile: cargo's own fingerprint, on top of the restored mtimes.
+    repo.fresh_runner(&deleted, |_| {});
+    let shout = [("RUSTFLAGS", "--cfg shout")];
+    assert_eq!(
+        cargo_units(&repo.work, &["build"], &shout),
+        lib_and_app,
+        "RUSTFLAGS"
+    );
+    assert_eq!(answer(&repo.work), "99 hello");
+    repo.fresh_runner(&deleted, |_| {});
+    let opt = [("CARGO_PROFILE_DEV_OPT_LEVEL", "1")];
+    // (build scripts are compiled with the build-override profile: not rebuilt)
+    assert_eq!(
+        cargo_units(&repo.work, &["build"], &opt),
+        ["app", "core_lib"],
+        "profile"
+    );
+    assert_eq!(answer(&repo.work), "45 hello");
 }

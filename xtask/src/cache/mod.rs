@@ -2,6 +2,7 @@
 //! dir per profile and target, cargo's registry and git caches, sccache, the Docker build cache
 //! and deps-stage images, the last ci_optims coverage); `cache clean` prunes what is safe to.
 
+mod prune;
 mod sources;
 
 use crate::ci_optims::{self, Coverage};
@@ -12,6 +13,7 @@ use crate::render::{human_size, print_json, Format, Options, Table};
 use crate::sccache::{self, CacheStats};
 use crate::toolchain;
 use crate::workspace::Workspace;
+use prune::size_of;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -33,10 +35,21 @@ pub enum CacheCommand {
         #[arg(long)]
         docker: bool,
     },
-    /// After a build: record in the target dir what it was built from (each workspace file's
-    /// content hash and mtime, each target file's size), so that a fresh checkout at the same
-    /// path, with this target dir restored, rebuilds only what changed (`cache restore`).
-    Save,
+    /// After a build: remove the units none of the job's builds uses, then record in the target
+    /// dir what it was built from (each workspace file's content hash and mtime, each target
+    /// file's size), so that a fresh checkout at the same path, with this target dir restored,
+    /// rebuilds only what changed (`cache restore`).
+    Save {
+        /// A cargo command the job ran, without `cargo` (`--keep "test --workspace --locked"`;
+        /// repeat for each): its units are kept, every other unit of the profile dirs they use
+        /// is removed. Cargo is asked again with `--message-format=json` (a no-op when the job
+        /// built them so; tests are not run). Default: `build`.
+        #[arg(long, value_name = "CARGO ARGS")]
+        keep: Vec<String>,
+        /// Keep every unit (the target dir grows with each dependency bump).
+        #[arg(long, conflicts_with = "keep")]
+        no_prune: bool,
+    },
     /// On a fresh checkout at the same path, with a saved target dir restored: give every file
     /// whose content is the recorded one its recorded mtime, every other the current time, so
     /// cargo rebuilds exactly the units whose inputs differ. A record that cannot serve (another
@@ -99,30 +112,171 @@ pub fn run(args: CacheArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
             }
         }
         Some(CacheCommand::Clean { docker }) => clean(exec, ws, opts, docker),
-        Some(CacheCommand::Save) => save(exec, ws, opts),
+        Some(CacheCommand::Save { keep, no_prune }) => {
+            let keep = match (no_prune, keep.is_empty()) {
+                (true, _) => Vec::new(),
+                (false, true) => vec!["build".to_string()],
+                (false, false) => keep,
+            };
+            save(exec, ws, opts, &keep)
+        }
         Some(CacheCommand::Restore) => restore(exec, ws, opts),
     }
 }
 
-/// `cache save`: the record, written into the target dir.
-fn save(exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+/// `cache save`'s tasks.
+const PRUNE: &str = "prune";
+const RECORD: &str = "record";
+
+/// The cargo command that names `keep`'s units (`keep`: what the job ran, without `cargo`).
+fn keep_command(ws: &Workspace, keep: &str) -> anyhow::Result<Command> {
+    let words: Vec<&str> = keep.split_whitespace().collect();
+    let fix =
+        "pass the job's cargo command without `cargo`, e.g. --keep \"test --workspace --locked\"";
+    if keep.contains(['"', '\'', '\\']) || words.iter().any(|w| w.starts_with("--message-format")) {
+        anyhow::bail!("--keep {keep:?}: no quotes or --message-format inside ({fix})");
+    }
+    let (args, rest) = match words.iter().position(|w| *w == "--") {
+        Some(i) => (&words[..i], &words[i..]),
+        None => (&words[..], &[][..]),
+    };
+    let mut command = Command::new(&ws.cargo).args(args);
+    match args.first().copied() {
+        Some("build" | "check" | "clippy") => {}
+        Some("test" | "bench") if args.contains(&"--no-run") => {}
+        Some("test" | "bench") => command = command.arg("--no-run"),
+        _ => anyhow::bail!(
+            "--keep {keep:?}: not a build (build, check, clippy, test or bench); {fix}"
+        ),
+    }
+    Ok(command.arg("--message-format=json").args(rest))
+}
+
+/// `cache save`: the units no build uses removed, then the record written into the target dir.
+fn save(exec: &Exec, ws: &Workspace, opts: Options, keep: &[String]) -> anyhow::Result<()> {
     let toolchain = toolchain::Toolchain::detect(exec)?;
-    let record = sources::record(ws, &toolchain.verbose_version)?;
     let mut plan = Plan::new("cache save")
         .within(&ws.root)
         .confined_to(&[&ws.target_dir])
-        .fact("sources", record.sources.len())
-        .fact("target files", record.target.len());
-    plan.step(Step::write(
-        sources::record_path(ws),
-        "what the target dir was built from: each workspace file's content hash and mtime, each target file's size",
-        serde_json::to_string(&record)?,
+        .fact("keep", keep);
+    for k in keep {
+        plan.step(Step::run(
+            format!("the units `cargo {k}` uses, as cargo names them: a no-op when the job built them so"),
+            keep_command(ws, k)?,
+        ));
+    }
+    if !keep.is_empty() {
+        plan.step(Step::task(
+            PRUNE,
+            "remove from the profile dirs these builds use every unit none of them uses: its files, fingerprint, build-script dirs, incremental data",
+        ));
+    }
+    plan.step(Step::task(
+        RECORD,
+        format!(
+            "write {}: each workspace file's content hash and mtime, each target file's size",
+            sources::record_path(ws).display()
+        ),
     ));
-    plan.print(opts.format)?;
+    if opts.dry_run || opts.format != Format::Json {
+        plan.print(opts.format)?;
+    }
     if opts.dry_run {
         return Ok(());
     }
-    crate::plan::run(exec, &plan, &|_| false, &mut Cleaning)
+    let mut saving = Saving {
+        ws,
+        toolchain: &toolchain.verbose_version,
+        kept: prune::Kept::default(),
+        saved: Saved::default(),
+    };
+    crate::plan::run(exec, &plan, &|_| false, &mut saving)?;
+    let saved = saving.saved;
+    match opts.format {
+        Format::Json => print_json(&saved)?,
+        _ => eprintln!("{}", saved.sentence(keep)),
+    }
+    Ok(())
+}
+
+/// What `cache save` did.
+#[derive(Debug, Default, Serialize)]
+struct Saved {
+    /// Units the keep commands compiled (the job had not built them so).
+    compiled: usize,
+    pruned: Option<prune::Pruned>,
+    sources: usize,
+    target_files: usize,
+    target_bytes: u64,
+}
+
+impl Saved {
+    fn sentence(&self, keep: &[String]) -> String {
+        let mut out = match &self.pruned {
+            Some(p) => format!(
+                "pruned {} entries ({}) no build here uses; ",
+                p.entries,
+                human_size(p.bytes)
+            ),
+            None => "not pruned (--no-prune); ".to_string(),
+        };
+        out += &format!(
+            "the target dir holds {} files, {}; recorded {} workspace files",
+            self.target_files,
+            human_size(self.target_bytes),
+            self.sources
+        );
+        if self.compiled > 0 {
+            out += &format!(
+                "\nwarning: keeping compiled {} units the job had not built so: name the job's own cargo commands with --keep (given: {keep:?})",
+                self.compiled
+            );
+        }
+        out
+    }
+}
+
+/// Save's part: the units the builds name, the pruning, the record.
+struct Saving<'a> {
+    ws: &'a Workspace,
+    toolchain: &'a str,
+    kept: prune::Kept,
+    saved: Saved,
+}
+
+impl Handler for Saving<'_> {
+    type Watch = Capture;
+
+    fn done(&mut self, step: &Step, done: Done<Capture>) -> anyhow::Result<()> {
+        match (step, done) {
+            (Step::Run { .. }, Done::Ran { watch, .. }) => self.kept.read(&watch.stdout),
+            (Step::Task { task, .. }, _) if task == PRUNE => {
+                self.saved.compiled = self.kept.compiled;
+                self.saved.pruned = Some(prune::prune(&self.kept, false)?);
+            }
+            (Step::Task { task, .. }, _) if task == RECORD => {
+                let record = sources::record(self.ws, self.toolchain)?;
+                self.saved.sources = record.sources.len();
+                self.saved.target_files = record.target.len();
+                self.saved.target_bytes = record.target.values().sum();
+                crate::plan::write_whole(
+                    &sources::record_path(self.ws),
+                    &serde_json::to_string(&record)?,
+                )?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn failed(&self, step: &Step, _: Option<Capture>, e: anyhow::Error) -> anyhow::Error {
+        match step {
+            Step::Run { .. } => e.context(
+                "asking cargo which units the job's build uses (is --keep the job's own command?)",
+            ),
+            _ => e,
+        }
+    }
 }
 
 /// The task of `cache restore`.
@@ -192,18 +346,6 @@ fn cargo_home() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
         .unwrap_or_else(|| PathBuf::from(".cargo"))
-}
-
-/// Bytes under `path`, links not followed.
-fn size_of(path: &Path) -> u64 {
-    walkdir::WalkDir::new(path)
-        .follow_root_links(false)
-        .into_iter()
-        .flatten()
-        .filter(|e| !e.file_type().is_dir())
-        .filter_map(|e| e.metadata().ok())
-        .map(|meta| meta.len())
-        .sum()
 }
 
 fn name_of(path: &Path) -> String {
