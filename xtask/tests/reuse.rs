@@ -292,6 +292,22 @@ fn saving_prunes_the_units_no_kept_build_uses() {
         cargo_units(&repo.work, &["test", "--no-run"], &[]),
         Vec::<String>::new()
     );
+    // --variant: the tool's own build, with its flags and environment: built, nothing more.
+    xtask_ok(&repo.work, &["build", "--variant", "dev"]);
+    let said: serde_json::Value = serde_json::from_str(&xtask_ok(
+        &repo.work,
+        &[
+            "cache",
+            "save",
+            "--json",
+            "--variant",
+            "dev",
+            "--keep",
+            "test",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(said["compiled"], 0, "{said}");
     // Not a build: refused, naming the fix; nothing pruned.
     let out = xtask(&repo.work, &["cache", "save", "--keep", "run --bin app"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -405,4 +421,33 @@ fn every_changed_input_rebuilds_its_unit_on_a_fresh_runner() {
         "profile"
     );
     assert_eq!(answer(&repo.work), "45 hello");
+}
+
+/// On a runner the tool builds itself before it can run `cache restore` (its units in the same
+/// target dir): what it rebuilt since the save is not taken for a damaged restore.
+#[test]
+fn a_unit_the_runner_built_before_restoring_does_not_void_the_record() {
+    let _guard = heavy();
+    let repo = Repo::new("reuse-tool-first");
+    let one = git_head(&repo.origin);
+    repo.clone_at(&one);
+    repo.build_and_save();
+    let said = repo.fresh_runner(&one, |work| {
+        // The new checkout's mtimes: core-lib rebuilt (its files rewritten, its old
+        // incremental session replaced), as the tool's own crates are.
+        assert_eq!(
+            cargo_units(work, &["build", "-p", "core-lib"], &[]),
+            ["core_lib"]
+        );
+    });
+    assert!(
+        said.contains("restored:") && !said.contains("warning"),
+        "{said}"
+    );
+    assert_eq!(
+        build(&repo.work),
+        ["app"],
+        "only what uses the rebuilt unit"
+    );
+    assert_eq!(answer(&repo.work), "42");
 }

@@ -6,10 +6,12 @@ mod prune;
 mod sources;
 
 use crate::ci_optims::{self, Coverage};
+use crate::config::Variant;
 use crate::exec::{Command, Exec};
 use crate::lock;
 use crate::plan::{Capture, Done, Handler, Plan, Step};
 use crate::render::{human_size, print_json, Format, Options, Table};
+use crate::rules::{self, BuildRequest, Facts};
 use crate::sccache::{self, CacheStats};
 use crate::toolchain;
 use crate::workspace::Workspace;
@@ -46,8 +48,12 @@ pub enum CacheCommand {
         /// built them so; tests are not run). Default: `build`.
         #[arg(long, value_name = "CARGO ARGS")]
         keep: Vec<String>,
+        /// A `cargo xtask build --variant` the job ran (repeat for each): its units are kept,
+        /// asked of cargo with the build's own flags and environment.
+        #[arg(long = "variant", value_enum, value_name = "VARIANT")]
+        variants: Vec<Variant>,
         /// Keep every unit (the target dir grows with each dependency bump).
-        #[arg(long, conflicts_with = "keep")]
+        #[arg(long, conflicts_with_all = ["keep", "variants"])]
         no_prune: bool,
     },
     /// On a fresh checkout at the same path, with a saved target dir restored: give every file
@@ -112,11 +118,18 @@ pub fn run(args: CacheArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
             }
         }
         Some(CacheCommand::Clean { docker }) => clean(exec, ws, opts, docker),
-        Some(CacheCommand::Save { keep, no_prune }) => {
-            let keep = match (no_prune, keep.is_empty()) {
+        Some(CacheCommand::Save {
+            keep,
+            variants,
+            no_prune,
+        }) => {
+            let keep = match (no_prune, keep.is_empty() && variants.is_empty()) {
                 (true, _) => Vec::new(),
-                (false, true) => vec!["build".to_string()],
-                (false, false) => keep,
+                (false, true) => vec![Keep::Cargo("build".to_string())],
+                (false, false) => {
+                    let builds = variants.into_iter().map(Keep::Variant);
+                    builds.chain(keep.into_iter().map(Keep::Cargo)).collect()
+                }
             };
             save(exec, ws, opts, &keep)
         }
@@ -127,6 +140,42 @@ pub fn run(args: CacheArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
 /// `cache save`'s tasks.
 const PRUNE: &str = "prune";
 const RECORD: &str = "record";
+
+/// A build of the job whose units the saved target dir keeps.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Keep {
+    /// `cargo xtask build --variant V`.
+    Variant(Variant),
+    /// `cargo ARGS`.
+    Cargo(String),
+}
+
+impl Keep {
+    fn line(&self) -> String {
+        match self {
+            Keep::Variant(v) => format!("cargo xtask build --variant {}", v.profile()),
+            Keep::Cargo(args) => format!("cargo {args}"),
+        }
+    }
+
+    /// The command that names its units: the build itself, with cargo's JSON messages.
+    fn command(
+        &self,
+        exec: &Exec,
+        ws: &Workspace,
+        toolchain: &toolchain::Toolchain,
+    ) -> anyhow::Result<Command> {
+        match self {
+            Keep::Variant(variant) => {
+                let facts = Facts::from_machine(exec, ws, toolchain);
+                let spec = rules::spec(ws, &BuildRequest::of(*variant), &facts)?;
+                Ok(spec.cargo().command())
+            }
+            Keep::Cargo(args) => keep_command(ws, args),
+        }
+    }
+}
 
 /// The cargo command that names `keep`'s units (`keep`: what the job ran, without `cargo`).
 fn keep_command(ws: &Workspace, keep: &str) -> anyhow::Result<Command> {
@@ -153,16 +202,19 @@ fn keep_command(ws: &Workspace, keep: &str) -> anyhow::Result<Command> {
 }
 
 /// `cache save`: the units no build uses removed, then the record written into the target dir.
-fn save(exec: &Exec, ws: &Workspace, opts: Options, keep: &[String]) -> anyhow::Result<()> {
+fn save(exec: &Exec, ws: &Workspace, opts: Options, keep: &[Keep]) -> anyhow::Result<()> {
     let toolchain = toolchain::Toolchain::detect(exec)?;
+    let lines: Vec<String> = keep.iter().map(Keep::line).collect();
     let mut plan = Plan::new("cache save")
         .within(&ws.root)
         .confined_to(&[&ws.target_dir])
-        .fact("keep", keep);
-    for k in keep {
+        .fact("keep", &lines);
+    for (k, line) in keep.iter().zip(&lines) {
         plan.step(Step::run(
-            format!("the units `cargo {k}` uses, as cargo names them: a no-op when the job built them so"),
-            keep_command(ws, k)?,
+            format!(
+                "the units `{line}` uses, as cargo names them: a no-op when the job built them so"
+            ),
+            k.command(exec, ws, &toolchain)?,
         ));
     }
     if !keep.is_empty() {
@@ -211,7 +263,7 @@ struct Saved {
 }
 
 impl Saved {
-    fn sentence(&self, keep: &[String]) -> String {
+    fn sentence(&self, keep: &[Keep]) -> String {
         let mut out = match &self.pruned {
             Some(p) => format!(
                 "pruned {} entries ({}) no build here uses; ",
@@ -228,8 +280,9 @@ impl Saved {
         );
         if self.compiled > 0 {
             out += &format!(
-                "\nwarning: keeping compiled {} units the job had not built so: name the job's own cargo commands with --keep (given: {keep:?})",
-                self.compiled
+                "\nwarning: keeping compiled {} units the job had not built so: name the job's own builds with --keep or --variant (given: {})",
+                self.compiled,
+                keep.iter().map(Keep::line).collect::<Vec<_>>().join(", ")
             );
         }
         out

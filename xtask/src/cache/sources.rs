@@ -15,6 +15,7 @@
 //! scratch. Cargo's own fingerprints cover the rest (flags, profile, features, environment
 //! variables a build script watches, the toolchain).
 
+use super::prune::unit_hash;
 use crate::build::dist::sha256_file;
 use crate::workspace::Workspace;
 use anyhow::Context;
@@ -36,6 +37,8 @@ pub struct Record {
     pub sources: BTreeMap<String, Source>,
     /// Every file of the target dir and its size.
     pub target: BTreeMap<String, u64>,
+    /// When it was saved (nanoseconds since the epoch): what a runner rebuilt since is newer.
+    pub saved_at: u128,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Clone)]
@@ -45,7 +48,7 @@ pub struct Source {
     pub mtime: u128,
 }
 
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Where the record lives: in the target dir (so it travels with it).
 pub fn record_path(ws: &Workspace) -> PathBuf {
@@ -166,6 +169,7 @@ pub fn record(ws: &Workspace, toolchain: &str) -> anyhow::Result<Record> {
         toolchain: toolchain.to_string(),
         sources,
         target: target_files(ws),
+        saved_at: nanos(SystemTime::now()),
     })
 }
 
@@ -202,15 +206,63 @@ fn unusable(ws: &Workspace, record: &Record, toolchain: &str) -> Option<String> 
     if record.toolchain != toolchain {
         return Some("it was built by another toolchain".into());
     }
-    let now = target_files(ws);
-    let differ = record
-        .target
-        .iter()
-        .filter(|(rel, size)| now.get(*rel) != Some(size))
-        .count();
+    let differ = damaged(ws, record);
     (differ > 0).then(|| {
         format!("{differ} of its {} target files are missing or of another size (a truncated or corrupt restore)", record.target.len())
     })
+}
+
+/// Recorded target files that are missing or of another size, but for what this runner built
+/// since the save (the tool itself, before it could run `cache restore`): the files of a unit
+/// whose fingerprint was invoked since, an incremental dir changed since, an uplifted output
+/// (`debug/app`, no hash: cargo links it again from its unit) written since. A file the restore
+/// truncated keeps its unit's old fingerprint, so it counts.
+fn damaged(ws: &Workspace, record: &Record) -> usize {
+    let now = target_files(ws);
+    let newer = |rel: &str| {
+        std::fs::metadata(ws.target_dir.join(rel))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| nanos(t) > record.saved_at)
+    };
+    let rebuilt = |rel: &str| {
+        let path = Path::new(rel);
+        let in_profile_dir = path
+            .parent()
+            .is_some_and(|p| ws.target_dir.join(p).join(".fingerprint").is_dir());
+        let uplifted = in_profile_dir && unit_hash(rel).is_none();
+        (uplifted && newer(rel))
+            || path.ancestors().any(|a| {
+                let name = a.file_name().unwrap_or_default().to_string_lossy();
+                let in_incremental = a.parent().is_some_and(|p| p.ends_with("incremental"));
+                (in_incremental && newer(&a.to_string_lossy()))
+                    || unit_hash(&name)
+                        .is_some_and(|hash| rebuilt_unit(ws, a, hash, record.saved_at))
+            })
+    };
+    record
+        .target
+        .iter()
+        .filter(|(rel, size)| now.get(*rel) != Some(size) && !rebuilt(rel))
+        .count()
+}
+
+/// Was the unit `hash` (named in `rel`, relative to the target dir) compiled since `saved_at`?
+fn rebuilt_unit(ws: &Workspace, rel: &Path, hash: &str, saved_at: u128) -> bool {
+    // The profile dir: the parent of deps/, build/, .fingerprint/, examples/.
+    let Some(profile) = rel.parent().and_then(Path::parent) else {
+        return false;
+    };
+    let fingerprints = ws.target_dir.join(profile).join(".fingerprint");
+    std::fs::read_dir(fingerprints)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| unit_hash(&e.file_name().to_string_lossy()) == Some(hash))
+        .any(|e| {
+            std::fs::metadata(e.path().join("invoked.timestamp"))
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| nanos(t) > saved_at)
+        })
 }
 
 /// Apply the record in the target dir to the checkout (see the module's comment).
