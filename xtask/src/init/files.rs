@@ -16,6 +16,7 @@ pub const DOCKERIGNORE: &str = include_str!("../../assets/dockerignore");
 pub const MAKEFILE: &str = include_str!("../../assets/Makefile");
 pub const DOCKER_WORKFLOW: &str = include_str!("../../assets/docker.yml");
 pub const BENCH_WORKFLOW: &str = include_str!("../../assets/bench.yml");
+pub const TEST_WORKFLOW: &str = include_str!("../../assets/test.yml");
 /// The versions the tool was tested with: the adopting xtask's lockfile starts from it.
 pub const TESTED_LOCK: &str = include_str!("../../assets/tested.lock");
 

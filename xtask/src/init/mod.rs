@@ -293,6 +293,11 @@ fn generated(ws: &Workspace, place: &Place) -> Vec<Generated> {
             files::BENCH_WORKFLOW,
             "the build-time workflow of pull requests",
         ),
+        file(
+            ".github/workflows/xtask-test.yml".into(),
+            files::TEST_WORKFLOW,
+            "build and test, reusing the default branch's target dir",
+        ),
     ]
 }
 
