@@ -371,6 +371,9 @@ pub fn keep(ws: &Workspace, restored: &Restored) {
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub files: usize,
+    /// The target dir's files and bytes as saved.
+    pub target_files: usize,
+    pub target_bytes: u64,
     /// Seconds since it was saved.
     pub age_seconds: u64,
     pub last_restore: Option<serde_json::Value>,
@@ -396,7 +399,12 @@ impl Summary {
                 r["new"].as_array().map_or(0, Vec::len)
             ),
         };
-        format!("saved {age} ago; {restore}")
+        format!(
+            "saved {age} ago ({} workspace files; target dir {} files, {}); {restore}",
+            self.files,
+            self.target_files,
+            crate::render::human_size(self.target_bytes)
+        )
     }
 }
 
@@ -410,6 +418,8 @@ pub fn summary(ws: &Workspace) -> Option<Summary> {
         .and_then(|t| serde_json::from_str(&t).ok());
     Some(Summary {
         files: record.sources.len(),
+        target_files: record.target.len(),
+        target_bytes: record.target.values().sum(),
         age_seconds: SystemTime::now()
             .duration_since(saved)
             .unwrap_or_default()
