@@ -8,7 +8,8 @@
 #   c   the same, then `cargo xtask cache restore` (files as built get their mtimes back)
 #   d   the same change on the warm checkout (a laptop)
 # for: no change; a one-line edit of each FILE (a comment line appended); and
-# `cargo test --no-run` after the first FILE's edit.
+# `cargo test --no-run` after the first FILE's edit. (c) and (d) are taken REPEAT times (default
+# 3; a new runner each time) and the median printed: they are the sub-second figures.
 #
 #   PROFILE=dev scripts/measure-reuse.sh GIT_DIR WORK_DIR [FILE...]
 #
@@ -26,11 +27,15 @@ if [[ -z ${XTASK:-} ]]; then
   XTASK=$here/target/debug/xtask
 fi
 saved=$work.saved-target
+repeat=${REPEAT:-3}
 now() { date +%s.%N; }
+# The median of "units seconds" lines (by seconds).
+median() { sort -k2 -n | sed -n "$(((repeat + 1) / 2))p"; }
 # `cargo build` (or `cargo test --no-run` with $2 = test): "<units compiled> <seconds>"
 build() {
   local t out what=(build)
   [[ ${2:-} != test ]] || what=(test --no-run)
+  sync # what the restore or the clone wrote is on disk before the clock starts
   t=$(now)
   out=$(cd "${1:-$work}" && cargo "${what[@]}" --profile "$profile" --message-format=json 2>/dev/null)
   printf '%s %.1f\n' "$(grep -c '"reason":"compiler-artifact".*"fresh":false' <<<"$out" || true)" "$(echo "$(now) - $t" | bc)"
@@ -60,11 +65,13 @@ echo "  target dir saved: $(du -sh "$saved" | cut -f1)"
 declare -A warm
 for change in "${changes[@]}"; do
   IFS='|' read -r label file what <<<"$change"
-  edit "$file"
-  warm[$label]=$(build "$work" "$what")
-  git -C "$work" checkout -q -- .
-  build "$work" >/dev/null
-  build "$work" test >/dev/null
+  warm[$label]=$(for _ in $(seq "$repeat"); do
+    edit "$file"
+    build "$work" "$what"
+    git -C "$work" checkout -q -- .
+    build "$work" >/dev/null
+    build "$work" test >/dev/null
+  done | median)
 done
 
 for change in "${changes[@]}"; do
@@ -79,11 +86,13 @@ for change in "${changes[@]}"; do
   cp -a "$saved" "$work/target"
   edit "$file"
   read -r b2u b2s < <(build "$work" "$what")
-  clone
-  cp -a "$saved" "$work/target"
-  edit "$file"
-  (cd "$work" && "$XTASK" cache restore 2>/dev/null)
-  read -r cu cs < <(build "$work" "$what")
+  read -r cu cs < <(for _ in $(seq "$repeat"); do
+    clone
+    cp -a "$saved" "$work/target"
+    edit "$file"
+    (cd "$work" && "$XTASK" cache restore 2>/dev/null)
+    build "$work" "$what"
+  done | median)
   read -r du ds <<<"${warm[$label]}"
   printf '%-36s b %3s units %6s s | b2 %3s units %6s s | c %3s units %6s s | d %3s units %6s s | c/d %s\n' \
     "$label" "$bu" "$bs" "$b2u" "$b2s" "$cu" "$cs" "$du" "$ds" "$(echo "scale=2; $cs / $ds" | bc 2>/dev/null || echo -)"

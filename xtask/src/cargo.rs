@@ -271,6 +271,19 @@ impl Unit {
         })
     }
 
+    /// The package's name, from its id: `registry+…#name@1.0.0`, `path+file:///…/name#0.1.0`
+    /// (a path package named as its folder), or the older `name 1.0.0 (source)`.
+    pub fn package_name(&self) -> String {
+        let id = &self.package_id;
+        match id.rsplit_once('#') {
+            Some((_, fragment)) if fragment.contains('@') => {
+                fragment.split('@').next().unwrap_or(fragment).to_string()
+            }
+            Some((url, _)) => url.rsplit('/').next().unwrap_or(url).to_string(),
+            None => id.split_whitespace().next().unwrap_or(id).to_string(),
+        }
+    }
+
     pub fn is_bin(&self) -> bool {
         self.kind.iter().any(|k| k == "bin")
     }

@@ -18,7 +18,7 @@
 //! This file only parses flags, finds the workspace and dispatches. The modules are layers;
 //! each imports only from the layers below it (see ARCHITECTURE.md and the test at the end):
 //!
-//!   commands   bench → docker, changes → ci_optims, build
+//!   commands   bench, timings → history → docker, changes → ci_optims, build
 //!   rules      what a variant means (profile, targets, linker, env), stated once
 //!   workspace  the workspace from `cargo metadata` + its config
 //!   cargo      typed cargo invocations, metadata and messages; toolchain: what the machine has
@@ -51,6 +51,7 @@ mod changes;
 mod ci_optims;
 mod docker;
 mod doctor;
+mod history;
 mod init;
 mod timings;
 
@@ -132,6 +133,11 @@ enum Command {
     /// critical path, how busy the CPU was, what to do about each, and a Gantt chart (SVG)
     /// next to cargo's own HTML report.
     Timings(timings::TimingsArgs),
+    /// Build times across commits (every `timings` appends a point): a table, a chart with the
+    /// noise band, and the newest point against the earlier ones: which units got slower or
+    /// faster beyond their noise, and the change behind each (Cargo.lock, a build script, a
+    /// member's sources). `--format markdown` is the pull-request comment.
+    History(history::HistoryArgs),
 }
 
 /// The whole CLI, from the process's arguments: `cargo xtask --help`. Exit status: 0 ok, 1
@@ -194,6 +200,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(args) => doctor::run(args, &exec, &ws, opts),
         Command::Cache(args) => cache::run(args, &exec, &ws, opts),
         Command::Timings(args) => timings::run(args, &exec, &ws, opts),
+        Command::History(args) => history::run(args, &exec, &ws, opts),
     }
 }
 
@@ -210,6 +217,7 @@ const LAYERS: &[&[&str]] = &[
     &["rules"],
     &["build", "ci_optims"],
     &["changes", "docker"],
+    &["history"],
     &["bench", "cache", "doctor", "init", "timings"],
 ];
 

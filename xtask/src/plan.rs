@@ -591,6 +591,22 @@ pub fn write_whole(path: &Path, content: &str) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Append `line` (and a newline) to `path` in one write, signals held: a reader sees the
+/// line whole or not at all, and two processes appending never interleave within a line.
+pub fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let _held = SignalsHeld::new();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
+        .with_context(|| format!("appending to {}", path.display()))
+}
+
 /// A temporary name beside `path`, of this process.
 fn beside(path: &Path) -> anyhow::Result<PathBuf> {
     let parent = path

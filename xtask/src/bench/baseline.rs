@@ -95,15 +95,7 @@ pub fn control_reference<'a>(results: impl IntoIterator<Item = &'a ScenarioResul
 impl Machine {
     /// This machine, read from /proc and `rustc -vV` (fields it cannot read say "unknown").
     pub fn detect(rustc_vv: &str, host: &str) -> Machine {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu_model = cpuinfo
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("model name")
-                    .and_then(|r| r.split(':').nth(1))
-            })
-            .map(|m| m.trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let cpu_model = crate::history::cpu_model();
         let memory_bytes = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| {

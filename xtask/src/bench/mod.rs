@@ -5,20 +5,19 @@
 //! scenario never wipes the user's build. Edits are undone in every case (see `edit`).
 
 mod baseline;
-mod control;
 mod edit;
 mod report;
 mod scenario;
 mod stats;
 
 use crate::exec::{Exec, Verbosity};
+use crate::history::control::SpeedControl;
 use crate::render::{print_json, Format, Options, Table};
 use crate::rules::Facts;
 use crate::toolchain::Toolchain;
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
 use baseline::{Baseline, Machine, ScenarioResult};
-use control::SpeedControl;
 use scenario::{Runner, Scenario};
 use std::path::PathBuf;
 
@@ -69,6 +68,11 @@ pub struct BenchArgs {
     /// measured by a small fixed compile timed around every run (the speed control).
     #[arg(long, requires = "compare")]
     pub no_speed_control: bool,
+    /// Also append each measured scenario (its median time and speed control) to the
+    /// build-time history FILE, as points of mode `bench <scenario>` (`cargo xtask history
+    /// --file FILE`).
+    #[arg(long, value_name = "FILE", conflicts_with = "list")]
+    pub history: Option<PathBuf>,
 }
 
 pub fn run(args: BenchArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
@@ -186,6 +190,9 @@ impl BenchArgs {
         control.write_source()?;
         edit::restore_on_signals(&editor)?;
         let measured = measure(&runner, &control, &scenarios)?;
+        if let Some(history) = &self.history {
+            record(exec, ws, &toolchain.verbose_version, &measured, history)?;
+        }
 
         match previous {
             None => self.save(exec, ws, &name, &path, machine, measured, format),
@@ -572,6 +579,34 @@ fn differences(base: &Baseline, machine: &Machine, configured: &[Scenario]) -> V
         }
     }
     warnings
+}
+
+/// Each measured scenario as a point of the history at `path`: its median time, the median of
+/// its speed controls (no unit times: the bench times whole commands).
+fn record(
+    exec: &Exec,
+    ws: &Workspace,
+    rustc_vv: &str,
+    measured: &[(Scenario, Result<ScenarioResult, String>)],
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    for (scenario, result) in measured {
+        let Ok(result) = result else { continue };
+        let point = crate::history::model::Point {
+            control_seconds: stats::Stats::of(&result.controls).map(|s| s.median),
+            total_seconds: result.stats().median,
+            ..crate::history::new_point(
+                exec,
+                ws,
+                rustc_vv,
+                "bench",
+                crate::render::name(&scenario.variant),
+                format!("bench {}", crate::render::name(&scenario.kind)),
+            )
+        };
+        crate::history::append(path, &point)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod report;
 use crate::ci_optims;
 use crate::config::{CompilerCache, Variant};
 use crate::exec::Exec;
+use crate::history::{self, control::SpeedControl, model::Point, model::UnitTime};
 use crate::plan::{Capture, Done, Handler, Plan, Step};
 use crate::render::{self, print_json, Format, Options, Table};
 use crate::rules::{self, BuildRequest, Facts};
@@ -15,6 +16,7 @@ use crate::workspace::Workspace;
 use anyhow::Context as _;
 use report::{Advice, Prebuilt, Timings, Waited};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -37,10 +39,24 @@ pub struct TimingsArgs {
     /// a CI runner: `target/cargo-timings/cargo-timing-*.html`).
     #[arg(long, value_name = "HTML", conflicts_with_all = ["warm", "cache", "targets"])]
     pub report: Option<PathBuf>,
+    /// Do not append this build to the history (`cargo xtask history`), nor time the speed
+    /// control around it.
+    #[arg(long)]
+    pub no_history: bool,
+    /// The history file to append to (default: target/xtask/history.jsonl).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_history")]
+    pub history: Option<PathBuf>,
+    /// What measured the build, as the history shows it (a workflow's name, say).
+    #[arg(long, value_name = "NAME", default_value = "timings")]
+    pub source: String,
 }
 
 /// The task that reads cargo's report and writes the chart.
 const EXPLAIN: &str = "explain";
+/// The task that times the speed control (before and after the build).
+const CONTROL: &str = "speed-control";
+/// The task that appends the build to the history.
+const RECORD: &str = "record";
 
 /// The result, for people (tables) and CI (`--json`).
 #[derive(Serialize)]
@@ -83,12 +99,31 @@ pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
         ws,
         args: &args,
         report: args.report.clone(),
+        control: SpeedControl::new(&ws.target_dir.join("xtask")),
+        controls: Vec::new(),
         built: None,
         summary: None,
+        recorded: None,
     };
     crate::plan::run(exec, &plan, &|id| ws.is_member(id), &mut timing)?;
     let summary = timing.summary.context("the plan explained no report")?;
-    print(&summary, opts.format)
+    print(&summary, opts.format)?;
+    if let Some(path) = timing.recorded {
+        eprintln!(
+            "history: appended to {} (`cargo xtask history` compares it with the earlier builds)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Where this build's point goes, if it is recorded.
+fn history_path(ws: &Workspace, args: &TimingsArgs) -> Option<PathBuf> {
+    (!args.no_history && args.report.is_none()).then(|| {
+        args.history
+            .clone()
+            .unwrap_or_else(|| history::default_path(ws))
+    })
 }
 
 /// With `--report`: explain it. Else: check the machine, empty the scratch target dir (unless
@@ -140,11 +175,26 @@ fn plan(exec: &Exec, ws: &Workspace, args: &TimingsArgs) -> anyhow::Result<Plan>
             "emptied first: every unit of the build is timed",
         ));
     }
+    let history = history_path(ws, args);
+    let control = "time the speed control (a fixed small program compiled by rustc): the \
+                   machine's speed, to scale this build's times in the history";
+    if history.is_some() {
+        plan.step(Step::task(CONTROL, format!("{control}, before the build")));
+    }
     plan.step(Step::cargo("the timed build", invocation));
+    if history.is_some() {
+        plan.step(Step::task(CONTROL, format!("{control}, after the build")));
+    }
     plan.step(Step::task(
         EXPLAIN,
         "read cargo's report, write the chart beside it",
     ));
+    if let Some(path) = history {
+        plan.step(Step::task(
+            RECORD,
+            format!("append the build (commit, machine, toolchain, the control, every unit's time) to {}", path.display()),
+        ));
+    }
     Ok(plan)
 }
 
@@ -155,8 +205,13 @@ struct Timing<'a> {
     args: &'a TimingsArgs,
     /// Cargo's report: given, or the one the build wrote.
     report: Option<PathBuf>,
+    control: SpeedControl,
+    /// The speed control's seconds, before and after the build.
+    controls: Vec<f64>,
     built: Option<Built>,
     summary: Option<Summary>,
+    /// The history the build was appended to.
+    recorded: Option<PathBuf>,
 }
 
 impl Handler for Timing<'_> {
@@ -171,7 +226,26 @@ impl Handler for Timing<'_> {
                 self.built = Some(Built {
                     command: command.command().line(),
                     units_compiled: outcome.compiled(),
+                    proc_macros: outcome
+                        .units
+                        .iter()
+                        .filter(|u| u.kind.iter().any(|k| k == "proc-macro"))
+                        .map(|u| u.package_name())
+                        .collect(),
                 });
+            }
+            (Step::Task { task, .. }, _) if task == CONTROL => {
+                if self.controls.is_empty() {
+                    self.control.write_source()?;
+                }
+                self.controls.push(self.control.time(self.exec)?.wall);
+            }
+            (Step::Task { task, .. }, _) if task == RECORD => {
+                let summary = self.summary.as_ref().context("no build to record")?;
+                let path = history_path(self.ws, self.args).context("no history to record to")?;
+                let point = point(self.exec, self.ws, self.args, summary, &self.controls)?;
+                history::append(&path, &point)?;
+                self.recorded = Some(path);
             }
             (Step::Task { task, .. }, _) if task == EXPLAIN => {
                 let report = self.report.clone().context("no report to explain")?;
@@ -193,6 +267,51 @@ impl Handler for Timing<'_> {
 struct Built {
     command: String,
     units_compiled: usize,
+    /// Packages whose library is a proc macro (cargo's messages say; its report does not).
+    proc_macros: BTreeSet<String>,
+}
+
+/// The build as a point of the history.
+fn point(
+    exec: &Exec,
+    ws: &Workspace,
+    args: &TimingsArgs,
+    summary: &Summary,
+    controls: &[f64],
+) -> anyhow::Result<Point> {
+    let t = &summary.timings;
+    let key = |u: &report::Unit| format!("{}{}", u.package, u.target);
+    let toolchain = Toolchain::detect(exec)?;
+    Ok(Point {
+        control_seconds: (!controls.is_empty())
+            .then(|| controls.iter().sum::<f64>() / controls.len() as f64),
+        total_seconds: t.wall_seconds,
+        critical_path_seconds: Some(t.critical_path_seconds),
+        critical_path: t
+            .critical_path
+            .iter()
+            .map(|s| key(&t.units[s.unit]))
+            .collect(),
+        units: t
+            .units
+            .iter()
+            .map(|u| UnitTime {
+                key: key(u),
+                package: u.package.clone(),
+                version: u.version.clone(),
+                kind: u.kind,
+                seconds: u.seconds,
+            })
+            .collect(),
+        ..history::new_point(
+            exec,
+            ws,
+            &toolchain.verbose_version,
+            &args.source,
+            render::name(&args.variant),
+            if args.warm { "warm" } else { "cold" }.into(),
+        )
+    })
 }
 
 /// Read cargo's report, write the chart beside it, and advise.
@@ -206,8 +325,11 @@ fn explain(
     let html = std::fs::read_to_string(&cargo_report)
         .with_context(|| format!("reading {}", cargo_report.display()))?;
     let members: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
-    let timings = report::parse(&html, &|name| members.contains(&name))
+    let mut timings = report::parse(&html, &|name| members.contains(&name))
         .with_context(|| format!("reading {}", cargo_report.display()))?;
+    if let Some(built) = &built {
+        timings.mark_proc_macros(&built.proc_macros);
+    }
     let prebuilt = match ci_optims::check(exec, ws) {
         Ok(()) => Prebuilt::Current,
         Err(_) => Prebuilt::Stale,

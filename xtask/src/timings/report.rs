@@ -48,42 +48,17 @@ impl RawUnit {
     }
 }
 
-/// What a unit is, for the advice and the chart's colours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// A workspace member's crate.
-    Member,
-    /// A dependency's crate (registry, git, or a path outside the workspace).
-    ThirdParty,
-    /// Compiling a build script.
-    BuildScript,
-    /// Running a build script (C compiles, code generation).
-    BuildScriptRun,
-}
+/// What a unit is (the history's vocabulary, so a point keeps what the report says).
+pub use crate::history::model::UnitKind as Kind;
 
-impl Kind {
-    /// Its name in tables, as in JSON.
-    pub fn name(self) -> String {
-        crate::render::name(&self)
-    }
-
-    fn colour(self) -> &'static str {
-        match self {
-            Kind::Member => "#3b75af",
-            Kind::ThirdParty => "#a5a5a5",
-            Kind::BuildScript => "#f2b134",
-            Kind::BuildScriptRun => "#d9482b",
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Kind::Member => "workspace crate",
-            Kind::ThirdParty => "third-party crate",
-            Kind::BuildScript => "build script (compile)",
-            Kind::BuildScriptRun => "build script (run)",
-        }
+/// A kind's colour in the chart.
+fn colour(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Member => "#3b75af",
+        Kind::ThirdParty => "#a5a5a5",
+        Kind::ProcMacro => "#7a4fb0",
+        Kind::BuildScript => "#f2b134",
+        Kind::BuildScriptRun => "#d9482b",
     }
 }
 
@@ -92,6 +67,9 @@ pub struct Unit {
     /// `name version` plus the target when not the library (` build-script (run)`, ` bin "x"`).
     pub name: String,
     pub package: String,
+    pub version: String,
+    /// The target when not the library, as in `name` (empty for the library).
+    pub target: String,
     pub kind: Kind,
     pub start: f64,
     pub seconds: f64,
@@ -164,6 +142,19 @@ pub fn parse(html: &str, is_member: IsMember) -> anyhow::Result<Timings> {
     Ok(analyse(&raw, &cpu, jobs, is_member))
 }
 
+impl Timings {
+    /// Units of `packages`' libraries are proc macros (cargo's report does not say which).
+    pub fn mark_proc_macros(&mut self, packages: &std::collections::BTreeSet<String>) {
+        for unit in &mut self.units {
+            let library =
+                matches!(unit.kind, Kind::Member | Kind::ThirdParty) && unit.target.is_empty();
+            if library && packages.contains(&unit.package) {
+                unit.kind = Kind::ProcMacro;
+            }
+        }
+    }
+}
+
 /// How many targets the build had: the report's `Target:` line lists them (`Host:` alone: one).
 pub fn targets(html: &str) -> usize {
     html.split_once("<br>Target: ")
@@ -204,6 +195,8 @@ fn analyse(raw: &[RawUnit], cpu: &[(f64, f64)], jobs: Option<u32>, is_member: Is
             Unit {
                 name: format!("{} {}{}", u.name, u.version, u.target),
                 package: u.name.clone(),
+                version: u.version.clone(),
+                target: u.target.clone(),
                 kind,
                 start: u.start,
                 seconds: u.duration,
@@ -348,6 +341,10 @@ impl Timings {
                      compiles too (cc-rs wraps the C compiler in the RUSTC_WRAPPER sccache), and \
                      ci_optims runs it once for Docker and CI"
                 ),
+                (Kind::ProcMacro, _) => format!(
+                    "{where_}; a proc macro: compiled for the host before any crate that uses it \
+                     (ci_optims precompiles a third-party one; keep a workspace one small)"
+                ),
                 (Kind::BuildScript, _) => format!(
                     "{where_}; build scripts compile unoptimized: keep their dependencies few"
                 ),
@@ -417,18 +414,12 @@ impl Timings {
             r#"<rect width="100%" height="100%" fill="white"/><text x="4" y="14" font-size="12">{}</text>"#,
             xml(title)
         );
-        let kinds = [
-            Kind::Member,
-            Kind::ThirdParty,
-            Kind::BuildScript,
-            Kind::BuildScriptRun,
-        ];
-        for (n, kind) in kinds.iter().enumerate() {
-            let lx = 4.0 + n as f64 * 150.0;
+        for (n, kind) in Kind::ALL.iter().enumerate() {
+            let lx = 4.0 + n as f64 * 120.0;
             let _ = writeln!(
                 out,
                 r#"<rect x="{lx}" y="22" width="10" height="8" fill="{}"/><text x="{}" y="29">{}</text>"#,
-                kind.colour(),
+                colour(*kind),
                 lx + 14.0,
                 kind.label()
             );
@@ -491,7 +482,7 @@ impl Timings {
                 y + 1.0,
                 (unit.seconds / span * PLOT).max(0.5),
                 ROW - 2.0,
-                unit.kind.colour(),
+                colour(unit.kind),
                 xml(&unit.name),
                 unit.seconds
             );
@@ -664,12 +655,7 @@ const CPU_USAGE = [[0.0, 100.0], [6.0, 100.0], [12.0, 50.0]];
 
     #[test]
     fn kind_names_are_the_json_names() {
-        for kind in [
-            Kind::Member,
-            Kind::ThirdParty,
-            Kind::BuildScript,
-            Kind::BuildScriptRun,
-        ] {
+        for kind in Kind::ALL {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }
     }

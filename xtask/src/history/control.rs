@@ -8,7 +8,8 @@
 //! does not see, on purpose: the workspace's code, dependencies, profiles, RUSTFLAGS and
 //! RUSTC_WRAPPER. Those are what a compare must catch.
 //!
-//! Changing `SOURCE` or the flags changes what a control time means: bump `baseline::SCHEMA`.
+//! Changing `SOURCE` or the flags changes what a control time means: bump the bench's
+//! `baseline::SCHEMA` and the history's `model::FORMAT`.
 
 use crate::exec::{Command, Exec};
 use anyhow::{bail, Context};

@@ -1,0 +1,176 @@
+//! The history's chart: total and critical-path time per point (scaled by the speed control to
+//! the newest point's machine speed where both were timed), the noise band of the total (the
+//! fence of the noise rule over the points before the newest), and the newest point marked.
+
+use super::model::{self, Point};
+use std::fmt::Write as _;
+
+const WIDTH: f64 = 760.0;
+const HEIGHT: f64 = 300.0;
+const LEFT: f64 = 56.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 36.0;
+const BOTTOM: f64 = 44.0;
+
+/// The chart of `points` (oldest first; the last is the one judged) as an SVG document.
+pub fn svg(points: &[Point]) -> String {
+    let Some(new) = points.last() else {
+        return empty("no points yet");
+    };
+    let scale = |p: &Point| match (p.control_seconds, new.control_seconds) {
+        (Some(own), Some(reference)) if own > 0.0 => reference / own,
+        _ => 1.0,
+    };
+    let totals: Vec<f64> = points.iter().map(|p| p.total_seconds * scale(p)).collect();
+    let paths: Vec<f64> = points
+        .iter()
+        .map(|p| p.critical_path_seconds.unwrap_or(0.0) * scale(p))
+        .collect();
+    let earlier: Vec<f64> = points[..points.len() - 1]
+        .iter()
+        .zip(&totals)
+        .filter(|(p, _)| p.comparable(new))
+        .map(|(_, t)| *t)
+        .collect();
+    let band = model::quartiles(&earlier)
+        .filter(|_| earlier.len() >= model::MIN_POINTS)
+        .map(|(q1, _, q3)| {
+            let iqr = q3 - q1;
+            (
+                (q1 - model::FENCE_IQRS * iqr).max(0.0),
+                q3 + model::FENCE_IQRS * iqr,
+            )
+        });
+    let top = totals
+        .iter()
+        .copied()
+        .chain(band.map(|b| b.1))
+        .fold(0.1_f64, f64::max)
+        * 1.1;
+    let x = |i: usize| {
+        let span = (points.len().max(2) - 1) as f64;
+        LEFT + (WIDTH - LEFT - RIGHT) * i as f64 / span
+    };
+    let y = |t: f64| TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - t / top);
+    let mut out = header();
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="20" font-size="13">Build time per point (s), scaled to the newest point's machine speed: total, critical path{}</text>"#,
+        if band.is_some() {
+            ", the total's noise band"
+        } else {
+            ""
+        }
+    );
+    if let Some((low, high)) = band {
+        let _ = writeln!(
+            out,
+            r##"<rect x="{LEFT}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#3b75af" fill-opacity="0.12"><title>noise band of the total: {low:.2} … {high:.2} s</title></rect>"##,
+            y(high),
+            WIDTH - LEFT - RIGHT,
+            (y(low) - y(high)).max(1.0)
+        );
+    }
+    axis(&mut out, top, &y);
+    let mut series_list = vec![(&totals, "#3b75af", "total")];
+    if points.iter().any(|p| p.critical_path_seconds.is_some()) {
+        series_list.push((&paths, "#d9482b", "critical path"));
+    }
+    for (series, colour, name) in series_list {
+        let line: Vec<String> = series
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("{:.1},{:.1}", x(i), y(*t)))
+            .collect();
+        let _ = writeln!(
+            out,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+            line.join(" ")
+        );
+        for (i, t) in series.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{} {name}: {t:.2} s</title></circle>"#,
+                x(i),
+                y(*t),
+                super::short(&points[i].commit)
+            );
+        }
+    }
+    for (i, p) in points.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle"{}>{}</text>"#,
+            x(i),
+            HEIGHT - BOTTOM + 14.0,
+            if i + 1 == points.len() {
+                r#" font-weight="bold""#
+            } else {
+                ""
+            },
+            &super::short(&p.commit)[..7.min(p.commit.len())]
+        );
+    }
+    let _ = writeln!(
+        out,
+        r##"<text x="{LEFT}" y="{}" font-size="11"><tspan fill="#3b75af">● total</tspan>  <tspan fill="#d9482b">● critical path</tspan></text>"##,
+        HEIGHT - 10.0
+    );
+    out.push_str("</svg>\n");
+    out
+}
+
+fn header() -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+"#
+    )
+}
+
+fn empty(message: &str) -> String {
+    format!(
+        "{}<text x=\"{LEFT}\" y=\"40\">{message}</text>\n</svg>\n",
+        header()
+    )
+}
+
+/// The time axis: four grid lines with their seconds.
+fn axis(out: &mut String, top: f64, y: &dyn Fn(f64) -> f64) {
+    for step in 0..=4 {
+        let t = top * f64::from(step) / 4.0;
+        let _ = writeln!(
+            out,
+            r##"<line x1="{LEFT}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{t:.1}</text>"##,
+            WIDTH - RIGHT,
+            y(t),
+            y(t),
+            LEFT - 6.0,
+            y(t) + 3.0
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_band_appears_once_there_are_enough_points_and_holds_them() {
+        let mut points: Vec<Point> = (0..6)
+            .map(|i| model::tests::point(&format!("c{i:07}"), 10.0 + f64::from(i % 2) * 0.1, &[]))
+            .collect();
+        let few = svg(&points[..3]);
+        assert!(!few.contains("noise band of the total"), "{few}");
+        points.push(model::tests::point("slow0000", 20.0, &[]));
+        let chart = svg(&points);
+        assert!(chart.contains("noise band of the total"), "{chart}");
+        assert_eq!(
+            chart.matches("<circle").count(),
+            14,
+            "two series of seven points"
+        );
+        assert!(chart.contains("slow0000 total: 20.00 s"), "{chart}");
+        assert!(svg(&[]).contains("no points yet"));
+    }
+}
