@@ -189,14 +189,31 @@ fn a_bench_appends_one_point_per_scenario() {
     let root = small_workspace("history/bench", "");
     let file = root.join("target/bench-history.jsonl");
     let file_arg = file.display().to_string();
-    xtask_ok(&root, &["bench", "--baseline", "t", "--runs", "2", "--history", &file_arg]);
+    xtask_ok(
+        &root,
+        &[
+            "bench",
+            "--baseline",
+            "t",
+            "--runs",
+            "2",
+            "--history",
+            &file_arg,
+        ],
+    );
     let text = std::fs::read_to_string(&file).unwrap();
-    let points: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let points: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(points.len(), 1, "{text}");
     assert_eq!(points[0]["mode"], "bench incr-leaf", "{text}");
     assert_eq!(points[0]["variant"], "dev", "{text}");
     assert!(points[0]["total_seconds"].as_f64().unwrap() > 0.0, "{text}");
-    assert!(points[0]["control_seconds"].as_f64().unwrap() > 0.0, "{text}");
+    assert!(
+        points[0]["control_seconds"].as_f64().unwrap() > 0.0,
+        "{text}"
+    );
     assert!(points[0]["critical_path_seconds"].is_null(), "{text}");
     let shown = xtask_ok(&root, &["history", "--file", &file_arg]);
     assert!(shown.contains("bench incr-leaf"), "{shown}");

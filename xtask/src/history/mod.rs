@@ -16,6 +16,7 @@ pub mod model;
 
 use crate::changes::{self, LockChangeKind};
 use crate::exec::{self, Exec};
+use crate::plan::{Capture, Done, Handler, Plan, Step};
 use crate::render::{print_json, Format, Options, Table};
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
@@ -268,6 +269,11 @@ fn evidence_from_git(
     Ok(evidence)
 }
 
+/// The task that prints the points and the comparison.
+const SHOW: &str = "show";
+
+/// Plan: write the chart, print the comparison; both are computed from the history first
+/// (reading it changes nothing), so a dry run prints exactly what would be written.
 pub fn run(args: HistoryArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
     let path = args.file.clone().unwrap_or_else(|| default_path(ws));
     let (points, skipped) = load(&path)?;
@@ -286,36 +292,96 @@ pub fn run(args: HistoryArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
         .chart
         .clone()
         .unwrap_or_else(|| path.with_extension("svg"));
-    if !opts.dry_run {
-        crate::plan::write_whole(&chart_path, &chart::svg(shown))?;
+    let mut plan = Plan::new(format!("history --file {}", path.display()))
+        .fact("history", path.display().to_string())
+        .fact("points", points.len())
+        .fact(
+            "judged",
+            format!("point {} ({})", new + 1, short(&points[new].commit)),
+        );
+    plan.step(Step::write(
+        &chart_path,
+        format!(
+            "the chart of the last {} points: total and critical path, the noise band",
+            shown.len()
+        ),
+        chart::svg(shown),
+    ));
+    plan.step(Step::task(
+        SHOW,
+        "print the points and the judged point against the earlier ones",
+    ));
+    if opts.dry_run {
+        return plan.print(opts.format);
     }
-    match opts.format {
-        Format::Json => print_json(&serde_json::json!({
-            "history": path,
-            "chart": chart_path,
-            "skipped_lines": skipped,
-            "points": shown,
-            "comparison": comparison,
-            "rule": model::rule_text(),
-        })),
-        Format::Markdown => {
-            print!("{}", markdown(&comparison, &points[new]));
-            Ok(())
+    let mut showing = Showing {
+        path: &path,
+        chart: &chart_path,
+        skipped,
+        shown,
+        offset: points.len() - shown.len(),
+        new: &points[new],
+        comparison: &comparison,
+        format: opts.format,
+    };
+    crate::plan::run(exec, &plan, &|_| false, &mut showing)
+}
+
+/// What `history` prints, when its plan reaches the task.
+struct Showing<'a> {
+    path: &'a Path,
+    chart: &'a Path,
+    skipped: usize,
+    shown: &'a [Point],
+    offset: usize,
+    new: &'a Point,
+    comparison: &'a Comparison,
+    format: Format,
+}
+
+impl Handler for Showing<'_> {
+    type Watch = Capture;
+
+    fn done(&mut self, step: &Step, _: Done<Capture>) -> anyhow::Result<()> {
+        match step {
+            Step::Task { task, .. } if task == SHOW => self.show(),
+            _ => Ok(()),
         }
-        Format::Text => {
-            println!(
-                "{}",
-                points_table(shown, points.len() - shown.len()).terminal()
-            );
-            println!("{}", changes_table(&comparison).terminal());
-            for line in summary_lines(&comparison, &points[new]) {
-                println!("{line}");
+    }
+}
+
+impl Showing<'_> {
+    fn show(&self) -> anyhow::Result<()> {
+        let c = self.comparison;
+        match self.format {
+            Format::Json => print_json(&serde_json::json!({
+                "history": self.path,
+                "chart": self.chart,
+                "skipped_lines": self.skipped,
+                "points": self.shown,
+                "comparison": c,
+                "rule": model::rule_text(),
+            })),
+            Format::Markdown => {
+                print!("{}", markdown(c, self.new));
+                Ok(())
             }
-            println!("chart: {}", chart_path.display());
-            if skipped > 0 {
-                eprintln!("warning: {skipped} lines of {} did not parse (another format, or cut off): skipped", path.display());
+            Format::Text => {
+                println!("{}", points_table(self.shown, self.offset).terminal());
+                println!("{}", changes_table(c).terminal());
+                for line in summary_lines(c, self.new) {
+                    println!("{line}");
+                }
+                println!("chart: {}", self.chart.display());
+                if self.skipped > 0 {
+                    eprintln!(
+                        "warning: {} lines of {} did not parse (another format, or cut off): skipped",
+                        self.skipped,
+                        self.path.display()
+                    );
+                }
+                Ok(())
             }
-            Ok(())
         }
     }
 }
