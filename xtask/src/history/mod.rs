@@ -239,17 +239,27 @@ fn evidence_from_git(
         };
         evidence.lockfile.insert(change.name, what);
     }
-    for member in &ws.members {
-        let rel = member.dir.strip_prefix(&ws.root).unwrap_or(&member.dir);
-        let rel = if rel.as_os_str().is_empty() {
-            Path::new(".")
+    let rel = |dir: &Path| {
+        let rel = dir.strip_prefix(&ws.root).unwrap_or(dir);
+        if rel.as_os_str().is_empty() {
+            ".".to_string()
         } else {
-            rel
-        };
-        let rel = rel.to_string_lossy();
+            rel.to_string_lossy().into_owned()
+        }
+    };
+    for member in &ws.members {
+        // A member's files: its folder, less the members nested in it (a root package's).
+        let mut paths = vec![rel(&member.dir)];
+        paths.extend(
+            ws.members
+                .iter()
+                .filter(|m| m.dir != member.dir && m.dir.starts_with(&member.dir))
+                .map(|m| format!(":(exclude){}", rel(&m.dir))),
+        );
         let mut args = vec!["diff", "--numstat"];
         args.extend(&range);
-        args.extend(["--", &rel]);
+        args.push("--");
+        args.extend(paths.iter().map(String::as_str));
         let (mut added, mut removed) = (0, 0);
         for line in git(&args)?.lines() {
             let mut cols = line.split('\t');

@@ -366,6 +366,10 @@ pub fn compare(earlier: &[&Point], new: &Point, base: Option<&Point>) -> Compari
         })
         .filter(|c| c.verdict.flagged())
         .collect();
+    if latest.is_none() {
+        // Nothing to hold the units against: none of them is "new".
+        units.clear();
+    }
     units.sort_by(|a, b| b.delta().abs().total_cmp(&a.delta().abs()));
     let on_base_path: BTreeSet<&str> = latest
         .map(|p| p.critical_path.iter().map(String::as_str).collect())
@@ -540,6 +544,15 @@ pub(crate) mod tests {
             assert!(c.units.is_empty(), "point {n}: {:?}", c.units);
             assert!(!c.regressed());
         }
+    }
+
+    #[test]
+    fn the_first_point_has_nothing_to_be_new_against() {
+        let points = aa(1);
+        let c = compare(&[], &points[0], None);
+        assert!(c.units.is_empty(), "{:?}", c.units);
+        assert!(c.cannot_tell.is_some());
+        assert!(!c.regressed());
     }
 
     #[test]
