@@ -30,10 +30,10 @@ clone() {
   git clone -q "$origin" "$1"
   [[ -z ${REV:-} ]] || git -C "$1" checkout -q "$REV"
 }
-timings() { (cd "$1" && "$XTASK" timings --variant dev --history "$2" --source "$3" --json >/dev/null); }
+timings() { (cd "$1" && "$XTASK" timings --variant dev --history "$2" --source "$3" --json >/dev/null 2>>"$out/timings.log"); }
 # "<verdict of the total> <units flagged> <earlier points>" of the last point of FILE.
 verdict() {
-  "$XTASK" history --file "$1" --chart "$1.svg" --json 2>/dev/null |
+  cd "$work/runner-1" && "$XTASK" history --file "$1" --chart "$1.svg" --json 2>/dev/null |
     jq -r '.comparison | "\(.total.verdict) total, \(.units | length) units flagged, against \(.earlier_points) points"'
 }
 

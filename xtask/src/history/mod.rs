@@ -455,12 +455,15 @@ fn summary_lines(c: &Comparison, new: &Point) -> Vec<String> {
         new.mode,
         c.earlier_points,
         if c.scaled {
-            ", scaled by the speed control"
+            ", raw and scaled by the speed control"
         } else {
             ", not scaled (a point without the speed control)"
         }
     )];
     lines.extend(c.cannot_tell.clone());
+    if !c.causes.is_empty() {
+        lines.push(format!("slower or new: {}", c.causes.join("; ")));
+    }
     if let Some(unknown) = &c.evidence.unknown {
         lines.push(format!("causes not looked up: {unknown}"));
     }

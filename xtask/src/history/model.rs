@@ -2,13 +2,16 @@
 //! the points before it.
 //!
 //! The noise rule (printed with every comparison), per metric (the total, the critical path,
-//! each unit), on times scaled by the speed control to the newest point's machine speed:
+//! each unit), on times scaled by the speed control to the newest point's machine speed, and
+//! again on raw times (a change counts only when both say so: a slower machine is not a slower
+//! build, and the control's own swing is not one either):
 //!   1. at least `MIN_POINTS` earlier comparable points (same variant, build mode, machine and
 //!      toolchain) hold the metric, else the comparison says it cannot tell;
 //!   2. the new time is outside the fence of those points: above Q3 + 3 × IQR (slower) or
 //!      below Q1 − 3 × IQR (faster), the rule rustc-perf calls a change significant by;
 //!   3. and it moved from their median by more than the floor: `MIN_DELTA` seconds and
-//!      `MIN_SHARE` of the median (the resolution of cargo's timings on a busy machine).
+//!      `MIN_SHARE` of the median (a unit's time is wall time: the first units of a cold build
+//!      on two cores wait for the CPU by hundreds of milliseconds).
 //!
 //! A unit the earlier points never had is new (counted when it takes longer than the floor);
 //! one the latest earlier point had and the new point lacks is gone. Against one chosen point
@@ -21,13 +24,13 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const FORMAT: u32 = 1;
 pub const MIN_POINTS: usize = 5;
 pub const FENCE_IQRS: f64 = 3.0;
-pub const MIN_DELTA: f64 = 0.2;
+pub const MIN_DELTA: f64 = 1.0;
 pub const MIN_SHARE: f64 = 0.10;
 
 /// The rule, in one sentence, for every table and comment.
 pub fn rule_text() -> String {
     format!(
-        "rule: on times scaled by the speed control, a time changed only when at least \
+        "rule: on raw times and on times scaled by the speed control alike, a time changed only when at least \
          {MIN_POINTS} earlier comparable points (same variant, mode, machine, toolchain) have it, \
          it lies outside Q1 − {FENCE_IQRS:.0}×IQR … Q3 + {FENCE_IQRS:.0}×IQR of theirs, and it \
          moved from their median by more than {MIN_DELTA} s and {:.0}%",
@@ -313,6 +316,8 @@ pub struct Comparison {
     pub new_on_critical_path: Vec<String>,
     /// Why nothing could be judged, when so.
     pub cannot_tell: Option<String>,
+    /// The biggest slower or new units, each with its cause where one was found.
+    pub causes: Vec<String>,
     pub evidence: Evidence,
 }
 
@@ -321,33 +326,34 @@ pub struct Comparison {
 pub fn compare(earlier: &[&Point], new: &Point, base: Option<&Point>) -> Comparison {
     let reference = new.control_seconds;
     let scaled = reference.is_some() && earlier.iter().all(|p| p.control_seconds.is_some());
-    let factor = |p: &Point| if scaled { p.scale(reference) } else { 1.0 };
+    let factor = |p: &Point, scale: bool| if scale { p.scale(reference) } else { 1.0 };
     let against = |time: Option<f64>| match base {
         None => Against::Median,
         Some(_) => Against::Point(time),
     };
-    let series = |f: &dyn Fn(&Point) -> Option<f64>| -> Vec<f64> {
-        earlier
-            .iter()
-            .filter_map(|p| f(p).map(|t| t * factor(p)))
-            .collect()
+    // One metric judged on times scaled by the control, and on raw times when they differ:
+    // a change counts only when both say so (a slower machine is not a slower build; nor is
+    // a noisy control's swing).
+    let judged = |metric: &str, f: &dyn Fn(&Point) -> Option<f64>| -> Change {
+        let on = |scale: bool| {
+            let series: Vec<f64> = earlier
+                .iter()
+                .filter_map(|p| f(p).map(|t| t * factor(p, scale)))
+                .collect();
+            let base_time = base.and_then(|b| f(b).map(|t| t * factor(b, scale)));
+            judge(metric, &series, f(new), against(base_time))
+        };
+        let mut change = on(scaled);
+        if scaled
+            && matches!(change.verdict, Verdict::Slower | Verdict::Faster)
+            && on(false).verdict != change.verdict
+        {
+            change.verdict = Verdict::NoChange;
+        }
+        change
     };
-    let base_time =
-        |f: &dyn Fn(&Point) -> Option<f64>| base.and_then(|b| f(b).map(|t| t * factor(b)));
-    let total_of = |p: &Point| Some(p.total_seconds);
-    let path_of = |p: &Point| p.critical_path_seconds;
-    let total = judge(
-        "total",
-        &series(&total_of),
-        Some(new.total_seconds),
-        against(base_time(&total_of)),
-    );
-    let critical_path = judge(
-        "critical path",
-        &series(&path_of),
-        new.critical_path_seconds,
-        against(base_time(&path_of)),
-    );
+    let total = judged("total", &|p: &Point| Some(p.total_seconds));
+    let critical_path = judged("critical path", &|p: &Point| p.critical_path_seconds);
     let latest = base.or(earlier.last().copied());
     let mut keys: BTreeSet<&str> = new.units.iter().map(|u| u.key.as_str()).collect();
     keys.extend(
@@ -358,8 +364,7 @@ pub fn compare(earlier: &[&Point], new: &Point, base: Option<&Point>) -> Compari
     let mut units: Vec<Change> = keys
         .into_iter()
         .map(|key| {
-            let of = move |p: &Point| p.unit_seconds().get(key).copied();
-            let mut change = judge(key, &series(&of), of(new), against(base_time(&of)));
+            let mut change = judged(key, &|p: &Point| p.unit_seconds().get(key).copied());
             let unit = new.unit(key).or_else(|| latest.and_then(|p| p.unit(key)));
             change.kind = unit.map(|u| u.kind);
             change
@@ -369,6 +374,11 @@ pub fn compare(earlier: &[&Point], new: &Point, base: Option<&Point>) -> Compari
     if latest.is_none() {
         // Nothing to hold the units against: none of them is "new".
         units.clear();
+    }
+    let (mut total, mut critical_path) = (total, critical_path);
+    if earlier.is_empty() {
+        total.verdict = Verdict::CannotTell;
+        critical_path.verdict = Verdict::CannotTell;
     }
     units.sort_by(|a, b| b.delta().abs().total_cmp(&a.delta().abs()));
     let on_base_path: BTreeSet<&str> = latest
@@ -396,6 +406,7 @@ pub fn compare(earlier: &[&Point], new: &Point, base: Option<&Point>) -> Compari
         units,
         new_on_critical_path,
         cannot_tell,
+        causes: Vec::new(),
         evidence: Evidence::default(),
     }
 }
@@ -454,13 +465,17 @@ impl Comparison {
                 metric.why = causes.clone();
             }
         }
+        self.causes = causes;
         self.evidence = evidence;
     }
 
-    /// Anything slower (a gate's question).
+    /// Anything slower, or a new unit of weight (a gate's question).
     pub fn regressed(&self) -> bool {
         self.total.verdict == Verdict::Slower
-            || self.units.iter().any(|c| c.verdict == Verdict::Slower)
+            || self
+                .units
+                .iter()
+                .any(|c| matches!(c.verdict, Verdict::Slower | Verdict::New))
     }
 }
 
@@ -646,6 +661,19 @@ pub(crate) mod tests {
             u.seconds *= 1.6;
         }
         let c = compare(&earlier, &slow_machine, None);
+        assert!(c.scaled);
+        assert_eq!(c.total.verdict, Verdict::NoChange, "{:?}", c.total);
+        assert!(c.units.is_empty(), "{:?}", c.units);
+    }
+
+    #[test]
+    fn a_swing_of_the_control_alone_is_no_change() {
+        let points = aa(10);
+        let earlier: Vec<&Point> = points.iter().collect();
+        // The control ran twice as fast once; the build took what it always takes.
+        let mut new = points[0].clone();
+        new.control_seconds = Some(0.125);
+        let c = compare(&earlier, &new, None);
         assert!(c.scaled);
         assert_eq!(c.total.verdict, Verdict::NoChange, "{:?}", c.total);
         assert!(c.units.is_empty(), "{:?}", c.units);
