@@ -1,6 +1,6 @@
-//! The history's chart: total and critical-path time per point (scaled by the speed control to
-//! the newest point's machine speed where both were timed), the noise band of the total (the
-//! fence of the noise rule over the points before the newest), and the newest point marked.
+//! The history's chart: total and critical-path time per point as measured, the noise band of
+//! the total (the fence of the noise rule on raw times over the points before the newest), and
+//! the newest point marked.
 
 use super::model::{self, Point};
 use std::fmt::Write as _;
@@ -8,23 +8,20 @@ use std::fmt::Write as _;
 const WIDTH: f64 = 760.0;
 const HEIGHT: f64 = 300.0;
 const LEFT: f64 = 56.0;
-const RIGHT: f64 = 16.0;
+const RIGHT: f64 = 48.0;
 const TOP: f64 = 36.0;
 const BOTTOM: f64 = 44.0;
 
-/// The chart of `points` (oldest first; the last is the one judged) as an SVG document.
-pub fn svg(points: &[Point]) -> String {
+/// The chart of `points` (oldest first; the last is the one judged) as an SVG document;
+/// `unit`: a unit whose time is drawn too (the biggest change the comparison found).
+pub fn svg(points: &[Point], unit: Option<&str>) -> String {
     let Some(new) = points.last() else {
         return empty("no points yet");
     };
-    let scale = |p: &Point| match (p.control_seconds, new.control_seconds) {
-        (Some(own), Some(reference)) if own > 0.0 => reference / own,
-        _ => 1.0,
-    };
-    let totals: Vec<f64> = points.iter().map(|p| p.total_seconds * scale(p)).collect();
+    let totals: Vec<f64> = points.iter().map(|p| p.total_seconds).collect();
     let paths: Vec<f64> = points
         .iter()
-        .map(|p| p.critical_path_seconds.unwrap_or(0.0) * scale(p))
+        .map(|p| p.critical_path_seconds.unwrap_or(0.0))
         .collect();
     let earlier: Vec<f64> = points[..points.len() - 1]
         .iter()
@@ -41,6 +38,13 @@ pub fn svg(points: &[Point]) -> String {
                 q3 + model::FENCE_IQRS * iqr,
             )
         });
+    let unit_times: Vec<f64> = points
+        .iter()
+        .map(|p| {
+            unit.and_then(|k| p.unit_seconds().get(k).copied())
+                .unwrap_or(0.0)
+        })
+        .collect();
     let top = totals
         .iter()
         .copied()
@@ -55,9 +59,9 @@ pub fn svg(points: &[Point]) -> String {
     let mut out = header();
     let _ = writeln!(
         out,
-        r#"<text x="{LEFT}" y="20" font-size="13">Build time per point (s), scaled to the newest point's machine speed: total, critical path{}</text>"#,
+        r#"<text x="{LEFT}" y="20" font-size="13">Build time per point (s){}</text>"#,
         if band.is_some() {
-            ", the total's noise band"
+            ", and the total's noise band before the last point"
         } else {
             ""
         }
@@ -76,6 +80,10 @@ pub fn svg(points: &[Point]) -> String {
     if points.iter().any(|p| p.critical_path_seconds.is_some()) {
         series_list.push((&paths, "#d9482b", "critical path"));
     }
+    let unit_label = unit.map(|k| format!("unit: {k}"));
+    if let Some(label) = &unit_label {
+        series_list.push((&unit_times, "#2a9d4b", label.as_str()));
+    }
     for (series, colour, name) in series_list {
         let line: Vec<String> = series
             .iter()
@@ -90,10 +98,11 @@ pub fn svg(points: &[Point]) -> String {
         for (i, t) in series.iter().enumerate() {
             let _ = writeln!(
                 out,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{} {name}: {t:.2} s</title></circle>"#,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{} {}: {t:.2} s</title></circle>"#,
                 x(i),
                 y(*t),
-                super::short(&points[i].commit)
+                super::short(&points[i].commit),
+                crate::render::escape_html(name)
             );
         }
     }
@@ -113,8 +122,15 @@ pub fn svg(points: &[Point]) -> String {
     }
     let _ = writeln!(
         out,
-        r##"<text x="{LEFT}" y="{}" font-size="11"><tspan fill="#3b75af">● total</tspan>  <tspan fill="#d9482b">● critical path</tspan></text>"##,
-        HEIGHT - 10.0
+        r##"<text x="{LEFT}" y="{}" font-size="11"><tspan fill="#3b75af">● total</tspan>  <tspan fill="#d9482b">● critical path</tspan>{}</text>"##,
+        HEIGHT - 10.0,
+        unit_label
+            .as_deref()
+            .map(|l| format!(
+                r##"  <tspan fill="#2a9d4b">● {}</tspan>"##,
+                crate::render::escape_html(l)
+            ))
+            .unwrap_or_default()
     );
     out.push_str("</svg>\n");
     out
@@ -160,10 +176,10 @@ mod tests {
         let mut points: Vec<Point> = (0..6)
             .map(|i| model::tests::point(&format!("c{i:07}"), 10.0 + f64::from(i % 2) * 0.1, &[]))
             .collect();
-        let few = svg(&points[..3]);
+        let few = svg(&points[..3], None);
         assert!(!few.contains("noise band of the total"), "{few}");
         points.push(model::tests::point("slow0000", 20.0, &[]));
-        let chart = svg(&points);
+        let chart = svg(&points, None);
         assert!(chart.contains("noise band of the total"), "{chart}");
         assert_eq!(
             chart.matches("<circle").count(),
@@ -171,6 +187,6 @@ mod tests {
             "two series of seven points"
         );
         assert!(chart.contains("slow0000 total: 20.00 s"), "{chart}");
-        assert!(svg(&[]).contains("no points yet"));
+        assert!(svg(&[], None).contains("no points yet"));
     }
 }

@@ -315,7 +315,7 @@ pub fn run(args: HistoryArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
             "the chart of the last {} points: total and critical path, the noise band",
             shown.len()
         ),
-        chart::svg(shown),
+        chart::svg(shown, comparison.units.first().map(|c| c.metric.as_str())),
     ));
     plan.step(Step::task(
         SHOW,
