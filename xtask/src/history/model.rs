@@ -152,6 +152,12 @@ impl Point {
     }
 }
 
+/// The rule's fence around quartiles `q1` and `q3`: Q1 − 3×IQR … Q3 + 3×IQR.
+pub fn fence(q1: f64, q3: f64) -> (f64, f64) {
+    let iqr = q3 - q1;
+    (q1 - FENCE_IQRS * iqr, q3 + FENCE_IQRS * iqr)
+}
+
 /// First quartile, median, third quartile (linear interpolation between closest ranks).
 pub fn quartiles(values: &[f64]) -> Option<(f64, f64, f64)> {
     if values.is_empty() {
@@ -254,7 +260,7 @@ pub fn judge(metric: &str, earlier: &[f64], after: Option<f64>, against: Against
     };
     let iqr = q3 - q1;
     let (before, fence) = match against {
-        Against::Median => (median, (q1 - FENCE_IQRS * iqr, q3 + FENCE_IQRS * iqr)),
+        Against::Median => (median, fence(q1, q3)),
         Against::Point(None) => {
             change.verdict = Verdict::New;
             return change;
