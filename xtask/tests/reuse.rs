@@ -451,3 +451,126 @@ fn a_unit_the_runner_built_before_restoring_does_not_void_the_record() {
     );
     assert_eq!(answer(&repo.work), "42");
 }
+
+/// Every file under `dir` dated `secs` later (the clock of a machine ahead of this one).
+fn shift_mtimes(dir: &Path, secs: u64) {
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if entry.file_type().is_file() {
+            let file = std::fs::File::options()
+                .append(true)
+                .open(entry.path())
+                .unwrap();
+            let then = entry.metadata().unwrap().modified().unwrap();
+            file.set_modified(then + std::time::Duration::from_secs(secs))
+                .unwrap();
+        }
+    }
+}
+
+/// Inputs reached through symlinks, a clock behind the saving machine's, a file gone from a
+/// package whose build script watches it all: each still rebuilds what it feeds, and the binary
+/// shows the checked-out source. Nothing outside the workspace is dated; a file there, reached
+/// through a link and not as built, voids the record (a cold build, correct).
+#[test]
+fn links_a_late_clock_and_a_deleted_file_rebuild_what_they_feed() {
+    let _guard = heavy();
+    let repo = Repo::new("reuse-links");
+    let outside = repo.work.with_file_name("reuse-links-outside.rs");
+    std::fs::write(&outside, "pub const V: u32 = 7;\n").unwrap();
+    let w = |rel: &str, text: &str| write_file(&repo.origin, rel, text);
+    let link = |to: &str, rel: &str| {
+        let at = repo.origin.join(rel);
+        let _ = std::fs::remove_file(&at);
+        std::os::unix::fs::symlink(to, at).unwrap();
+    };
+    w("core/src/values/one.rs", "pub fn value() -> u32 { 1 }\n");
+    w("core/src/values/two.rs", "pub fn value() -> u32 { 2 }\n");
+    w("core/src/kinds/a/mod.rs", "pub const KIND: &str = \"a\";\n");
+    w("core/src/kinds/b/mod.rs", "pub const KIND: &str = \"b\";\n");
+    link("values/two.rs", "core/src/chosen.rs");
+    link("kinds/b", "core/src/kind");
+    link(outside.to_str().unwrap(), "core/src/outside.rs");
+    w(
+        CORE,
+        "mod chosen;\nmod kind;\nmod outside;\npub fn answer() -> String { format!(\"{}{}{}\", chosen::value(), kind::KIND, outside::V) }\n",
+    );
+    // A build script that reads a folder and names no file to watch: cargo watches the package.
+    w(
+        "app/build.rs",
+        "fn main() { println!(\"cargo::rustc-env=DATA={}\", std::fs::read_dir(\"data\").unwrap().count()); }\n",
+    );
+    w("app/data/a", "a\n");
+    w("app/data/b", "b\n");
+    w(
+        APP,
+        "fn main() { println!(\"{} {}\", core_lib::answer(), env!(\"DATA\")); }\n",
+    );
+    let base = git_commit(&repo.origin, "links, a build script reading data/");
+    repo.clone_at(&base);
+    repo.build_and_save();
+    assert_eq!(answer(&repo.work), "2b7 2");
+    let outside_mtime = || std::fs::metadata(&outside).unwrap().modified().unwrap();
+    let before = outside_mtime();
+
+    // A file link switched to another unchanged file, then a folder link.
+    link("values/one.rs", "core/src/chosen.rs");
+    let file_link = git_commit(&repo.origin, "chosen: one");
+    repo.fresh_runner(&file_link, |_| {});
+    assert_eq!(build(&repo.work), ["app", "core_lib"], "file link switched");
+    assert_eq!(answer(&repo.work), "1b7 2");
+    assert_eq!(
+        outside_mtime(),
+        before,
+        "a file outside the workspace dated"
+    );
+    link("kinds/a", "core/src/kind");
+    let dir_link = git_commit(&repo.origin, "kind: a");
+    repo.fresh_runner(&dir_link, |_| {});
+    assert_eq!(
+        build(&repo.work),
+        ["app", "core_lib"],
+        "folder link switched"
+    );
+    assert_eq!(answer(&repo.work), "1a7 2");
+
+    // A file deleted from a package whose build script watches the whole package.
+    std::fs::remove_file(repo.origin.join("app/data/b")).unwrap();
+    let deleted = git_commit(&repo.origin, "data/b gone");
+    repo.fresh_runner(&deleted, |_| {});
+    assert_eq!(build(&repo.work), ["app", "core_lib"], "a data file gone");
+    assert_eq!(answer(&repo.work), "1a7 1");
+
+    // The saving machine's clock an hour ahead of this one: its units are dated in this
+    // machine's future, and a change made now must still be newer than they are.
+    let hour = 3600;
+    let said = repo.fresh_runner(&file_link, |work| {
+        shift_mtimes(&work.join("target"), hour);
+        let path = work.join("target/xtask/sources.json");
+        let mut record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let later = |v: &serde_json::Value| v.as_u64().unwrap() + hour * 1_000_000_000;
+        record["saved_at"] = later(&record["saved_at"]).into();
+        for source in record["sources"].as_object_mut().unwrap().values_mut() {
+            source["mtime"] = later(&source["mtime"]).into();
+        }
+        std::fs::write(&path, record.to_string()).unwrap();
+    });
+    assert!(said.contains("clock is"), "{said}");
+    assert_eq!(build(&repo.work), ["app", "core_lib"], "a clock behind");
+    assert_eq!(answer(&repo.work), "1b7 2");
+
+    // The file outside, reached by a link, not as built (and dated long ago): not used.
+    repo.build_and_save();
+    std::fs::write(&outside, "pub const V: u32 = 8;\n").unwrap();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(946_684_800);
+    std::fs::File::options()
+        .append(true)
+        .open(&outside)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let said = repo.fresh_runner(&file_link, |_| {});
+    assert!(said.contains("links out of the workspace"), "{said}");
+    build(&repo.work);
+    assert_eq!(answer(&repo.work), "1b8 2");
+}

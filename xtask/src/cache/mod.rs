@@ -358,6 +358,9 @@ fn restore(exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
     };
     crate::plan::run(exec, &plan, &|_| false, &mut restoring)?;
     let restored = restoring.restored.unwrap_or_default();
+    for warning in &restored.warnings {
+        eprintln!("warning: {warning}");
+    }
     match opts.format {
         Format::Json => print_json(&restored)?,
         _ => match &restored.ignored {

@@ -7,9 +7,15 @@
 //! or is missing makes its unit rebuild.
 //!
 //! Never a stale artifact: an mtime is only ever set back for content that is byte for byte
-//! what the build saw (a branch switch to older content with an older commit time gets the
-//! current time, not an old one); directories are never set back (a file deleted from a
-//! `rerun-if-changed` folder still shows); a record from another checkout path, toolchain or
+//! what the build saw, reached the same way (a branch switch to older content with an older
+//! commit time gets the current time, not an old one); a changed file is dated after the save
+//! even when this machine's clock is behind the saving one's; a path reached through a symlink
+//! that now leads elsewhere dates both files (cargo checks the file a link led to when it
+//! built); a file gone from a package dates its manifest (a build script that watches its
+//! whole package runs again); directories are never set back (a file deleted from a
+//! `rerun-if-changed` folder still shows); nothing outside the workspace is dated, so a file
+//! there, reached through a link and not as built, voids the record; a record from another
+//! checkout path, toolchain or
 //! format, or a target dir whose files are not the recorded ones (a truncated or corrupt
 //! restore), is not used: a warning, and the target dir is emptied so that cargo builds from
 //! scratch. Cargo's own fingerprints cover the rest (flags, profile, features, environment
@@ -46,30 +52,83 @@ pub struct Source {
     pub sha256: String,
     /// Nanoseconds since the epoch.
     pub mtime: u128,
+    /// The file the path led to, when a symlink made it another (cargo records and checks
+    /// that one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real: Option<PathBuf>,
 }
 
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// Where the record lives: in the target dir (so it travels with it).
 pub fn record_path(ws: &Workspace) -> PathBuf {
     ws.target_dir.join("xtask/sources.json")
 }
 
-/// The workspace's files (relative, `/`-separated), without the target dir and `.git`.
-fn workspace_files(ws: &Workspace) -> Vec<(String, PathBuf)> {
+/// A file of the workspace as a build reads it: `rel` (relative, `/`-separated), through any
+/// symlinks on the way to `real`, the file it is (canonical).
+#[derive(Debug)]
+struct Found {
+    rel: String,
+    path: PathBuf,
+    real: Option<PathBuf>,
+}
+
+impl Found {
+    fn at(ws: &Workspace, path: &Path) -> Option<Found> {
+        let rel = path.strip_prefix(&ws.root).ok()?;
+        Some(Found {
+            rel: rel.to_string_lossy().replace('\\', "/"),
+            path: path.to_path_buf(),
+            real: std::fs::canonicalize(path).ok(),
+        })
+    }
+}
+
+/// Where the workspace and its target dir really are (symlinks resolved).
+struct Bounds {
+    root: PathBuf,
+    target: PathBuf,
+}
+
+impl Bounds {
+    fn of(ws: &Workspace) -> Bounds {
+        let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        Bounds {
+            root: real(&ws.root),
+            target: real(&ws.target_dir),
+        }
+    }
+
+    /// May this tool date the file `real` (canonical)? Inside the workspace, not in the target
+    /// dir.
+    fn ours(&self, real: &Path) -> bool {
+        real.starts_with(&self.root) && !real.starts_with(&self.target)
+    }
+
+    /// The file `found` is, when a symlink makes it another than its path says.
+    fn redirected(&self, found: &Found) -> Option<PathBuf> {
+        let real = found.real.as_ref()?;
+        (*real != self.root.join(&found.rel)).then(|| real.clone())
+    }
+}
+
+/// The workspace's files as the build reads them (symlinks followed, loops skipped), without
+/// the target dir and `.git`.
+fn workspace_files(ws: &Workspace) -> Vec<Found> {
+    let bounds = Bounds::of(ws);
     let target = &ws.target_dir;
     walkdir::WalkDir::new(&ws.root)
+        .follow_links(true)
         .into_iter()
-        .filter_entry(|e| e.path() != target && e.file_name() != ".git")
+        .filter_entry(|e| {
+            let into_target = e.path_is_symlink()
+                && std::fs::canonicalize(e.path()).is_ok_and(|r| r.starts_with(&bounds.target));
+            e.path() != target && e.file_name() != ".git" && !into_target
+        })
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
-        .filter_map(|e| {
-            let rel = e.path().strip_prefix(&ws.root).ok()?;
-            Some((
-                rel.to_string_lossy().replace('\\', "/"),
-                e.path().to_path_buf(),
-            ))
-        })
+        .filter_map(|e| Found::at(ws, e.path()))
         .collect()
 }
 
@@ -96,7 +155,7 @@ fn nanos(time: SystemTime) -> u128 {
 
 /// Files under `.git/` that a build script watches (`rerun-if-changed`, e.g. `.git/HEAD` for
 /// a version with the commit in it): the walk leaves `.git` out, yet their mtimes count too.
-fn watched_git_files(ws: &Workspace) -> Vec<(String, PathBuf)> {
+fn watched_git_files(ws: &Workspace) -> Vec<Found> {
     let mut out = Vec::new();
     let outputs = walkdir::WalkDir::new(&ws.target_dir)
         .max_depth(4)
@@ -145,21 +204,27 @@ fn watched_git_files(ws: &Workspace) -> Vec<(String, PathBuf)> {
     }
     out.sort();
     out.dedup();
-    out
+    out.into_iter()
+        .filter_map(|(_, path)| Found::at(ws, &path))
+        .collect()
 }
 
 /// The record of the workspace as it is now, built with `toolchain`.
 pub fn record(ws: &Workspace, toolchain: &str) -> anyhow::Result<Record> {
+    let bounds = Bounds::of(ws);
     let mut sources = BTreeMap::new();
-    for (rel, path) in workspace_files(ws).into_iter().chain(watched_git_files(ws)) {
+    for found in workspace_files(ws).into_iter().chain(watched_git_files(ws)) {
+        let real = bounds.redirected(&found);
+        let path = &found.path;
         let meta =
-            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+            std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
         let mtime = nanos(meta.modified()?);
         sources.insert(
-            rel,
+            found.rel,
             Source {
-                sha256: sha256_file(&path)?,
+                sha256: sha256_file(path)?,
                 mtime,
+                real,
             },
         );
     }
@@ -186,6 +251,9 @@ pub struct Restored {
     pub missing: Vec<String>,
     /// Why the record was not used (then the target dir was emptied), if it was not.
     pub ignored: Option<String>,
+    /// What the restore did but the user should know (a clock behind the saving machine's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Why `record` cannot serve this checkout, if it cannot.
@@ -282,7 +350,15 @@ pub fn restore(ws: &Workspace, toolchain: &str) -> anyhow::Result<Restored> {
     };
     let problem = match serde_json::from_str::<Record>(&text) {
         Ok(record) => match unusable(ws, &record, toolchain) {
-            None => return apply(ws, &record),
+            None => {
+                let dating = dating(ws, &record)?;
+                match dating.undatable.first() {
+                    None => return apply(dating),
+                    Some(rel) => format!(
+                        "{rel} is not as built and links out of the workspace, where this tool dates nothing: cargo could not be shown the change"
+                    ),
+                }
+            }
             Some(problem) => problem,
         },
         Err(e) => format!("the record does not parse ({e})"),
@@ -310,43 +386,127 @@ fn empty_target_dir(ws: &Workspace) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn apply(ws: &Workspace, record: &Record) -> anyhow::Result<Restored> {
+/// How a restore dates the workspace's files, decided before any is touched.
+#[derive(Default)]
+struct Dating {
+    restored: Restored,
+    /// Each file (canonical) and the latest time any path to it asks for.
+    times: BTreeMap<PathBuf, SystemTime>,
+    /// Paths not as built whose file lies outside the workspace (a symlink out of it): this tool
+    /// dates nothing there, so cargo could not be shown the change.
+    undatable: Vec<String>,
+}
+
+/// The time a changed or new file gets: now, and never before the save. A runner whose clock is
+/// behind the saving machine's would otherwise date a change before the units built from the
+/// old content, and cargo would take them for fresh.
+fn changed_time(record: &Record, now: SystemTime) -> SystemTime {
+    let saved = UNIX_EPOCH + Duration::from_nanos(record.saved_at as u64);
+    now.max(saved + Duration::from_secs(1))
+}
+
+fn dating(ws: &Workspace, record: &Record) -> anyhow::Result<Dating> {
     let now = SystemTime::now();
-    let mut restored = Restored::default();
-    let mut seen = std::collections::BTreeSet::new();
+    let changed_at = changed_time(record, now);
+    let bounds = Bounds::of(ws);
+    let mut dating = Dating::default();
+    if record.saved_at > nanos(now) {
+        dating.restored.warnings.push(format!(
+            "this machine's clock is {:.0} s behind the one that saved the target dir: changed files are dated after the save, and cargo may rebuild them again until this clock passes it",
+            (record.saved_at - nanos(now)) as f64 / 1e9
+        ));
+    }
     // The recorded files under .git/ (watched by build scripts) that are here.
-    let git: Vec<(String, PathBuf)> = record
+    let git = record
         .sources
         .keys()
-        .filter(|rel| rel.starts_with(".git/"))
-        .map(|rel| (rel.clone(), ws.root.join(rel)))
-        .filter(|(_, path)| path.is_file())
-        .collect();
-    for (rel, path) in workspace_files(ws).into_iter().chain(git) {
-        let time = match record.sources.get(&rel) {
-            Some(source) if sha256_file(&path)? == source.sha256 => {
-                restored.unchanged += 1;
-                UNIX_EPOCH + Duration::from_nanos(source.mtime as u64)
-            }
-            Some(_) => {
-                restored.changed.push(rel.clone());
-                now
-            }
-            None => {
-                restored.new.push(rel.clone());
-                now
-            }
-        };
-        set_mtime(&path, time)?;
-        seen.insert(rel);
+        .filter(|rel| rel.starts_with(".git/") && ws.root.join(rel).is_file())
+        .filter_map(|rel| Found::at(ws, &ws.root.join(rel)));
+    let mut seen = std::collections::BTreeSet::new();
+    for found in workspace_files(ws).into_iter().chain(git) {
+        dating.judge(&bounds, &found, record.sources.get(&found.rel), changed_at)?;
+        seen.insert(found.rel);
     }
-    restored.missing = record
+    dating.restored.missing = record
         .sources
         .keys()
         .filter(|rel| !seen.contains(*rel))
         .cloned()
         .collect();
-    Ok(restored)
+    // A file gone from a package dates its manifest now: a build script that watches its
+    // whole package (it names no rerun-if-changed file) runs again.
+    let manifests: Vec<PathBuf> = dating
+        .restored
+        .missing
+        .iter()
+        .filter_map(|rel| package_manifest(ws, rel))
+        .filter_map(|manifest| std::fs::canonicalize(manifest).ok())
+        .filter(|manifest| bounds.ours(manifest))
+        .collect();
+    for manifest in manifests {
+        dating.date(manifest, changed_at);
+    }
+    Ok(dating)
+}
+
+impl Dating {
+    /// Date the file `found` is as `recorded` says if it is as built (content, and the file its
+    /// path leads to), else `changed_at`, with the file its path led to when built.
+    fn judge(
+        &mut self,
+        bounds: &Bounds,
+        found: &Found,
+        recorded: Option<&Source>,
+        changed_at: SystemTime,
+    ) -> anyhow::Result<()> {
+        if let Some(source) = recorded {
+            if source.real == bounds.redirected(found) && sha256_file(&found.path)? == source.sha256
+            {
+                self.restored.unchanged += 1;
+                if let Some(real) = found.real.clone().filter(|r| bounds.ours(r)) {
+                    self.date(real, UNIX_EPOCH + Duration::from_nanos(source.mtime as u64));
+                }
+                return Ok(());
+            }
+        }
+        let list = match recorded {
+            Some(_) => &mut self.restored.changed,
+            None => &mut self.restored.new,
+        };
+        list.push(found.rel.clone());
+        let then = recorded.map(|s| s.real.clone().unwrap_or(bounds.root.join(&found.rel)));
+        for real in found.real.iter().chain(then.iter().filter(|r| r.exists())) {
+            match bounds.ours(real) {
+                true => self.date(real.clone(), changed_at),
+                false => self.undatable.push(found.rel.clone()),
+            }
+        }
+        Ok(())
+    }
+
+    /// `real` gets `time` unless a path to it asked for a later one.
+    fn date(&mut self, real: PathBuf, time: SystemTime) {
+        let entry = self.times.entry(real).or_insert(time);
+        *entry = (*entry).max(time);
+    }
+}
+
+/// The manifest of the package `rel` (relative to the root) was in: the nearest `Cargo.toml`.
+fn package_manifest(ws: &Workspace, rel: &str) -> Option<PathBuf> {
+    let path = ws.root.join(rel);
+    path.ancestors()
+        .skip(1)
+        .take_while(|dir| dir.starts_with(&ws.root))
+        .map(|dir| dir.join("Cargo.toml"))
+        .find(|manifest| manifest.is_file())
+}
+
+/// Date every file as decided.
+fn apply(dating: Dating) -> anyhow::Result<Restored> {
+    for (path, time) in &dating.times {
+        set_mtime(path, *time)?;
+    }
+    Ok(dating.restored)
 }
 
 fn set_mtime(path: &Path, time: SystemTime) -> anyhow::Result<()> {
