@@ -9,7 +9,9 @@
 #   d   the same change on the warm checkout (a laptop)
 # for: no change; a one-line edit of each FILE (a comment line appended); and
 # `cargo test --no-run` after the first FILE's edit. (c) and (d) are taken REPEAT times (default
-# 3; a new runner each time) and the median printed: they are the sub-second figures.
+# 3; a new runner each time) and the median printed with the range (min-max): they are the
+# sub-second figures. "restore" is the time `cargo xtask cache restore` took (in the median run), not
+# counted in c.
 #
 #   PROFILE=dev scripts/measure-reuse.sh GIT_DIR WORK_DIR [FILE...]
 #
@@ -29,8 +31,12 @@ fi
 saved=$work.saved-target
 repeat=${REPEAT:-3}
 now() { date +%s.%N; }
-# The median of "units seconds" lines (by seconds).
-median() { sort -k2 -n | sed -n "$(((repeat + 1) / 2))p"; }
+# The median of "units seconds [restore]" lines (by seconds), with the range:
+# "units median min-max restore" (restore: the median run's, "-" when none)
+median() {
+  sort -k2 -n | awk -v m="$(((repeat + 1) / 2))" '{ s[NR] = $2 } NR == m { u = $1; med = $2; r = ($3 == "" ? "-" : $3) }
+    END { printf "%s %s %s-%s %s\n", u, med, s[1], s[NR], r }'
+}
 # `cargo build` (or `cargo test --no-run` with $2 = test): "<units compiled> <seconds>"
 build() {
   local t out what=(build)
@@ -86,15 +92,18 @@ for change in "${changes[@]}"; do
   cp -a "$saved" "$work/target"
   edit "$file"
   read -r b2u b2s < <(build "$work" "$what")
-  read -r cu cs < <(for _ in $(seq "$repeat"); do
+  read -r cu cs crange rs < <(for _ in $(seq "$repeat"); do
     clone
     cp -a "$saved" "$work/target"
     edit "$file"
+    sync
+    t=$(now)
     (cd "$work" && "$XTASK" cache restore 2>/dev/null)
-    build "$work" "$what"
+    r=$(printf '%.1f' "$(echo "$(now) - $t" | bc)")
+    echo "$(build "$work" "$what") $r"
   done | median)
-  read -r du ds <<<"${warm[$label]}"
-  printf '%-36s b %3s units %6s s | b2 %3s units %6s s | c %3s units %6s s | d %3s units %6s s | c/d %s\n' \
-    "$label" "$bu" "$bs" "$b2u" "$b2s" "$cu" "$cs" "$du" "$ds" "$(echo "scale=2; $cs / $ds" | bc 2>/dev/null || echo -)"
+  read -r du ds drange _ <<<"${warm[$label]}"
+  printf '%-36s b %3s units %6s s | b2 %3s units %6s s | c %3s units %6s s (%s; restore %s s) | d %3s units %6s s (%s) | c/d %s\n' \
+    "$label" "$bu" "$bs" "$b2u" "$b2s" "$cu" "$cs" "$crange" "$rs" "$du" "$ds" "$drange" "$(echo "scale=2; $cs / $ds" | bc 2>/dev/null || echo -)"
 done
 rm -rf "$saved"
