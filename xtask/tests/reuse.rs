@@ -505,8 +505,12 @@ fn links_a_late_clock_and_a_deleted_file_rebuild_what_they_feed() {
         APP,
         "fn main() { println!(\"{} {}\", core_lib::answer(), env!(\"DATA\")); }\n",
     );
+    w(".gitignore", "/target/\n*.log\n");
     let base = git_commit(&repo.origin, "links, a build script reading data/");
     repo.clone_at(&base);
+    // A file git ignores, written by the job (not a build script): no checkout has it, and
+    // cargo never watched it.
+    write_file(&repo.work, "app/job.log", "ran\n");
     repo.build_and_save();
     assert_eq!(answer(&repo.work), "2b7 2");
     let outside_mtime = || std::fs::metadata(&outside).unwrap().modified().unwrap();
@@ -515,7 +519,8 @@ fn links_a_late_clock_and_a_deleted_file_rebuild_what_they_feed() {
     // A file link switched to another unchanged file, then a folder link.
     link("values/one.rs", "core/src/chosen.rs");
     let file_link = git_commit(&repo.origin, "chosen: one");
-    repo.fresh_runner(&file_link, |_| {});
+    let said = repo.fresh_runner(&file_link, |_| {});
+    assert!(!said.contains("run again"), "an ignored file gone: {said}");
     assert_eq!(build(&repo.work), ["app", "core_lib"], "file link switched");
     assert_eq!(answer(&repo.work), "1b7 2");
     assert_eq!(
@@ -536,7 +541,8 @@ fn links_a_late_clock_and_a_deleted_file_rebuild_what_they_feed() {
     // A file deleted from a package whose build script watches the whole package.
     std::fs::remove_file(repo.origin.join("app/data/b")).unwrap();
     let deleted = git_commit(&repo.origin, "data/b gone");
-    repo.fresh_runner(&deleted, |_| {});
+    let said = repo.fresh_runner(&deleted, |_| {});
+    assert!(said.contains("run again") && said.contains("app"), "{said}");
     assert_eq!(build(&repo.work), ["app", "core_lib"], "a data file gone");
     assert_eq!(answer(&repo.work), "1a7 1");
 
@@ -573,4 +579,41 @@ fn links_a_late_clock_and_a_deleted_file_rebuild_what_they_feed() {
     assert!(said.contains("links out of the workspace"), "{said}");
     build(&repo.work);
     assert_eq!(answer(&repo.work), "1b8 2");
+}
+
+/// A file a build script wrote into the workspace (git-ignored, so no fresh checkout has it):
+/// the script runs again and writes it, and the build is correct, not a missing module.
+#[test]
+fn a_file_a_build_script_wrote_into_the_workspace_is_written_again() {
+    let _guard = heavy();
+    let repo = Repo::new("reuse-generated");
+    let w = |rel: &str, text: &str| write_file(&repo.origin, rel, text);
+    w(
+        "core/build.rs",
+        "fn main() {\n    println!(\"cargo::rerun-if-changed=schema.txt\");\n    \
+         let schema = std::fs::read_to_string(\"schema.txt\").unwrap();\n    \
+         std::fs::write(\"src/generated.rs\", format!(\"pub const SCHEMA: u32 = {};\\n\", schema.trim())).unwrap();\n}\n",
+    );
+    w("core/schema.txt", "5\n");
+    w(
+        CORE,
+        "mod generated;\npub fn answer() -> u32 { generated::SCHEMA }\n",
+    );
+    w(".gitignore", "/target/\ngenerated.rs\n");
+    let base = git_commit(&repo.origin, "a generated module");
+    repo.clone_at(&base);
+    repo.build_and_save();
+    assert_eq!(answer(&repo.work), "5");
+
+    let said = repo.fresh_runner(&base, |_| {});
+    assert!(
+        said.contains("run again") && said.contains("core-lib"),
+        "{said}"
+    );
+    assert_eq!(build(&repo.work), ["app", "core_lib"], "written again");
+    assert_eq!(answer(&repo.work), "5");
+    let six = repo.commit("core/schema.txt", "6\n");
+    repo.fresh_runner(&six, |_| {});
+    build(&repo.work);
+    assert_eq!(answer(&repo.work), "6");
 }

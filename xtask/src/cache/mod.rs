@@ -57,10 +57,12 @@ pub enum CacheCommand {
         no_prune: bool,
     },
     /// On a fresh checkout at the same path, with a saved target dir restored: give every file
-    /// whose content is the recorded one its recorded mtime, every other the current time, so
-    /// cargo rebuilds exactly the units whose inputs differ. A record that cannot serve (another
-    /// path, toolchain, a truncated target dir) is not used: a warning, and the target dir is
-    /// emptied (the build starts cold, and correct).
+    /// whose content is the recorded one (reached the same way, through the same symlinks) its
+    /// recorded mtime, every other the current time (never before the save), so cargo rebuilds
+    /// exactly the units whose inputs differ; a build script whose package lost a file it may
+    /// have written runs again. A record that cannot serve (another path, toolchain, a truncated
+    /// target dir, a changed file outside the workspace behind a symlink) is not used: a
+    /// warning, and the target dir is emptied (the build starts cold, and correct).
     Restore,
 }
 
@@ -344,7 +346,7 @@ fn restore(exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
     plan.step(Step::task(
         RESTORE,
         format!(
-            "each workspace file whose content is the one {} records gets its recorded mtime, every other the current time; a record that cannot serve empties the target dir",
+            "each workspace file whose content is the one {} records gets its recorded mtime, every other the current time; a build script whose package lost a file it may have written or watched runs again (git check-ignore tells which it watched); a record that cannot serve empties the target dir",
             sources::record_path(ws).display()
         ),
     ));
@@ -352,6 +354,7 @@ fn restore(exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
         return plan.print(opts.format);
     }
     let mut restoring = Restoring {
+        exec,
         ws,
         toolchain: &toolchain.verbose_version,
         restored: None,
@@ -364,14 +367,24 @@ fn restore(exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
     match opts.format {
         Format::Json => print_json(&restored)?,
         _ => match &restored.ignored {
-            Some(why) => eprintln!("warning: the saved target dir is not used: {why}; the build starts cold"),
-            None => eprintln!(
-                "restored: {} files as built, {} changed, {} new, {} gone (cargo rebuilds what they feed)",
-                restored.unchanged,
-                restored.changed.len(),
-                restored.new.len(),
-                restored.missing.len()
-            ),
+            Some(why) => {
+                eprintln!("warning: the saved target dir is not used: {why}; the build starts cold")
+            }
+            None => {
+                eprintln!(
+                    "restored: {} files as built, {} changed, {} new, {} gone (cargo rebuilds what they feed)",
+                    restored.unchanged,
+                    restored.changed.len(),
+                    restored.new.len(),
+                    restored.missing.len()
+                );
+                if !restored.rerun.is_empty() {
+                    eprintln!(
+                        "build scripts that run again (a file of their package is gone, maybe one they wrote): {}",
+                        restored.rerun.join(", ")
+                    );
+                }
+            }
         },
     }
     Ok(())
@@ -379,6 +392,7 @@ fn restore(exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
 
 /// Restore's part: the task.
 struct Restoring<'a> {
+    exec: &'a Exec<'a>,
     ws: &'a Workspace,
     toolchain: &'a str,
     restored: Option<sources::Restored>,
@@ -389,7 +403,7 @@ impl Handler for Restoring<'_> {
 
     fn done(&mut self, step: &Step, _: Done<Capture>) -> anyhow::Result<()> {
         if matches!(step, Step::Task { task, .. } if task == RESTORE) {
-            let restored = sources::restore(self.ws, self.toolchain)?;
+            let restored = sources::restore(self.exec, self.ws, self.toolchain)?;
             sources::keep(self.ws, &restored);
             self.restored = Some(restored);
         }

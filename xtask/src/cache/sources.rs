@@ -11,22 +11,23 @@
 //! commit time gets the current time, not an old one); a changed file is dated after the save
 //! even when this machine's clock is behind the saving one's; a path reached through a symlink
 //! that now leads elsewhere dates both files (cargo checks the file a link led to when it
-//! built); a file gone from a package dates its manifest (a build script that watches its
-//! whole package runs again); directories are never set back (a file deleted from a
-//! `rerun-if-changed` folder still shows); nothing outside the workspace is dated, so a file
-//! there, reached through a link and not as built, voids the record; a record from another
-//! checkout path, toolchain or
-//! format, or a target dir whose files are not the recorded ones (a truncated or corrupt
-//! restore), is not used: a warning, and the target dir is emptied so that cargo builds from
-//! scratch. Cargo's own fingerprints cover the rest (flags, profile, features, environment
-//! variables a build script watches, the toolchain).
+//! built); a file gone from a package runs the package's build script again when the script
+//! watches the whole package or the file was written while it ran (it may be what wrote it);
+//! directories are never set back (a file deleted from a `rerun-if-changed` folder still
+//! shows); nothing outside the workspace is dated, so a file there, reached through a link and
+//! not as built, voids the record; a record from another checkout path, toolchain or format, or
+//! a target dir whose files are not the recorded ones (a truncated or corrupt restore), is not
+//! used: a warning, and the target dir is emptied so that cargo builds from scratch. Cargo's own
+//! fingerprints cover the rest (flags, profile, features, environment variables a build script
+//! watches, the toolchain).
 
 use super::prune::unit_hash;
 use crate::build::dist::sha256_file;
+use crate::exec::{Command, Exec};
 use crate::workspace::Workspace;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -249,6 +250,10 @@ pub struct Restored {
     pub new: Vec<String>,
     /// Recorded files that are gone.
     pub missing: Vec<String>,
+    /// Packages a file is gone from whose build scripts run again (it may be what wrote it, or
+    /// it watches the whole package).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rerun: Vec<String>,
     /// Why the record was not used (then the target dir was emptied), if it was not.
     pub ignored: Option<String>,
     /// What the restore did but the user should know (a clock behind the saving machine's).
@@ -334,7 +339,7 @@ fn rebuilt_unit(ws: &Workspace, rel: &Path, hash: &str, saved_at: u128) -> bool 
 }
 
 /// Apply the record in the target dir to the checkout (see the module's comment).
-pub fn restore(ws: &Workspace, toolchain: &str) -> anyhow::Result<Restored> {
+pub fn restore(exec: &Exec, ws: &Workspace, toolchain: &str) -> anyhow::Result<Restored> {
     let path = record_path(ws);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -351,7 +356,7 @@ pub fn restore(ws: &Workspace, toolchain: &str) -> anyhow::Result<Restored> {
     let problem = match serde_json::from_str::<Record>(&text) {
         Ok(record) => match unusable(ws, &record, toolchain) {
             None => {
-                let dating = dating(ws, &record)?;
+                let dating = dating(exec, ws, &record)?;
                 match dating.undatable.first() {
                     None => return apply(dating),
                     Some(rel) => format!(
@@ -395,6 +400,8 @@ struct Dating {
     /// Paths not as built whose file lies outside the workspace (a symlink out of it): this tool
     /// dates nothing there, so cargo could not be shown the change.
     undatable: Vec<String>,
+    /// Build-script fingerprints to remove (their scripts run again).
+    rerun: Vec<PathBuf>,
 }
 
 /// The time a changed or new file gets: now, and never before the save. A runner whose clock is
@@ -405,7 +412,7 @@ fn changed_time(record: &Record, now: SystemTime) -> SystemTime {
     now.max(saved + Duration::from_secs(1))
 }
 
-fn dating(ws: &Workspace, record: &Record) -> anyhow::Result<Dating> {
+fn dating(exec: &Exec, ws: &Workspace, record: &Record) -> anyhow::Result<Dating> {
     let now = SystemTime::now();
     let changed_at = changed_time(record, now);
     let bounds = Bounds::of(ws);
@@ -422,7 +429,7 @@ fn dating(ws: &Workspace, record: &Record) -> anyhow::Result<Dating> {
         .keys()
         .filter(|rel| rel.starts_with(".git/") && ws.root.join(rel).is_file())
         .filter_map(|rel| Found::at(ws, &ws.root.join(rel)));
-    let mut seen = std::collections::BTreeSet::new();
+    let mut seen = BTreeSet::new();
     for found in workspace_files(ws).into_iter().chain(git) {
         dating.judge(&bounds, &found, record.sources.get(&found.rel), changed_at)?;
         seen.insert(found.rel);
@@ -433,19 +440,7 @@ fn dating(ws: &Workspace, record: &Record) -> anyhow::Result<Dating> {
         .filter(|rel| !seen.contains(*rel))
         .cloned()
         .collect();
-    // A file gone from a package dates its manifest now: a build script that watches its
-    // whole package (it names no rerun-if-changed file) runs again.
-    let manifests: Vec<PathBuf> = dating
-        .restored
-        .missing
-        .iter()
-        .filter_map(|rel| package_manifest(ws, rel))
-        .filter_map(|manifest| std::fs::canonicalize(manifest).ok())
-        .filter(|manifest| bounds.ours(manifest))
-        .collect();
-    for manifest in manifests {
-        dating.date(manifest, changed_at);
-    }
+    dating.rerun_build_scripts(exec, ws, record);
     Ok(dating)
 }
 
@@ -484,6 +479,27 @@ impl Dating {
         Ok(())
     }
 
+    /// Each package a file is gone from: the build-script runs it asks to do again.
+    fn rerun_build_scripts(&mut self, exec: &Exec, ws: &Workspace, record: &Record) {
+        let ignored = git_ignored(exec, ws, &self.restored.missing);
+        let mut gone: BTreeMap<&str, Vec<Gone>> = BTreeMap::new();
+        for rel in &self.restored.missing {
+            if let (Some(package), Some(source)) = (member_of(ws, rel), record.sources.get(rel)) {
+                gone.entry(package).or_default().push(Gone {
+                    mtime: source.mtime,
+                    ignored: ignored.contains(rel),
+                });
+            }
+        }
+        for (package, files) in gone {
+            let runs = runs_to_redo(ws, package, &files);
+            if !runs.is_empty() {
+                self.restored.rerun.push(package.to_string());
+                self.rerun.extend(runs);
+            }
+        }
+    }
+
     /// `real` gets `time` unless a path to it asked for a later one.
     fn date(&mut self, real: PathBuf, time: SystemTime) {
         let entry = self.times.entry(real).or_insert(time);
@@ -491,20 +507,104 @@ impl Dating {
     }
 }
 
-/// The manifest of the package `rel` (relative to the root) was in: the nearest `Cargo.toml`.
-fn package_manifest(ws: &Workspace, rel: &str) -> Option<PathBuf> {
+/// The member whose folder holds `rel` (relative to the root): the innermost.
+fn member_of<'a>(ws: &'a Workspace, rel: &str) -> Option<&'a str> {
     let path = ws.root.join(rel);
-    path.ancestors()
-        .skip(1)
-        .take_while(|dir| dir.starts_with(&ws.root))
-        .map(|dir| dir.join("Cargo.toml"))
-        .find(|manifest| manifest.is_file())
+    ws.members
+        .iter()
+        .filter(|m| path.starts_with(&m.dir))
+        .max_by_key(|m| m.dir.components().count())
+        .map(|m| m.name.as_str())
 }
 
-/// Date every file as decided.
+/// The entries of `dir` (none if it cannot be read).
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let read = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    read.map(|e| e.path()).collect()
+}
+
+fn mtime_nanos(path: &Path) -> Option<u128> {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(nanos)
+}
+
+/// A file gone from a package: when it was written, and whether git ignores it (then cargo does
+/// not watch it as one of the package's files).
+struct Gone {
+    mtime: u128,
+    ignored: bool,
+}
+
+/// Which of `rels` git ignores (none outside git: then cargo watches every file).
+fn git_ignored(exec: &Exec, ws: &Workspace, rels: &[String]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for chunk in rels.chunks(500) {
+        let command = Command::new("git")
+            .args(["check-ignore", "--"])
+            .args(chunk)
+            .dir(&ws.root);
+        if let Ok(answer) = exec.output(&command) {
+            out.extend(answer.stdout.lines().map(str::to_string));
+        }
+    }
+    out
+}
+
+/// The runs of `package`'s build script in the target dir that files gone from the package ask
+/// to do again, as the fingerprint files that make cargo do it: a run that names no
+/// rerun-if-changed file when a gone file is one cargo watched (cargo then watches the whole
+/// package, but for what git ignores), and a run while which a gone file was written (it may be
+/// what wrote it: a git-ignored file that no checkout has).
+fn runs_to_redo(ws: &Workspace, package: &str, gone: &[Gone]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    // Profile dirs: target/<profile>, target/<triple>/<profile>.
+    let profiles = entries(&ws.target_dir)
+        .into_iter()
+        .flat_map(|dir| entries(&dir).into_iter().chain([dir]));
+    let prefix = format!("{package}-");
+    for profile in profiles {
+        for run in entries(&profile.join("build")) {
+            let name = run
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let ours = unit_hash(&name).is_some_and(|h| name.strip_suffix(h) == Some(&prefix));
+            let Ok(output) = std::fs::read_to_string(run.join("output")) else {
+                continue;
+            };
+            let watches_all = !output.contains("rerun-if-changed=");
+            let start = mtime_nanos(&run.join("invoked.timestamp"));
+            // An archive may keep whole seconds only: the window's end is widened by one.
+            let end = mtime_nanos(&run.join("output")).map(|t| t + 1_000_000_000);
+            let wrote = |g: &Gone| {
+                start
+                    .zip(end)
+                    .is_some_and(|(a, b)| (a..=b).contains(&g.mtime))
+            };
+            let redo = gone.iter().any(|g| (watches_all && !g.ignored) || wrote(g));
+            if ours && redo {
+                let fingerprints = entries(&profile.join(".fingerprint").join(&name));
+                out.extend(fingerprints.into_iter().filter(|f| {
+                    f.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("run-build-script-"))
+                }));
+            }
+        }
+    }
+    out
+}
+
+/// Date every file as decided, and remove the build-script fingerprints.
 fn apply(dating: Dating) -> anyhow::Result<Restored> {
     for (path, time) in &dating.times {
         set_mtime(path, *time)?;
+    }
+    for fingerprint in &dating.rerun {
+        std::fs::remove_file(fingerprint)
+            .with_context(|| format!("removing {}", fingerprint.display()))?;
     }
     Ok(dating.restored)
 }
