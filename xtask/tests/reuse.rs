@@ -617,3 +617,53 @@ fn a_file_a_build_script_wrote_into_the_workspace_is_written_again() {
     build(&repo.work);
     assert_eq!(answer(&repo.work), "6");
 }
+
+/// Cargo counts a folder's own mtime when a build script watches the folder: as built, the
+/// folder is shown unchanged (nothing rebuilt); a file added to or deleted from it (the folder's
+/// entries differ, its files' contents not) runs the script again.
+#[test]
+fn a_watched_folder_reruns_its_build_script_only_when_its_entries_differ() {
+    let _guard = heavy();
+    let repo = Repo::new("reuse-folder");
+    let w = |rel: &str, text: &str| write_file(&repo.origin, rel, text);
+    w(
+        "app/build.rs",
+        "fn main() {\n    println!(\"cargo::rerun-if-changed=assets\");\n    \
+         let mut names: Vec<String> = std::fs::read_dir(\"assets\").unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();\n    \
+         names.sort();\n    println!(\"cargo::rustc-env=ASSETS={}\", names.join(\",\"));\n}\n",
+    );
+    w("app/assets/a.txt", "a\n");
+    w("app/assets/b.txt", "b\n");
+    w(APP, "fn main() { println!(\"{}\", env!(\"ASSETS\")); }\n");
+    let base = git_commit(&repo.origin, "a watched folder");
+    repo.clone_at(&base);
+    repo.build_and_save();
+    assert_eq!(answer(&repo.work), "a.txt,b.txt");
+
+    repo.fresh_runner(&base, |_| {});
+    assert_eq!(build(&repo.work), Vec::<String>::new(), "as built");
+
+    std::fs::remove_file(repo.origin.join("app/assets/b.txt")).unwrap();
+    let deleted = git_commit(&repo.origin, "b.txt deleted");
+    repo.fresh_runner(&deleted, |_| {});
+    assert_eq!(build(&repo.work), ["app"], "a file deleted from the folder");
+    assert_eq!(answer(&repo.work), "a.txt");
+
+    let added = repo.commit("app/assets/c.txt", "c\n");
+    repo.fresh_runner(&added, |_| {});
+    assert_eq!(build(&repo.work), ["app"], "a file added to the folder");
+    assert_eq!(answer(&repo.work), "a.txt,c.txt");
+
+    // A record of format 3 (no folders in it) is still used: its folders keep the checkout's
+    // time, so the script runs again, and nothing else is built.
+    let record = repo.saved.join("xtask/sources.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    json["format"] = 3.into();
+    json.as_object_mut().unwrap().remove("folders");
+    std::fs::write(&record, json.to_string()).unwrap();
+    let said = repo.fresh_runner(&base, |_| {});
+    assert!(said.contains("restored:"), "{said}");
+    assert_eq!(build(&repo.work), ["app"], "format 3: the folder looks new");
+    assert_eq!(answer(&repo.work), "a.txt,b.txt");
+}

@@ -13,8 +13,10 @@
 //! that now leads elsewhere dates both files (cargo checks the file a link led to when it
 //! built); a file gone from a package runs the package's build script again when the script
 //! watches the whole package or the file was written while it ran (it may be what wrote it);
-//! directories are never set back (a file deleted from a `rerun-if-changed` folder still
-//! shows); nothing outside the workspace is dated, so a file there, reached through a link and
+//! a folder (cargo counts a folder's own mtime when a build script watches it) gets its
+//! recorded mtime back only when it holds the entries it held then, by name and kind, and is
+//! reached without a symlink: a file added to or deleted from a watched folder still shows;
+//! nothing outside the workspace is dated, so a file there, reached through a link and
 //! not as built, voids the record; a record from another checkout path, toolchain or format, or
 //! a target dir whose files are not the recorded ones (a truncated or corrupt restore), is not
 //! used: a warning, and the target dir is emptied so that cargo builds from scratch. Cargo's own
@@ -42,6 +44,11 @@ pub struct Record {
     pub toolchain: String,
     /// Every file of the workspace (but the target dir and .git): content hash and mtime.
     pub sources: BTreeMap<String, Source>,
+    /// Every folder of the workspace reached without a symlink (but the target dir and .git):
+    /// its entries and mtime (none in a format 3 record: then every folder keeps the
+    /// checkout's time).
+    #[serde(default)]
+    pub folders: BTreeMap<String, Folder>,
     /// Every file of the target dir and its size.
     pub target: BTreeMap<String, u64>,
     /// When it was saved (nanoseconds since the epoch): what a runner rebuilt since is newer.
@@ -59,7 +66,16 @@ pub struct Source {
     pub real: Option<PathBuf>,
 }
 
-const FORMAT: u32 = 3;
+/// A folder: a hash of its entries' names and kinds, and its mtime (nanoseconds since the epoch).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Clone)]
+pub struct Folder {
+    pub entries: String,
+    pub mtime: u128,
+}
+
+const FORMAT: u32 = 4;
+/// The oldest format this tool still reads (3 lacks the folders: they are left new).
+const OLDEST_FORMAT: u32 = 3;
 
 /// Where the record lives: in the target dir (so it travels with it).
 pub fn record_path(ws: &Workspace) -> PathBuf {
@@ -114,23 +130,64 @@ impl Bounds {
     }
 }
 
-/// The workspace's files as the build reads them (symlinks followed, loops skipped), without
-/// the target dir and `.git`.
-fn workspace_files(ws: &Workspace) -> Vec<Found> {
+/// The workspace's files and folders as the build reads them (symlinks followed, loops
+/// skipped), without the target dir and `.git`.
+fn walk(ws: &Workspace) -> impl Iterator<Item = walkdir::DirEntry> + '_ {
     let bounds = Bounds::of(ws);
-    let target = &ws.target_dir;
     walkdir::WalkDir::new(&ws.root)
         .follow_links(true)
         .into_iter()
-        .filter_entry(|e| {
+        .filter_entry(move |e| {
             let into_target = e.path_is_symlink()
                 && std::fs::canonicalize(e.path()).is_ok_and(|r| r.starts_with(&bounds.target));
-            e.path() != target && e.file_name() != ".git" && !into_target
+            e.path() != ws.target_dir && e.file_name() != ".git" && !into_target
         })
         .filter_map(Result::ok)
+}
+
+fn workspace_files(ws: &Workspace) -> Vec<Found> {
+    walk(ws)
         .filter(|e| e.file_type().is_file())
         .filter_map(|e| Found::at(ws, e.path()))
         .collect()
+}
+
+/// The workspace's folders that are where their path says (one reached through a symlink is
+/// left as the checkout made it: never set back).
+fn workspace_folders(ws: &Workspace) -> Vec<Found> {
+    let bounds = Bounds::of(ws);
+    walk(ws)
+        .filter(|e| e.file_type().is_dir())
+        .filter_map(|e| Found::at(ws, e.path()))
+        .filter(|f| f.real.is_some() && bounds.redirected(f).is_none())
+        .collect()
+}
+
+/// A hash of the names and kinds of `dir`'s entries: what the folder's own mtime stands for.
+fn entries_hash(dir: &Path) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let read = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let mut names = Vec::new();
+    for entry in read {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let kind = match entry.file_type()? {
+            t if t.is_symlink() => 'l',
+            t if t.is_dir() => 'd',
+            t if t.is_file() => 'f',
+            _ => 'o',
+        };
+        names.push(format!("{kind} {}", entry.file_name().to_string_lossy()));
+    }
+    names.sort();
+    Ok(format!("{:x}", Sha256::digest(names.join("\n"))))
+}
+
+fn folder(path: &Path) -> anyhow::Result<Folder> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Folder {
+        entries: entries_hash(path)?,
+        mtime: nanos(meta.modified()?),
+    })
 }
 
 /// The target dir's files and sizes (the record and the last restore's outcome left out).
@@ -229,11 +286,16 @@ pub fn record(ws: &Workspace, toolchain: &str) -> anyhow::Result<Record> {
             },
         );
     }
+    let mut folders = BTreeMap::new();
+    for found in workspace_folders(ws) {
+        folders.insert(found.rel, folder(&found.path)?);
+    }
     Ok(Record {
         format: FORMAT,
         checkout: ws.root.clone(),
         toolchain: toolchain.to_string(),
         sources,
+        folders,
         target: target_files(ws),
         saved_at: nanos(SystemTime::now()),
     })
@@ -263,9 +325,9 @@ pub struct Restored {
 
 /// Why `record` cannot serve this checkout, if it cannot.
 fn unusable(ws: &Workspace, record: &Record, toolchain: &str) -> Option<String> {
-    if record.format != FORMAT {
+    if !(OLDEST_FORMAT..=FORMAT).contains(&record.format) {
         return Some(format!(
-            "the record's format is {}, this tool's {FORMAT}",
+            "the record's format is {}, this tool reads {OLDEST_FORMAT} to {FORMAT}",
             record.format
         ));
     }
@@ -402,6 +464,8 @@ struct Dating {
     undatable: Vec<String>,
     /// Build-script fingerprints to remove (their scripts run again).
     rerun: Vec<PathBuf>,
+    /// Each folder and its time.
+    folders: Vec<(PathBuf, SystemTime)>,
 }
 
 /// The time a changed or new file gets: now, and never before the save. A runner whose clock is
@@ -441,6 +505,15 @@ fn dating(exec: &Exec, ws: &Workspace, record: &Record) -> anyhow::Result<Dating
         .cloned()
         .collect();
     dating.rerun_build_scripts(exec, ws, record);
+    for found in workspace_folders(ws) {
+        let time = match record.folders.get(&found.rel) {
+            Some(then) if entries_hash(&found.path)? == then.entries => {
+                UNIX_EPOCH + Duration::from_nanos(then.mtime as u64)
+            }
+            _ => changed_at,
+        };
+        dating.folders.push((found.path, time));
+    }
     Ok(dating)
 }
 
@@ -601,6 +674,10 @@ fn runs_to_redo(ws: &Workspace, package: &str, gone: &[Gone]) -> Vec<PathBuf> {
 fn apply(dating: Dating) -> anyhow::Result<Restored> {
     for (path, time) in &dating.times {
         set_mtime(path, *time)?;
+    }
+    // A folder not dated (a system that cannot open one) keeps the checkout's time: rebuilt.
+    for (path, time) in &dating.folders {
+        let _ = set_mtime(path, *time);
     }
     for fingerprint in &dating.rerun {
         std::fs::remove_file(fingerprint)
