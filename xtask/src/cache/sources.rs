@@ -130,37 +130,41 @@ impl Bounds {
     }
 }
 
-/// The workspace's files and folders as the build reads them (symlinks followed, loops
-/// skipped), without the target dir and `.git`.
-fn walk(ws: &Workspace) -> impl Iterator<Item = walkdir::DirEntry> + '_ {
+/// The workspace as the build reads it (symlinks followed, loops skipped), without the target
+/// dir and `.git`: its files, and its folders that are where their path says (one reached
+/// through a symlink is left as the checkout made it: never set back).
+#[derive(Default)]
+struct Tree {
+    files: Vec<Found>,
+    folders: Vec<Found>,
+}
+
+fn workspace_tree(ws: &Workspace) -> Tree {
     let bounds = Bounds::of(ws);
-    walkdir::WalkDir::new(&ws.root)
+    let entries = walkdir::WalkDir::new(&ws.root)
         .follow_links(true)
         .into_iter()
-        .filter_entry(move |e| {
+        .filter_entry(|e| {
             let into_target = e.path_is_symlink()
                 && std::fs::canonicalize(e.path()).is_ok_and(|r| r.starts_with(&bounds.target));
             e.path() != ws.target_dir && e.file_name() != ".git" && !into_target
         })
-        .filter_map(Result::ok)
-}
-
-fn workspace_files(ws: &Workspace) -> Vec<Found> {
-    walk(ws)
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| Found::at(ws, e.path()))
-        .collect()
-}
-
-/// The workspace's folders that are where their path says (one reached through a symlink is
-/// left as the checkout made it: never set back).
-fn workspace_folders(ws: &Workspace) -> Vec<Found> {
-    let bounds = Bounds::of(ws);
-    walk(ws)
-        .filter(|e| e.file_type().is_dir())
-        .filter_map(|e| Found::at(ws, e.path()))
-        .filter(|f| f.real.is_some() && bounds.redirected(f).is_none())
-        .collect()
+        .filter_map(Result::ok);
+    let mut tree = Tree::default();
+    for entry in entries {
+        let Some(found) = Found::at(ws, entry.path()) else {
+            continue;
+        };
+        if entry.file_type().is_file() {
+            tree.files.push(found);
+        } else if entry.file_type().is_dir()
+            && found.real.is_some()
+            && bounds.redirected(&found).is_none()
+        {
+            tree.folders.push(found);
+        }
+    }
+    tree
 }
 
 /// A hash of the names and kinds of `dir`'s entries: what the folder's own mtime stands for.
@@ -271,7 +275,8 @@ fn watched_git_files(ws: &Workspace) -> Vec<Found> {
 pub fn record(ws: &Workspace, toolchain: &str) -> anyhow::Result<Record> {
     let bounds = Bounds::of(ws);
     let mut sources = BTreeMap::new();
-    for found in workspace_files(ws).into_iter().chain(watched_git_files(ws)) {
+    let tree = workspace_tree(ws);
+    for found in tree.files.into_iter().chain(watched_git_files(ws)) {
         let real = bounds.redirected(&found);
         let path = &found.path;
         let meta =
@@ -287,7 +292,7 @@ pub fn record(ws: &Workspace, toolchain: &str) -> anyhow::Result<Record> {
         );
     }
     let mut folders = BTreeMap::new();
-    for found in workspace_folders(ws) {
+    for found in tree.folders {
         folders.insert(found.rel, folder(&found.path)?);
     }
     Ok(Record {
@@ -494,7 +499,8 @@ fn dating(exec: &Exec, ws: &Workspace, record: &Record) -> anyhow::Result<Dating
         .filter(|rel| rel.starts_with(".git/") && ws.root.join(rel).is_file())
         .filter_map(|rel| Found::at(ws, &ws.root.join(rel)));
     let mut seen = BTreeSet::new();
-    for found in workspace_files(ws).into_iter().chain(git) {
+    let tree = workspace_tree(ws);
+    for found in tree.files.into_iter().chain(git) {
         dating.judge(&bounds, &found, record.sources.get(&found.rel), changed_at)?;
         seen.insert(found.rel);
     }
@@ -505,7 +511,7 @@ fn dating(exec: &Exec, ws: &Workspace, record: &Record) -> anyhow::Result<Dating
         .cloned()
         .collect();
     dating.rerun_build_scripts(exec, ws, record);
-    for found in workspace_folders(ws) {
+    for found in tree.folders {
         let time = match record.folders.get(&found.rel) {
             Some(then) if entries_hash(&found.path)? == then.entries => {
                 UNIX_EPOCH + Duration::from_nanos(then.mtime as u64)
