@@ -19,7 +19,7 @@ use crate::workspace::Workspace;
 use anyhow::{bail, Context};
 use baseline::{Baseline, Machine, ScenarioResult};
 use scenario::{Runner, Scenario};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `bench --compare` found a slower scenario: exit status 1, not an error.
 #[derive(Debug)]
@@ -124,48 +124,15 @@ impl BenchArgs {
         if self.list {
             return self.list(ws, &configured, format);
         }
-        let (name, comparing) = match (&self.baseline, &self.compare) {
-            (Some(name), None) => (name.clone(), false),
-            (None, Some(name)) => (name.clone(), true),
-            _ => bail!("say what to do: --baseline [NAME], --compare [NAME] or --list"),
-        };
-        if name.is_empty() || name.contains(['/', '\\']) {
-            bail!("baseline name `{name}` must be a plain name (use --file for a path)");
-        }
-        let path = self
-            .file
-            .clone()
-            .unwrap_or_else(|| bench_dir.join(format!("{name}.json")));
-
+        let (name, comparing, path) = self.baseline_file(&bench_dir)?;
         // Everything that can fail fast does, before minutes of measuring.
         let previous = if comparing {
             Some(baseline::load(&path)?)
         } else {
             None
         };
-        if !comparing && !dry_run {
-            baseline::check_writable(&path)?;
-            baseline::check_replaceable(&path, "a baseline", &baseline::is_baseline)?;
-        }
-        if let Some(report) = self.report.as_ref().filter(|_| !dry_run) {
-            baseline::check_writable(report).context("--report")?;
-            baseline::check_replaceable(report, "a report", &|text| {
-                text.starts_with("<!doctype html>") && text.contains("Build times")
-            })
-            .context("--report")?;
-        }
-        let scenarios = match &previous {
-            // Compare what the baseline measured, the way it measured it.
-            Some(base) => {
-                let mut defs: Vec<Scenario> =
-                    base.results.iter().map(|r| r.scenario.clone()).collect();
-                if let Some(runs) = runs {
-                    defs.iter_mut().for_each(|s| s.runs = runs);
-                }
-                scenario::filter(defs, &self.scenarios)?
-            }
-            None => scenario::filter(configured.clone(), &self.scenarios)?,
-        };
+        self.check_outputs(&path, comparing, dry_run)?;
+        let scenarios = self.scenarios(previous.as_ref(), &configured, runs)?;
 
         check_edit_files(ws, &scenarios)?;
         let toolchain = Toolchain::detect(exec)?;
@@ -198,6 +165,62 @@ impl BenchArgs {
             None => self.save(exec, ws, &name, &path, machine, measured, format),
             Some(base) => self.compare(&base, &machine, &configured, &measured, &name, format),
         }
+    }
+
+    /// The baseline's name, whether it is compared with (else saved), and its file.
+    fn baseline_file(&self, bench_dir: &Path) -> anyhow::Result<(String, bool, PathBuf)> {
+        let (name, comparing) = match (&self.baseline, &self.compare) {
+            (Some(name), None) => (name.clone(), false),
+            (None, Some(name)) => (name.clone(), true),
+            _ => bail!("say what to do: --baseline [NAME], --compare [NAME] or --list"),
+        };
+        if name.is_empty() || name.contains(['/', '\\']) {
+            bail!("baseline name `{name}` must be a plain name (use --file for a path)");
+        }
+        let path = self
+            .file
+            .clone()
+            .unwrap_or_else(|| bench_dir.join(format!("{name}.json")));
+        Ok((name, comparing, path))
+    }
+
+    /// The files the bench will write (the baseline when saving, the report) can be written and
+    /// replaced; a dry run writes neither.
+    fn check_outputs(&self, path: &Path, comparing: bool, dry_run: bool) -> anyhow::Result<()> {
+        if !comparing && !dry_run {
+            baseline::check_writable(path)?;
+            baseline::check_replaceable(path, "a baseline", &baseline::is_baseline)?;
+        }
+        if let Some(report) = self.report.as_ref().filter(|_| !dry_run) {
+            baseline::check_writable(report).context("--report")?;
+            baseline::check_replaceable(report, "a report", &|text| {
+                text.starts_with("<!doctype html>") && text.contains("Build times")
+            })
+            .context("--report")?;
+        }
+        Ok(())
+    }
+
+    /// The scenarios to measure: when comparing, what the baseline measured, the way it measured
+    /// it (but `--runs`); else the configured ones; then `--scenario`'s filter.
+    fn scenarios(
+        &self,
+        previous: Option<&Baseline>,
+        configured: &[Scenario],
+        runs: Option<usize>,
+    ) -> anyhow::Result<Vec<Scenario>> {
+        let defs = match previous {
+            Some(base) => {
+                let mut defs: Vec<Scenario> =
+                    base.results.iter().map(|r| r.scenario.clone()).collect();
+                if let Some(runs) = runs {
+                    defs.iter_mut().for_each(|s| s.runs = runs);
+                }
+                defs
+            }
+            None => configured.to_vec(),
+        };
+        scenario::filter(defs, &self.scenarios)
     }
 
     /// Compare what was measured with the baseline `base`: print the verdicts, write the
