@@ -389,25 +389,80 @@ impl Timings {
     /// A Gantt chart of the units over time (one row each, by start), coloured by kind, the
     /// critical path outlined, with cargo's CPU samples above.
     pub fn svg(&self, title: &str) -> String {
-        const LABEL: f64 = 300.0;
-        const PLOT: f64 = 900.0;
-        const ROW: f64 = 9.0;
-        const TOP: f64 = 90.0;
         let span = self
             .units
             .iter()
             .map(Unit::end)
             .fold(0.0_f64, f64::max)
             .max(0.001);
-        let x = |t: f64| LABEL + t / span * PLOT;
         let mut order: Vec<usize> = (0..self.units.len()).collect();
         order.sort_by(|&a, &b| self.units[a].start.total_cmp(&self.units[b].start));
-        let height = TOP + ROW * order.len() as f64 + 30.0;
+        let frame = Frame {
+            span,
+            height: Frame::TOP + Frame::ROW * order.len() as f64 + 30.0,
+        };
         let mut out = String::new();
+        frame.header(&mut out, title);
+        frame.time_axis(&mut out);
+        self.cpu_band(&mut out, &frame);
+        for (row, &p) in order.iter().enumerate() {
+            frame.unit_row(&mut out, row, &self.units[p]);
+        }
+        out.push_str("</svg>\n");
+        out
+    }
+
+    /// Cargo's CPU samples: a band under the legend, full height = every core busy.
+    fn cpu_band(&self, out: &mut String, frame: &Frame) {
+        if self.cpu.len() < 2 {
+            return;
+        }
+        let points: Vec<String> = self
+            .cpu
+            .iter()
+            .map(|&(t, usage)| {
+                format!(
+                    "{:.1},{:.1}",
+                    frame.x(t),
+                    80.0 - usage.clamp(0.0, 100.0) / 100.0 * 36.0
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            r##"<text x="{:.1}" y="66" text-anchor="end">CPU (cargo's samples)</text><rect x="{}" y="44" width="{}" height="36" fill="#f4f4f4"/><polyline points="{}" fill="none" stroke="#555"/>"##,
+            Frame::LABEL - 4.0,
+            Frame::LABEL,
+            Frame::PLOT,
+            points.join(" ")
+        );
+    }
+}
+
+/// The Gantt chart's geometry: a label column, then the plot, where `span` seconds fill the
+/// plot's width; one row per unit below the legend and the CPU band.
+struct Frame {
+    span: f64,
+    height: f64,
+}
+
+impl Frame {
+    const LABEL: f64 = 300.0;
+    const PLOT: f64 = 900.0;
+    const ROW: f64 = 9.0;
+    const TOP: f64 = 90.0;
+
+    fn x(&self, t: f64) -> f64 {
+        Self::LABEL + t / self.span * Self::PLOT
+    }
+
+    /// The chart's element, its title and the legend (each kind's colour, the critical path).
+    fn header(&self, out: &mut String, title: &str) {
         let _ = writeln!(
             out,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" font-family="sans-serif" font-size="8">"#,
-            w = LABEL + PLOT + 20.0
+            w = Self::LABEL + Self::PLOT + 20.0,
+            height = self.height
         );
         let _ = writeln!(
             out,
@@ -428,67 +483,49 @@ impl Timings {
             out,
             r#"<rect x="604" y="22" width="10" height="8" fill="none" stroke="black" stroke-width="1.5"/><text x="618" y="29">critical path</text>"#
         );
-        // Time axis, one tick per step that gives about ten ticks.
+    }
+
+    /// The time axis, one tick per step that gives about ten ticks.
+    fn time_axis(&self, out: &mut String) {
         let step = [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0]
             .into_iter()
-            .find(|s| span / s <= 12.0)
+            .find(|s| self.span / s <= 12.0)
             .unwrap_or(1200.0);
         let mut t = 0.0;
-        while t <= span {
+        while t <= self.span {
             let _ = writeln!(
                 out,
                 r##"<line x1="{0:.1}" y1="40" x2="{0:.1}" y2="{1}" stroke="#e4e4e4"/><text x="{0:.1}" y="{2}" text-anchor="middle">{t:.0} s</text>"##,
-                x(t),
-                height - 22.0,
-                height - 10.0
+                self.x(t),
+                self.height - 22.0,
+                self.height - 10.0
             );
             t += step;
         }
-        // Cargo's CPU samples: a band under the legend, full height = every core busy.
-        if self.cpu.len() > 1 {
-            let points: Vec<String> = self
-                .cpu
-                .iter()
-                .map(|&(t, usage)| {
-                    format!(
-                        "{:.1},{:.1}",
-                        x(t),
-                        80.0 - usage.clamp(0.0, 100.0) / 100.0 * 36.0
-                    )
-                })
-                .collect();
-            let _ = writeln!(
-                out,
-                r##"<text x="{:.1}" y="66" text-anchor="end">CPU (cargo's samples)</text><rect x="{LABEL}" y="44" width="{PLOT}" height="36" fill="#f4f4f4"/><polyline points="{}" fill="none" stroke="#555"/>"##,
-                LABEL - 4.0,
-                points.join(" ")
-            );
-        }
-        for (row, &p) in order.iter().enumerate() {
-            let unit = &self.units[p];
-            let y = TOP + row as f64 * ROW;
-            let stroke = if unit.on_critical_path {
-                r#" stroke="black" stroke-width="1.5""#
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"{stroke}><title>{} {:.2} s</title></rect>"#,
-                LABEL - 4.0,
-                y + ROW - 2.0,
-                xml(&unit.name),
-                x(unit.start),
-                y + 1.0,
-                (unit.seconds / span * PLOT).max(0.5),
-                ROW - 2.0,
-                colour(unit.kind),
-                xml(&unit.name),
-                unit.seconds
-            );
-        }
-        out.push_str("</svg>\n");
-        out
+    }
+
+    /// The `row`th unit: its name, its bar (outlined on the critical path), its time on hover.
+    fn unit_row(&self, out: &mut String, row: usize, unit: &Unit) {
+        let y = Self::TOP + row as f64 * Self::ROW;
+        let stroke = if unit.on_critical_path {
+            r#" stroke="black" stroke-width="1.5""#
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"{stroke}><title>{} {:.2} s</title></rect>"#,
+            Self::LABEL - 4.0,
+            y + Self::ROW - 2.0,
+            xml(&unit.name),
+            self.x(unit.start),
+            y + 1.0,
+            (unit.seconds / self.span * Self::PLOT).max(0.5),
+            Self::ROW - 2.0,
+            colour(unit.kind),
+            xml(&unit.name),
+            unit.seconds
+        );
     }
 }
 
