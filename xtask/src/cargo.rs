@@ -235,6 +235,40 @@ impl Outcome {
     }
 }
 
+/// The profile dirs of `target_dir` cargo builds into (`debug/`, `<triple>/release/`: each has a
+/// `.fingerprint/`), not the scratch target dirs this tool keeps deeper down (the bench's, the
+/// timed builds') nor its own files (`xtask/`: history, baselines).
+pub fn profile_dirs(target_dir: &Path) -> Vec<PathBuf> {
+    let dirs = |dir: &Path| -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        found
+    };
+    dirs(target_dir)
+        .into_iter()
+        .flat_map(|d| std::iter::once(d.clone()).chain(dirs(&d)))
+        .filter(|d| d.join(".fingerprint").is_dir())
+        .collect()
+}
+
+/// The package's name, from its id: `registry+…#name@1.0.0`, `path+file:///…/name#0.1.0`
+/// (a path package named as its folder), or the older `name 1.0.0 (source)`.
+pub fn package_name(id: &str) -> String {
+    match id.rsplit_once('#') {
+        Some((_, fragment)) if fragment.contains('@') => {
+            fragment.split('@').next().unwrap_or(fragment).to_string()
+        }
+        Some((url, _)) => url.rsplit('/').next().unwrap_or(url).to_string(),
+        None => id.split_whitespace().next().unwrap_or(id).to_string(),
+    }
+}
+
 /// One compilation unit (a crate target for one platform), from a `compiler-artifact` message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Unit {
@@ -271,17 +305,8 @@ impl Unit {
         })
     }
 
-    /// The package's name, from its id: `registry+…#name@1.0.0`, `path+file:///…/name#0.1.0`
-    /// (a path package named as its folder), or the older `name 1.0.0 (source)`.
     pub fn package_name(&self) -> String {
-        let id = &self.package_id;
-        match id.rsplit_once('#') {
-            Some((_, fragment)) if fragment.contains('@') => {
-                fragment.split('@').next().unwrap_or(fragment).to_string()
-            }
-            Some((url, _)) => url.rsplit('/').next().unwrap_or(url).to_string(),
-            None => id.split_whitespace().next().unwrap_or(id).to_string(),
-        }
+        package_name(&self.package_id)
     }
 
     pub fn is_bin(&self) -> bool {

@@ -5,6 +5,7 @@
 use anyhow::{bail, Context};
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -161,14 +162,18 @@ impl<'a> Exec<'a> {
     /// The process ready to start, with the shell's directory and environment applied: it can
     /// then run on another thread (`Prepared` is `Send`; the shell is not).
     pub fn prepare(&self, command: &Command, label: &str) -> Prepared {
-        let mut cmd = self.sh.cmd(&command.program).args(&command.args);
-        for (k, v) in &command.env {
-            cmd = cmd.env(k, v);
-        }
-        for secret in &command.secret_env {
-            cmd = cmd.env(&secret.name, secret.value());
-        }
+        let cmd = self.sh.cmd(&command.program).args(&command.args);
         let mut process: std::process::Command = cmd.into();
+        for (key, value) in as_the_shell_had_it() {
+            match value {
+                Some(value) => process.env(key, value),
+                None => process.env_remove(key),
+            };
+        }
+        process.envs(command.env.iter().map(|(k, v)| (k, v)));
+        for secret in &command.secret_env {
+            process.env(&secret.name, secret.value());
+        }
         if let Some(dir) = &command.dir {
             process.current_dir(dir);
         }
@@ -222,6 +227,83 @@ impl<'a> Exec<'a> {
     pub fn succeeds(&self, command: &Command) -> bool {
         self.output(command).is_ok_and(|o| o.success)
     }
+}
+
+/// What `cargo run` (so `cargo xtask`) adds to the environment of the program it runs, as
+/// cargo's reference lists it ("Environment variables Cargo sets for crates"): names, then
+/// prefixes. A cargo started with them differs from the user's own `cargo`: a build script that
+/// watches one (`rerun-if-env-changed`; ring does, for `CARGO_MANIFEST_DIR`) would run again
+/// whenever the two alternate, and everything above it would compile again.
+pub const SET_BY_CARGO_RUN: &[&str] = &[
+    "CARGO",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
+pub const SET_BY_CARGO_RUN_PREFIXES: &[&str] = &["CARGO_PKG_", "CARGO_BIN_EXE_"];
+
+/// The dynamic library path cargo extends for the program it runs.
+pub const LIBRARY_PATH: &str = if cfg!(windows) {
+    "PATH"
+} else if cfg!(target_os = "macos") {
+    "DYLD_FALLBACK_LIBRARY_PATH"
+} else if cfg!(target_os = "aix") {
+    "LIBPATH"
+} else {
+    "LD_LIBRARY_PATH"
+};
+
+/// Every process starts with the environment the user's shell gave `cargo xtask`: the changes
+/// to ours that undo what `cargo run` added (computed once).
+fn as_the_shell_had_it() -> &'static [(OsString, Option<OsString>)] {
+    static CHANGES: std::sync::OnceLock<Vec<(OsString, Option<OsString>)>> =
+        std::sync::OnceLock::new();
+    CHANGES.get_or_init(|| undo_cargo_run(std::env::vars_os()))
+}
+
+/// The changes (`None`: remove) that take an environment `cargo run` made back to the one it
+/// started from. Nothing when cargo did not start us (no `CARGO_MANIFEST_DIR`). Cargo puts its
+/// library dirs (the build's output dirs, then the toolchain's `lib/rustlib/<host>/lib`) in
+/// front of the path it found: the entries up to that last one go.
+pub fn undo_cargo_run(
+    vars: impl Iterator<Item = (OsString, OsString)>,
+) -> Vec<(OsString, Option<OsString>)> {
+    let vars: Vec<(OsString, OsString)> = vars.collect();
+    if !vars.iter().any(|(k, _)| k == "CARGO_MANIFEST_DIR") {
+        return Vec::new();
+    }
+    let mut changes: Vec<(OsString, Option<OsString>)> = vars
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            SET_BY_CARGO_RUN.contains(&k.as_ref())
+                || SET_BY_CARGO_RUN_PREFIXES.iter().any(|p| k.starts_with(p))
+        })
+        .map(|(k, _)| (k.clone(), None))
+        .collect();
+    if let Some((_, path)) = vars.iter().find(|(k, _)| k == LIBRARY_PATH) {
+        let entries: Vec<PathBuf> = std::env::split_paths(path).collect();
+        let rustlib = entries.iter().position(|e| {
+            let parts: Vec<_> = e.components().rev().take(4).collect();
+            parts.len() == 4
+                && parts[0].as_os_str() == "lib"
+                && parts[2].as_os_str() == "rustlib"
+                && parts[3].as_os_str() == "lib"
+        });
+        if let Some(last_of_cargos) = rustlib {
+            let rest = &entries[last_of_cargos + 1..];
+            let value = (!rest.is_empty())
+                .then(|| std::env::join_paths(rest).ok())
+                .flatten();
+            changes.push((LIBRARY_PATH.into(), value));
+        }
+    }
+    changes
 }
 
 /// A child of ours gets SIGTERM when we end, however we end (kill -9 included): an interrupted
@@ -430,6 +512,179 @@ mod tests {
         assert!(!exec.succeeds(&Command::new("false")));
         let err = exec.read(&Command::new("/nonexistent/tool")).unwrap_err();
         assert!(format!("{err:#}").contains("starting `/nonexistent/tool`"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn os(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs.iter().map(|(k, v)| (k.into(), v.into())).collect()
+    }
+
+    #[test]
+    fn what_cargo_run_added_is_taken_out_and_the_rest_kept() {
+        let run = os(&[
+            ("CARGO", "/tc/bin/cargo"),
+            ("CARGO_MANIFEST_DIR", "/ws/xtask"),
+            ("CARGO_PKG_NAME", "xtask"),
+            ("CARGO_BIN_EXE_app", "/ws/target/debug/app"),
+            ("CARGO_HOME", "/home/u/.cargo"),
+            ("CARGO_TARGET_DIR", "/big/target"),
+            (
+                "LD_LIBRARY_PATH",
+                "/ws/target/debug:/ws/target/debug/deps:/tc/lib/rustlib/x86_64-unknown-linux-gnu/lib:/tc/lib:/opt/mine",
+            ),
+        ]);
+        let mut changes = undo_cargo_run(run.into_iter());
+        changes.sort();
+        let expect: Vec<(OsString, Option<OsString>)> = vec![
+            ("CARGO".into(), None),
+            ("CARGO_BIN_EXE_app".into(), None),
+            ("CARGO_MANIFEST_DIR".into(), None),
+            ("CARGO_PKG_NAME".into(), None),
+            ("LD_LIBRARY_PATH".into(), Some("/tc/lib:/opt/mine".into())),
+        ];
+        assert_eq!(changes, expect);
+        // Cargo's entries alone: the variable goes. Not started by cargo: nothing changes.
+        let only = os(&[
+            ("CARGO_MANIFEST_DIR", "/ws/xtask"),
+            (
+                "LD_LIBRARY_PATH",
+                "/ws/target/debug:/tc/lib/rustlib/x86_64-unknown-linux-gnu/lib",
+            ),
+        ]);
+        assert!(undo_cargo_run(only.into_iter()).contains(&("LD_LIBRARY_PATH".into(), None)));
+        let shell = os(&[
+            ("CARGO_PKG_NAME", "mine"),
+            ("LD_LIBRARY_PATH", "/tc/lib/rustlib/x/lib"),
+        ]);
+        assert!(undo_cargo_run(shell.into_iter()).is_empty());
+    }
+
+    /// The names cargo's reference lists under "Environment variables Cargo sets for crates"
+    /// (the rust-docs component's copy of the Cargo book), `<name>` as a prefix.
+    fn documented_for_crates() -> Option<(Vec<String>, String)> {
+        let sysroot = std::process::Command::new(crate::toolchain::rustc())
+            .args(["--print", "sysroot"])
+            .output()
+            .ok()?;
+        let sysroot = String::from_utf8(sysroot.stdout).ok()?;
+        let page = PathBuf::from(sysroot.trim())
+            .join("share/doc/rust/html/cargo/reference/environment-variables.html");
+        let html = std::fs::read_to_string(page).ok()?;
+        let start = html.find("id=\"environment-variables-cargo-sets-for-crates\"")?;
+        let end = start
+            + html[start..].find("id=\"environment-variables-cargo-sets-for-build-scripts\"")?;
+        let section = &html[start..end];
+        let names = section
+            .split("<code>")
+            .skip(1)
+            .filter_map(|s| s.split("</code>").next())
+            .map(|name| name.replace("&lt;name&gt;", ""))
+            .filter(|name| {
+                name.len() > 2 && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            })
+            .collect();
+        Some((names, section.to_string()))
+    }
+
+    #[test]
+    fn the_list_holds_every_variable_cargos_reference_says_it_sets_for_crates() {
+        let Some((names, section)) = documented_for_crates() else {
+            let why = "the Cargo book of the rust-docs component is not installed (fix: rustup component add rust-docs)";
+            assert!(std::env::var_os("CI").is_none(), "{why}");
+            eprintln!("SKIPPED (cargo's reference): {why}");
+            return;
+        };
+        assert!(names.len() > 15, "the section was not read: {names:?}");
+        let library_paths = [
+            "PATH",
+            "DYLD_FALLBACK_LIBRARY_PATH",
+            "LD_LIBRARY_PATH",
+            "LIBPATH",
+        ];
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| {
+                !SET_BY_CARGO_RUN.contains(&n.as_str())
+                    && !SET_BY_CARGO_RUN_PREFIXES.iter().any(|p| n.starts_with(p))
+                    && !library_paths.contains(&n.as_str())
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "cargo sets these for crates, the list lacks them: {missing:?}"
+        );
+        assert!(
+            section.contains(&format!("<code>{LIBRARY_PATH}</code>")),
+            "{LIBRARY_PATH}"
+        );
+    }
+
+    /// A real `cargo run`, taken back by [`undo_cargo_run`], gives exactly the environment a
+    /// plain `cargo` started from the same shell has (seen through a cargo subcommand, which
+    /// gets cargo's own environment plus `CARGO`).
+    #[test]
+    fn undone_cargo_run_is_the_environment_of_a_plain_cargo() {
+        let dir = crate::test_support::scratch("exec-cargo-run");
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::create_dir_all(dir.join("p/src")).unwrap();
+        let print = dir.join("bin/cargo-printenv");
+        std::fs::write(&print, "#!/bin/sh\nexec env -0\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&print, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(
+            dir.join("p/Cargo.toml"),
+            "[package]\nname = \"p\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("p/src/main.rs"),
+            "fn main() { for (k, v) in std::env::vars_os() { print!(\"{}={}\\0\", k.to_string_lossy(), v.to_string_lossy()); } }\n",
+        )
+        .unwrap();
+        // The user's shell: a few variables, none of cargo's.
+        let path = std::env::join_paths(
+            std::iter::once(dir.join("bin"))
+                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        )
+        .unwrap();
+        let shell: Vec<(&str, OsString)> =
+            ["HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"]
+                .iter()
+                .filter_map(|k| std::env::var_os(k).map(|v| (*k, v)))
+                .chain([("PATH", path)])
+                .collect();
+        let env_of = |args: &[&str]| -> std::collections::BTreeMap<OsString, OsString> {
+            let out = std::process::Command::new("cargo")
+                .args(args)
+                .current_dir(dir.join("p"))
+                .env_clear()
+                .envs(shell.iter().map(|(k, v)| (k, v)))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "cargo {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .split('\0')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect()
+        };
+        let mut plain = env_of(&["printenv"]);
+        // `CARGO` is what cargo adds for a subcommand, `PWD` what the subcommand's `sh` sets.
+        plain.remove(std::ffi::OsStr::new("CARGO"));
+        plain.remove(std::ffi::OsStr::new("PWD"));
+        let mut run = env_of(&["run", "-q", "--target-dir", "../target"]);
+        for (key, value) in undo_cargo_run(run.clone().into_iter()) {
+            match value {
+                Some(value) => run.insert(key, value),
+                None => run.remove(&key),
+            };
+        }
+        assert_eq!(run, plain);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -73,7 +73,8 @@ fn builds_a_workspace_it_has_never_seen() {
     let out = Command::new(&yak).output().unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "yak 0.7.0 42 dev"
+        "yak 0.7.0 42 ?",
+        "a dev build sets no APP_* variable: it is the user's own `cargo build`"
     );
 
     let out = xtask(&root, &["build", "--bin", "zebra", "--dry-run"]);

@@ -38,7 +38,8 @@ impl std::fmt::Display for BuildInfo {
 
 /// Build information of the calling crate, read from the environment at compile time:
 /// `APP_VERSION` (default: the package version), `APP_COMMIT_SHA`, `APP_BUILD_VARIANT`,
-/// `APP_FEATURE_SET` (set by `cargo xtask build` and the Dockerfile) and `APP_TARGET` (set by the crate's build.rs).
+/// `APP_FEATURE_SET` (set by `cargo xtask build --variant production` and the Dockerfile) and
+/// `APP_TARGET` (set by the crate's build.rs).
 #[macro_export]
 macro_rules! build_info {
     () => {
@@ -54,6 +55,9 @@ macro_rules! build_info {
             },
             variant: match option_env!("APP_BUILD_VARIANT") {
                 Some(v) => v,
+                // `cargo build` and `cargo xtask build --variant dev` (which sets nothing, so
+                // that the two share every unit).
+                None if cfg!(debug_assertions) => "dev",
                 None => "unspecified",
             },
             features: match option_env!("APP_FEATURE_SET") {

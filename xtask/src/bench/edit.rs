@@ -8,17 +8,59 @@
 //! holds anything else (someone restored it and wrote their own line), it is kept as it is and
 //! the bench's original is saved beside it as `<file>.bench-orig`. Every write is a rename of a
 //! complete file, under one lock, so a signal never meets a half-written source file.
+//!
+//! A file put back gets its original mtime too, so the user's next `cargo build` finds the
+//! workspace's units fresh, unless a build wrote into the workspace's target dir while the edit
+//! was on disk (it may have compiled the edit: the new mtime then makes cargo compile again).
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
-/// A file being edited: where, its original bytes, what the bench last wrote, its journal entry.
+/// A file being edited: where, its original bytes and mtime, what the bench last wrote, its
+/// journal entry, when the edit began.
 struct Active {
     path: PathBuf,
     original: Vec<u8>,
+    mtime: Option<SystemTime>,
     edited: Option<Vec<u8>>,
     entry: PathBuf,
+    began: SystemTime,
+}
+
+impl Active {
+    /// Put the original back; with its mtime when no build in `target_dir` can have seen the
+    /// edit.
+    fn put_back(&self, scratch: &Path, target_dir: &Path) -> anyhow::Result<Restored> {
+        let outcome = put_back(&self.path, &self.original, self.edited.as_deref(), scratch)?;
+        if let (Restored::Original, Some(mtime)) = (&outcome, self.mtime) {
+            if !built_since(target_dir, self.began) {
+                let file = std::fs::File::options().write(true).open(&self.path);
+                // Only a cost if it fails: the next build compiles the file again.
+                let _ = file.and_then(|f| f.set_modified(mtime));
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// Did a build write a fingerprint into one of `target_dir`'s profile dirs (`debug/`,
+/// `<triple>/release/`, not the scratch target dirs deeper down) since `since`? A file's mtime
+/// comes from a coarser clock than `SystemTime::now()`: a margin of 2 s keeps this on the safe
+/// side.
+fn built_since(target_dir: &Path, since: SystemTime) -> bool {
+    let since = since - std::time::Duration::from_secs(2);
+    let read = |dir: PathBuf| std::fs::read_dir(dir).into_iter().flatten().flatten();
+    crate::cargo::profile_dirs(target_dir)
+        .into_iter()
+        .flat_map(|profile| read(profile.join(".fingerprint")))
+        .flat_map(|unit| read(unit.path()))
+        .any(|file| {
+            file.metadata()
+                .and_then(|m| m.modified())
+                .map_or(true, |t| t >= since)
+        })
 }
 
 static ACTIVE: Mutex<Vec<Active>> = Mutex::new(Vec::new());
@@ -170,16 +212,20 @@ fn alive(pid: u32) -> bool {
     pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Edits under one journal folder.
+/// Edits under one journal folder, of files the builds in `target_dir` compile.
 #[derive(Clone)]
 pub struct Editor {
     journal: PathBuf,
+    target_dir: PathBuf,
 }
 
 impl Editor {
     /// Edits journaled under `journal` (made when the first edit starts).
-    pub fn new(journal: PathBuf) -> Editor {
-        Editor { journal }
+    pub fn new(journal: PathBuf, target_dir: PathBuf) -> Editor {
+        Editor {
+            journal,
+            target_dir,
+        }
     }
 
     /// Put back what earlier, killed runs left edited (owners still alive are left alone).
@@ -229,8 +275,10 @@ impl Editor {
         if active.iter().any(|a| a.path == path) {
             anyhow::bail!("{} is already being edited", path.display());
         }
+        let began = SystemTime::now();
         let original =
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         std::fs::create_dir_all(&self.journal)
             .with_context(|| format!("creating {}", self.journal.display()))?;
         let entry = self
@@ -244,13 +292,16 @@ impl Editor {
         active.push(Active {
             path: path.to_path_buf(),
             original: original.clone(),
+            mtime,
             edited: None,
             entry,
+            began,
         });
         Ok(EditGuard {
             path: path.to_path_buf(),
             original,
             scratch: self.journal.clone(),
+            target_dir: self.target_dir.clone(),
         })
     }
 }
@@ -259,6 +310,7 @@ pub struct EditGuard {
     path: PathBuf,
     original: Vec<u8>,
     scratch: PathBuf,
+    target_dir: PathBuf,
 }
 
 impl EditGuard {
@@ -289,7 +341,7 @@ impl Drop for EditGuard {
         let mut active = lock();
         if let Some(i) = active.iter().position(|a| a.path == self.path) {
             let a = active.remove(i);
-            match put_back(&a.path, &self.original, a.edited.as_deref(), &self.scratch) {
+            match a.put_back(&self.scratch, &self.target_dir) {
                 Ok(outcome) => report(&a.path, &outcome, "after the run"),
                 Err(e) => {
                     eprintln!(
@@ -308,11 +360,11 @@ impl Drop for EditGuard {
 }
 
 /// Put back every edited file now (from the signal thread), then exit with 128 + `signal`.
-fn restore_all_and_exit(signal: i32, scratch: &Path) -> ! {
+fn restore_all_and_exit(signal: i32, editor: &Editor) -> ! {
     let mut active = lock();
     let mut failed = false;
     for a in active.drain(..) {
-        match put_back(&a.path, &a.original, a.edited.as_deref(), scratch) {
+        match a.put_back(&editor.journal, &editor.target_dir) {
             Ok(outcome) => {
                 eprintln!();
                 report(&a.path, &outcome, "interrupted");
@@ -337,10 +389,10 @@ pub fn restore_on_signals(editor: &Editor) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .context("installing signal handlers")?;
-    let scratch = editor.journal.clone();
+    let editor = editor.clone();
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
-            restore_all_and_exit(signal, &scratch);
+            restore_all_and_exit(signal, &editor);
         }
     });
     Ok(())
@@ -359,7 +411,7 @@ mod tests {
         let dir = scratch("drop");
         let file = dir.join("lib.rs");
         std::fs::write(&file, b"fn a() {}").unwrap(); // no trailing newline
-        let editor = Editor::new(dir.join("journal"));
+        let editor = Editor::new(dir.join("journal"), dir.join("target"));
         {
             let guard = editor.edit(&file).unwrap();
             guard.append("fn b() {}").unwrap();
@@ -383,12 +435,59 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Put back with its mtime, so the workspace's units stay fresh; but not when a build wrote
+    /// into the workspace's target dir while the edit was on disk (it may have compiled it).
+    #[test]
+    fn the_original_mtime_comes_back_unless_a_build_may_have_seen_the_edit() {
+        let dir = scratch("mtime");
+        let file = dir.join("lib.rs");
+        std::fs::write(&file, "fn a() {}\n").unwrap();
+        let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let set_old = || {
+            let f = std::fs::File::options().write(true).open(&file).unwrap();
+            f.set_modified(old).unwrap();
+        };
+        let mtime = || std::fs::metadata(&file).unwrap().modified().unwrap();
+        let unit = dir.join("target/debug/.fingerprint/lib-0123456789abcdef");
+        std::fs::create_dir_all(&unit).unwrap();
+        std::fs::write(unit.join("lib-lib"), "before").unwrap();
+        let built_long_ago = std::fs::File::options()
+            .write(true)
+            .open(unit.join("lib-lib"));
+        built_long_ago.unwrap().set_modified(old).unwrap();
+        let deeper = dir.join("target/xtask/bench/target/debug/.fingerprint/lib-1");
+        std::fs::create_dir_all(&deeper).unwrap();
+        let editor = Editor::new(dir.join("journal"), dir.join("target"));
+        set_old();
+        {
+            let guard = editor.edit(&file).unwrap();
+            guard.append("fn b() {}").unwrap();
+            // The bench's own builds, in a scratch target dir deeper down, do not count.
+            std::fs::write(deeper.join("lib-lib"), "bench").unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "fn a() {}\n");
+        assert_eq!(mtime(), old, "no build saw the edit: the mtime is back");
+
+        set_old();
+        {
+            let guard = editor.edit(&file).unwrap();
+            guard.append("fn b() {}").unwrap();
+            std::fs::write(unit.join("lib-lib"), "a build during the bench").unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "fn a() {}\n");
+        assert!(
+            mtime() > old,
+            "a build may have compiled the edit: a new mtime"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn a_panic_restores_too() {
         let dir = scratch("panic");
         let file = dir.join("main.rs");
         std::fs::write(&file, "fn main() {}\n").unwrap();
-        let editor = Editor::new(dir.join("journal"));
+        let editor = Editor::new(dir.join("journal"), dir.join("target"));
         let result = std::panic::catch_unwind(|| {
             let guard = editor.edit(&file).unwrap();
             guard.append("// edited").unwrap();
@@ -414,7 +513,7 @@ mod tests {
         let dir = scratch("yours");
         let file = dir.join("lib.rs");
         std::fs::write(&file, "original\n").unwrap();
-        let editor = Editor::new(dir.join("journal"));
+        let editor = Editor::new(dir.join("journal"), dir.join("target"));
         let guard = editor.edit(&file).unwrap();
         guard.append("bench line").unwrap();
         std::mem::forget(guard);
@@ -441,7 +540,7 @@ mod tests {
         let dir = scratch("recover");
         let file = dir.join("lib.rs");
         std::fs::write(&file, "original\n").unwrap();
-        let editor = Editor::new(dir.join("journal"));
+        let editor = Editor::new(dir.join("journal"), dir.join("target"));
         let guard = editor.edit(&file).unwrap();
         guard.append("edited").unwrap();
         std::mem::forget(guard); // as if the process died here
@@ -468,7 +567,7 @@ mod tests {
         let dir = scratch("during");
         let file = dir.join("lib.rs");
         std::fs::write(&file, "fn a() {}").unwrap(); // no trailing newline
-        let editor = Editor::new(dir.join("journal"));
+        let editor = Editor::new(dir.join("journal"), dir.join("target"));
         let guard = editor.edit(&file).unwrap();
         guard.append("fn __xtask_bench_edit() {}").unwrap();
         // The user saves the file with a line of theirs below, and one above.
@@ -492,7 +591,7 @@ mod tests {
         let dir = scratch("reformatted");
         let file = dir.join("lib.rs");
         std::fs::write(&file, "fn a() {}\n").unwrap();
-        let editor = Editor::new(dir.join("journal"));
+        let editor = Editor::new(dir.join("journal"), dir.join("target"));
         let guard = editor.edit(&file).unwrap();
         guard.append("fn __xtask_bench_edit() { 1 }").unwrap();
         // rustfmt on save split the bench's line.

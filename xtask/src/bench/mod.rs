@@ -100,7 +100,7 @@ impl BenchArgs {
             );
         }
         let bench_dir = ws.target_dir.join("xtask/bench");
-        let editor = edit::Editor::new(bench_dir.join("pending-edits"));
+        let editor = edit::Editor::new(bench_dir.join("pending-edits"), ws.target_dir.clone());
         // Measuring (and putting back what a killed bench left edited) is one bench at a time
         // per target dir; listing and dry runs touch nothing and need no lock.
         let measuring = !dry_run && !self.list;

@@ -51,7 +51,7 @@ impl Smoke {
             .context("starting the image for its smoke check")?
             .trim()
             .to_string();
-        let container = Container { docker, id };
+        let container = Container { exec, docker, id };
         let answer = self.probe(&addr);
         if answer.is_err() {
             let logs = Command::new(docker).args(["logs", "--tail", "20", &container.id]);
@@ -110,15 +110,15 @@ impl Smoke {
 
 /// The container, removed when dropped (whatever the check found).
 struct Container<'a> {
+    exec: &'a Exec<'a>,
     docker: &'a str,
     id: String,
 }
 
 impl Drop for Container<'_> {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(self.docker)
-            .args(["rm", "-f", &self.id])
-            .output();
+        let remove = Command::new(self.docker).args(["rm", "-f", &self.id]);
+        let _ = self.exec.output(&remove);
     }
 }
 
