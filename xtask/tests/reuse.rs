@@ -126,10 +126,31 @@ fn a_fresh_checkout_rebuilds_only_what_changed_and_never_a_stale_unit() {
     repo.clone_at(&one);
     assert_eq!(repo.build_and_save(), ["app", "core_lib"]);
 
-    // No change: nothing compiles.
-    let said = repo.fresh_runner(&one, |_| {});
-    assert!(said.contains("restored:"), "{said}");
+    // No change: nothing compiles. The tool's own files in the target dir (a history that a
+    // `timings` run appended to after the save, a new baseline) are no part of a build: they
+    // void nothing.
+    let said = repo.fresh_runner(&one, |work| {
+        write_file(
+            work,
+            "target/xtask/history.jsonl",
+            "{\"a later point\": 1}\n",
+        );
+        write_file(work, "target/xtask/bench/main.json", "{}\n");
+        // Nor is an uplifted binary (`debug/app`): cargo links it again from its unit on every
+        // build, fresh or not, and two units of one binary (the build's, the tests') take turns.
+        let uplifted = work.join("target/debug/app");
+        std::fs::remove_file(&uplifted).unwrap();
+        std::fs::write(&uplifted, "another unit's binary").unwrap();
+        let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(946_684_800);
+        let file = std::fs::File::options().write(true).open(&uplifted);
+        file.unwrap().set_modified(old).unwrap();
+    });
+    assert!(
+        said.contains("restored:") && !said.contains("warning"),
+        "{said}"
+    );
     assert_eq!(build(&repo.work), Vec::<String>::new(), "no change");
+    assert_eq!(answer(&repo.work), "42", "cargo linked the binary again");
 
     // A leaf edit compiles the leaf; an edit of the crate others use compiles it and them.
     let leaf = repo.commit(
@@ -163,9 +184,11 @@ fn a_fresh_checkout_rebuilds_only_what_changed_and_never_a_stale_unit() {
         "the binary is the older content's"
     );
 
-    // A truncated restore: found, the target dir emptied, a cold build, correct.
+    // A truncated restore: found, what cargo built removed (the tool's history stays), a cold
+    // build, correct.
     repo.build_and_save();
     let said = repo.fresh_runner(&one, |work| {
+        write_file(work, "target/xtask/history.jsonl", "kept\n");
         let deps = work.join("target/debug/deps");
         let rlib = std::fs::read_dir(&deps)
             .unwrap()
@@ -178,6 +201,15 @@ fn a_fresh_checkout_rebuilds_only_what_changed_and_never_a_stale_unit() {
     assert!(
         said.contains("warning") && said.contains("truncated or corrupt"),
         "{said}"
+    );
+    assert!(
+        !repo.work.join("target/debug").exists(),
+        "what cargo built is removed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.work.join("target/xtask/history.jsonl")).unwrap(),
+        "kept\n",
+        "the history is no build output"
     );
     assert_eq!(
         build(&repo.work),
@@ -666,4 +698,55 @@ fn a_watched_folder_reruns_its_build_script_only_when_its_entries_differ() {
     assert!(said.contains("restored:"), "{said}");
     assert_eq!(build(&repo.work), ["app"], "format 3: the folder looks new");
     assert_eq!(answer(&repo.work), "a.txt,b.txt");
+}
+
+/// Where this tool is a member built in the same target dir (as in its own repository), `cache
+/// save` keeps its build, so the next `cargo xtask` starts at once; what it prunes, it names.
+#[test]
+fn saving_keeps_the_tools_own_build_and_names_what_it_prunes() {
+    let _guard = heavy();
+    let root = small_workspace("reuse-tool-member", "");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml"))
+        .unwrap()
+        .replace(
+            "members = [\"core\", \"app\"]",
+            "members = [\"core\", \"app\", \"tool\"]\ndefault-members = [\"core\", \"app\"]",
+        );
+    write_file(&root, "Cargo.toml", &manifest);
+    write_file(
+        &root,
+        "tool/Cargo.toml",
+        "[package]\nname = \"xtask-fastbuild\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [[bin]]\nname = \"xtask\"\npath = \"main.rs\"\n",
+    );
+    write_file(&root, "tool/main.rs", "fn main() {}\n");
+    generate_lockfile(&root);
+    git_commit(&root, "the tool as a member");
+    build(&root);
+    assert_eq!(
+        cargo_units(&root, &["build", "--package", "xtask-fastbuild"], &[]),
+        ["xtask"]
+    );
+    assert!(!cargo_units(&root, &["test", "--no-run"], &[]).is_empty());
+
+    let said: serde_json::Value =
+        serde_json::from_str(&xtask_ok(&root, &["cache", "save", "--json"])).unwrap();
+    let pruned: Vec<&str> = said["pruned"]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert!(
+        pruned.contains(&"app") && !pruned.contains(&"xtask-fastbuild"),
+        "the tests' units go, the tool's stay: {said}"
+    );
+    assert_eq!(
+        cargo_units(&root, &["build", "--package", "xtask-fastbuild"], &[]),
+        Vec::<String>::new(),
+        "the tool's next run compiles nothing"
+    );
+    let out = xtask(&root, &["cache", "save"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("pruned 0 units"), "{text}");
 }

@@ -62,7 +62,8 @@ pub enum CacheCommand {
     /// exactly the units whose inputs differ; a build script whose package lost a file it may
     /// have written runs again. A record that cannot serve (another path, toolchain, a truncated
     /// target dir, a changed file outside the workspace behind a symlink) is not used: a
-    /// warning, and the target dir is emptied (the build starts cold, and correct).
+    /// warning, and what cargo built is removed (the target dir's profile dirs; the build starts
+    /// cold, and correct).
     Restore,
 }
 
@@ -125,7 +126,7 @@ pub fn run(args: CacheArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
             variants,
             no_prune,
         }) => {
-            let keep = match (no_prune, keep.is_empty() && variants.is_empty()) {
+            let mut keep = match (no_prune, keep.is_empty() && variants.is_empty()) {
                 (true, _) => Vec::new(),
                 (false, true) => vec![Keep::Cargo("build".to_string())],
                 (false, false) => {
@@ -133,6 +134,11 @@ pub fn run(args: CacheArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
                     builds.chain(keep.into_iter().map(Keep::Cargo)).collect()
                 }
             };
+            // The tool itself, where it is a member built in the same target dir: the next
+            // `cargo xtask` must not compile it again.
+            if !keep.is_empty() {
+                keep.extend(ws.tool_members().into_iter().map(Keep::Tool));
+            }
             save(exec, ws, opts, &keep)
         }
         Some(CacheCommand::Restore) => restore(exec, ws, opts),
@@ -151,6 +157,8 @@ enum Keep {
     Variant(Variant),
     /// `cargo ARGS`.
     Cargo(String),
+    /// The tool's own package, as `cargo xtask` (`cargo run`) builds it.
+    Tool(String),
 }
 
 impl Keep {
@@ -158,6 +166,7 @@ impl Keep {
         match self {
             Keep::Variant(v) => format!("cargo xtask build --variant {}", v.profile()),
             Keep::Cargo(args) => format!("cargo {args}"),
+            Keep::Tool(package) => format!("cargo build --package {package} (this tool)"),
         }
     }
 
@@ -175,6 +184,7 @@ impl Keep {
                 Ok(spec.cargo().command())
             }
             Keep::Cargo(args) => keep_command(ws, args),
+            Keep::Tool(package) => keep_command(ws, &format!("build --package {package}")),
         }
     }
 }
@@ -268,7 +278,9 @@ impl Saved {
     fn sentence(&self, keep: &[Keep]) -> String {
         let mut out = match &self.pruned {
             Some(p) => format!(
-                "pruned {} entries ({}) no build here uses; ",
+                "pruned {} units no kept build uses{} ({} entries, {}); ",
+                p.units.len(),
+                crate::render::some_names(&p.units, 8),
                 p.entries,
                 human_size(p.bytes)
             ),
@@ -343,11 +355,16 @@ fn restore(exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
     let mut plan = Plan::new("cache restore")
         .within(&ws.root)
         .confined_to(&[&ws.root, &ws.target_dir]);
+    let profiles: Vec<String> = crate::cargo::profile_dirs(&ws.target_dir)
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
     plan.step(Step::task(
         RESTORE,
         format!(
-            "each workspace file whose content is the one {} records gets its recorded mtime, every other the current time; a build script whose package lost a file it may have written or watched runs again (git check-ignore tells which it watched); a record that cannot serve empties the target dir",
-            sources::record_path(ws).display()
+            "each workspace file whose content is the one {} records gets its recorded mtime, every other the current time; a build script whose package lost a file it may have written or watched runs again (git check-ignore tells which it watched); a record that cannot serve empties what cargo built (the profile dirs: {}; this tool's history and baselines stay)",
+            sources::record_path(ws).display(),
+            if profiles.is_empty() { "none yet".to_string() } else { profiles.join(", ") }
         ),
     ));
     if opts.dry_run {

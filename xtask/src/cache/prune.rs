@@ -39,6 +39,9 @@ pub struct Pruned {
     pub entries: usize,
     pub bytes: u64,
     pub dirs: Vec<PathBuf>,
+    /// The units removed, by the name of their fingerprint dir without its hash (a crate
+    /// name, once per unit).
+    pub units: Vec<String>,
 }
 
 /// The `-<16 hex>` hash in an entry's name (`libfoo-0123456789abcdef.rlib` → the hex), if any.
@@ -172,6 +175,12 @@ pub fn prune(kept: &Kept, dry_run: bool) -> anyhow::Result<Pruned> {
         }
         doomed.extend(unused_incremental(kept, dir));
         for path in doomed {
+            if path.parent().is_some_and(|p| p.ends_with(".fingerprint")) {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                let hash = unit_hash(&name).unwrap_or_default().len();
+                let unit = &name[..name.len() - hash].trim_end_matches('-');
+                pruned.units.push(unit.to_string());
+            }
             pruned.bytes += size_of(&path);
             pruned.entries += 1;
             if !dry_run {
@@ -179,6 +188,7 @@ pub fn prune(kept: &Kept, dry_run: bool) -> anyhow::Result<Pruned> {
             }
         }
     }
+    pruned.units.sort();
     Ok(pruned)
 }
 

@@ -18,8 +18,9 @@
 //! reached without a symlink: a file added to or deleted from a watched folder still shows;
 //! nothing outside the workspace is dated, so a file there, reached through a link and
 //! not as built, voids the record; a record from another checkout path, toolchain or format, or
-//! a target dir whose files are not the recorded ones (a truncated or corrupt restore), is not
-//! used: a warning, and the target dir is emptied so that cargo builds from scratch. Cargo's own
+//! a target dir whose build outputs are not the recorded ones (a truncated or corrupt restore),
+//! is not used: a warning, and the profile dirs (what cargo built) are removed so that cargo
+//! builds from scratch; this tool's own files there (history, baselines) stay. Cargo's own
 //! fingerprints cover the rest (flags, profile, features, environment variables a build script
 //! watches, the toolchain).
 
@@ -194,13 +195,17 @@ fn folder(path: &Path) -> anyhow::Result<Folder> {
     })
 }
 
-/// The target dir's files and sizes (the record and the last restore's outcome left out).
+/// The files and sizes of the target dir's profile dirs: what cargo built (this tool's own files,
+/// a history or a baseline that grows after the save, are no part of a build).
 fn target_files(ws: &Workspace) -> BTreeMap<String, u64> {
-    let own = [record_path(ws), restored_path(ws)];
-    walkdir::WalkDir::new(&ws.target_dir)
+    crate::cargo::profile_dirs(&ws.target_dir)
         .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && !own.iter().any(|p| p == e.path()))
+        .flat_map(|dir| {
+            walkdir::WalkDir::new(dir)
+                .into_iter()
+                .filter_map(Result::ok)
+        })
+        .filter(|e| e.file_type().is_file())
         .filter_map(|e| {
             let rel = e.path().strip_prefix(&ws.target_dir).ok()?;
             let size = e.metadata().ok()?.len();
@@ -321,7 +326,7 @@ pub struct Restored {
     /// it watches the whole package).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rerun: Vec<String>,
-    /// Why the record was not used (then the target dir was emptied), if it was not.
+    /// Why the record was not used (then the profile dirs were removed), if it was not.
     pub ignored: Option<String>,
     /// What the restore did but the user should know (a clock behind the saving machine's).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -354,9 +359,10 @@ fn unusable(ws: &Workspace, record: &Record, toolchain: &str) -> Option<String> 
 
 /// Recorded target files that are missing or of another size, but for what this runner built
 /// since the save (the tool itself, before it could run `cache restore`): the files of a unit
-/// whose fingerprint was invoked since, an incremental dir changed since, an uplifted output
-/// (`debug/app`, no hash: cargo links it again from its unit) written since. A file the restore
-/// truncated keeps its unit's old fingerprint, so it counts.
+/// whose fingerprint was invoked since, an incremental dir changed since. An uplifted output
+/// (`debug/app`, no hash) is no evidence either way: cargo links it again from its unit on every
+/// build, fresh or not (two units of one binary, the build's and the tests', take turns there).
+/// A file the restore truncated keeps its unit's old fingerprint, so it counts.
 fn damaged(ws: &Workspace, record: &Record) -> usize {
     let now = target_files(ws);
     let newer = |rel: &str| {
@@ -364,13 +370,13 @@ fn damaged(ws: &Workspace, record: &Record) -> usize {
             .and_then(|m| m.modified())
             .is_ok_and(|t| nanos(t) > record.saved_at)
     };
-    let rebuilt = |rel: &str| {
+    let explained = |rel: &str| {
         let path = Path::new(rel);
         let in_profile_dir = path
             .parent()
             .is_some_and(|p| ws.target_dir.join(p).join(".fingerprint").is_dir());
         let uplifted = in_profile_dir && unit_hash(rel).is_none();
-        (uplifted && newer(rel))
+        uplifted
             || path.ancestors().any(|a| {
                 let name = a.file_name().unwrap_or_default().to_string_lossy();
                 let in_incremental = a.parent().is_some_and(|p| p.ends_with("incremental"));
@@ -382,7 +388,7 @@ fn damaged(ws: &Workspace, record: &Record) -> usize {
     record
         .target
         .iter()
-        .filter(|(rel, size)| now.get(*rel) != Some(size) && !rebuilt(rel))
+        .filter(|(rel, size)| now.get(*rel) != Some(size) && !explained(rel))
         .count()
 }
 
@@ -435,25 +441,18 @@ pub fn restore(exec: &Exec, ws: &Workspace, toolchain: &str) -> anyhow::Result<R
         },
         Err(e) => format!("the record does not parse ({e})"),
     };
-    empty_target_dir(ws)?;
+    empty_profile_dirs(ws)?;
     Ok(Restored {
         ignored: Some(problem),
         ..Restored::default()
     })
 }
 
-/// Every entry of the target dir removed: the build starts from scratch, never from parts.
-fn empty_target_dir(ws: &Workspace) -> anyhow::Result<()> {
-    let Ok(entries) = std::fs::read_dir(&ws.target_dir) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let removed = match entry.file_type().is_ok_and(|t| t.is_dir()) {
-            true => std::fs::remove_dir_all(&path),
-            false => std::fs::remove_file(&path),
-        };
-        removed.with_context(|| format!("removing {}", path.display()))?;
+/// Every profile dir of the target dir removed (what cargo built; this tool's history and
+/// baselines stay): the build starts from scratch, never from parts.
+fn empty_profile_dirs(ws: &Workspace) -> anyhow::Result<()> {
+    for dir in crate::cargo::profile_dirs(&ws.target_dir) {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     Ok(())
 }
