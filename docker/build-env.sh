@@ -134,6 +134,13 @@ sccache_report() {
   sccache --stop-server >/dev/null 2>&1 || true
 }
 
+# Read by `cargo xtask docker build`: one line per unit cargo reported in its JSON messages
+# (`build-env: unit true|false <package id>`, true when fresh), the count every command of the
+# tool gives. Cargo's own progress and diagnostics still reach the log as text.
+report_units() {
+  sed -n 's/^{"reason":"compiler-artifact","package_id":"\([^"]*\)".*"fresh":\(true\|false\)}$/build-env: unit \2 \1/p' "$1" >&2
+}
+
 run_cargo() {
   which_stage=${1:-}
   case "$which_stage" in
@@ -156,6 +163,7 @@ run_cargo() {
   fi
   restore_mtimes
   status=0
+  messages=$(mktemp)
   if [ -s /run/secrets/git_token ]; then
     # A git config in a throwaway HOME that dies with this command: a credential helper that
     # answers any git host asking for a password with the token (user `x-access-token`, as
@@ -167,10 +175,12 @@ run_cargo() {
 [credential]
 	helper = "!f() { test \"$1\" = get || exit 0; echo username=x-access-token; printf 'password=%s\\n' \"$(cat /run/secrets/git_token)\"; }; f"
 GITCONFIG
-    HOME=$home cargo "$@" || status=$?
+    HOME=$home cargo "$@" --message-format=json-render-diagnostics >"$messages" || status=$?
   else
-    cargo "$@" || status=$?
+    cargo "$@" --message-format=json-render-diagnostics >"$messages" || status=$?
   fi
+  report_units "$messages"
+  rm -f "$messages"
   if [ "${SCCACHE:-false}" = true ]; then
     sccache_report
   fi

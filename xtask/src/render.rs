@@ -185,6 +185,15 @@ fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// `names`, at most `shown` of them, for a sentence: ` (a, b and 3 more)`; nothing when empty.
+pub fn some_names(names: &[String], shown: usize) -> String {
+    match names.len() {
+        0 => String::new(),
+        n if n <= shown => format!(" ({})", names.join(", ")),
+        n => format!(" ({} and {} more)", names[..shown].join(", "), n - shown),
+    }
+}
+
 pub fn human_size(bytes: u64) -> String {
     const MIB: f64 = 1024.0 * 1024.0;
     if bytes as f64 >= 1024.0 * MIB {

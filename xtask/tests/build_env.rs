@@ -294,3 +294,57 @@ fn a_command_past_its_limit_is_killed() {
         std::time::Duration::from_millis(300),
     );
 }
+
+/// `build-env cargo build` reports one `build-env: unit <fresh> <package id>` line per
+/// `compiler-artifact` message of its cargo run (what `cargo xtask docker build` counts per
+/// phase), as many as cargo's own JSON has for the same build; the second run's are all fresh.
+#[test]
+fn cargo_reports_each_unit_as_cargos_messages_count_it() {
+    let root = small_workspace("build-env-units", "");
+    let units = |target: &str| -> Vec<String> {
+        let out = Command::new("sh")
+            .arg(workspace_root().join("docker/build-env.sh"))
+            .args(["cargo", "build"])
+            .env("BUILD_CARGO", format!("build --target-dir {target}"))
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("Compiling") || err.contains("Finished"),
+            "cargo's progress stays: {err}"
+        );
+        err.lines()
+            .filter_map(|l| l.strip_prefix("build-env: unit "))
+            .map(str::to_string)
+            .collect()
+    };
+    let independent = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--message-format=json",
+            "--target-dir",
+            "target/independent",
+        ])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let artifacts: Vec<serde_json::Value> = String::from_utf8_lossy(&independent.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .collect();
+    let first = units("target/image");
+    let mut expected: Vec<String> = artifacts
+        .iter()
+        .map(|m| format!("false {}", m["package_id"].as_str().unwrap()))
+        .collect();
+    let mut reported = first.clone();
+    expected.sort();
+    reported.sort();
+    assert_eq!(reported, expected);
+    let again = units("target/image");
+    assert_eq!(again.len(), first.len());
+    assert!(again.iter().all(|u| u.starts_with("true ")), "{again:?}");
+}

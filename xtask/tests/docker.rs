@@ -44,7 +44,7 @@ fn assert_rebuilt_no_dependency(report: &serde_json::Value) {
     assert_eq!(deps["cached"], true, "deps stage was not cached: {deps}");
     let build = phase(report, "linux/amd64", "build");
     assert!(
-        build["crates_compiled"].as_u64().unwrap() >= 1,
+        build["units_compiled"].as_u64().unwrap() >= 1,
         "the edited crate was not rebuilt: {build}"
     );
     assert_eq!(
@@ -151,9 +151,9 @@ fn dev_image_serves_its_version_and_a_source_edit_rebuilds_no_dependency() {
     let report = docker_build(&root, &common);
     assert_rebuilt_no_dependency(&report);
     // The other workspace crates' units came back from the previous build (the members cache
-    // mount): only the edited binary's crate was compiled.
+    // mount): only the edited binary's unit was compiled (cargo's count: its JSON messages).
     let build = phase(&report, "linux/amd64", "build");
-    assert_eq!(build["crates_compiled"], 1, "{build}");
+    assert_eq!(build["units_compiled"], 1, "{build}");
 }
 
 #[test]

@@ -429,7 +429,7 @@ impl Handler for Timed<'_> {
                     seconds: report.run_seconds,
                     // The build runs in the engine; only the client's CPU time would be counted.
                     cpu: None,
-                    compiled: report.phases.iter().map(|p| p.crates_compiled).sum(),
+                    compiled: report.phases.iter().map(|p| p.units_compiled).sum(),
                 });
             }
             _ => {}

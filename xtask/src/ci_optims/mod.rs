@@ -681,8 +681,8 @@ impl Coverage {
     }
 }
 
-/// `ci-optims coverage`: build the mirror into a scratch target dir, then the real build there,
-/// and count the third-party units the real build found fresh.
+/// `ci-optims coverage`: build the mirror into an empty scratch target dir, then the real build
+/// in the same dir, and count the third-party units the real build found fresh.
 struct CoveragePlan {
     variant: Variant,
     mode: Mode,
@@ -733,11 +733,9 @@ impl CoveragePlan {
             variant,
             mode,
             targets: spec.triples(),
-            warm: rules::mirror_of(
-                &real,
-                ws.root.join(DIR).join("Cargo.toml"),
-                ws.target_dir.clone(),
-            ),
+            // The mirror and the real build in one target dir: the real build's units are
+            // fresh only where the mirror built them.
+            warm: rules::mirror_of(&real, ws.root.join(DIR).join("Cargo.toml"), scratch.clone()),
             scratch,
             real,
             requirements: spec.requirements,
@@ -752,7 +750,14 @@ impl CoveragePlan {
             crate::render::name(&self.variant),
             self.mode.name()
         ))
-        .fact("targets", &self.targets);
+        .fact("targets", &self.targets)
+        .fact(
+            "target dir",
+            format!(
+                "{} (a scratch one, emptied first, for the mirror and the real build; the workspace's own is left as it is)",
+                self.scratch.display()
+            ),
+        );
         if !self.requirements.is_empty() {
             plan.step(Step::Check {
                 requirements: self.requirements.clone(),

@@ -1,9 +1,10 @@
 //! Reading a `docker build --progress=plain` log: each step's stage gives its phase (deps,
-//! build, runtime), its `DONE` line the time, its `CACHED` line the cache hit, and cargo's
-//! `Compiling` lines which crates it compiled, and which of them were third-party: the proof
-//! that a source change never rebuilds a dependency.
+//! build, runtime), its `DONE` line the time, its `CACHED` line the cache hit, and the units
+//! cargo's JSON messages named (build-env prints one line each) which units it compiled, and
+//! which of them were third-party: the proof that a source change never rebuilds a dependency,
+//! counted as every other command counts units.
 
-use super::plan::{Phase, Platform, Step, CARGO_MARKER, EXPORT, SCCACHE_MARKER};
+use super::plan::{Phase, Platform, Step, CARGO_MARKER, EXPORT, SCCACHE_MARKER, UNIT_MARKER};
 use crate::sccache;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,8 +14,11 @@ pub struct PhaseReport {
     pub phase: Phase,
     pub platform: Option<Platform>,
     pub seconds: f64,
-    /// `Compiling <crate>` lines in the phase's output.
-    pub crates_compiled: usize,
+    /// Units cargo compiled in the phase (its `compiler-artifact` messages, not fresh).
+    pub units_compiled: usize,
+    /// Units cargo found fresh.
+    pub units_fresh: usize,
+    /// The package of each third-party unit compiled (a name once per unit).
     pub third_party_compiled: Vec<String>,
     /// Every build step of the phase came from cache.
     pub cached: bool,
@@ -34,8 +38,8 @@ struct BuildStep {
     is_run: bool,
     cached: bool,
     seconds: f64,
-    /// Crates cargo printed `Compiling` for.
-    compiled: Vec<String>,
+    /// Each unit cargo reported: fresh, its package id.
+    units: Vec<(bool, String)>,
     /// What build-env reported: "cargo for <triple> on <machine>".
     cargo_runs: Vec<String>,
     /// sccache's (hits, misses) of the step's cargo run.
@@ -61,7 +65,8 @@ pub enum CargoFailure {
 
 impl BuildkitLog {
     /// Read one line of `--progress=plain` output: `#7 [build 2/2] RUN ...` (a step's header),
-    /// `#7 CACHED`, `#7 DONE 11.2s`, `#7 12.30    Compiling serde v1.0.229` (its output).
+    /// `#7 CACHED`, `#7 DONE 11.2s`, `#7 12.30 build-env: unit false registry+…#serde@1.0.229`
+    /// (its output).
     pub fn read_line(&mut self, line: &str) {
         if line.contains("failed to run custom build command") {
             self.cargo_failure = Some(CargoFailure::BuildScript);
@@ -90,12 +95,9 @@ impl BuildkitLog {
             }
         } else if let Some(run) = rest.split(CARGO_MARKER).nth(1) {
             step.cargo_runs.push(run.trim().to_string());
-        } else if let Some(compiling) = rest.split("Compiling ").nth(1) {
-            let mut words = compiling.split_whitespace();
-            if let (Some(name), Some(version)) = (words.next(), words.next()) {
-                if version.starts_with('v') {
-                    step.compiled.push(name.to_string());
-                }
+        } else if let Some(unit) = rest.split(UNIT_MARKER).nth(1) {
+            if let Some((fresh, id)) = unit.trim().split_once(' ') {
+                step.units.push((fresh == "true", id.to_string()));
             }
         }
     }
@@ -117,21 +119,24 @@ impl BuildkitLog {
             .values()
             .filter(|s| stages.contains(&s.stage.as_str()))
             .collect();
-        let compiled: Vec<String> = steps
-            .iter()
-            .flat_map(|s| s.compiled.iter().cloned())
-            .collect();
+        let units: Vec<&(bool, String)> = steps.iter().flat_map(|s| &s.units).collect();
+        let compiled: Vec<&String> = units.iter().filter(|u| !u.0).map(|u| &u.1).collect();
+        // A member is a path package of a member's name; any other package is third-party.
+        let third_party = |id: &String| {
+            !(id.starts_with("path+") && members.contains(&crate::cargo::package_name(id)))
+        };
         let runs: Vec<&&BuildStep> = steps.iter().filter(|s| s.is_run).collect();
         let cache: Vec<(u64, u64)> = steps.iter().filter_map(|s| s.cache).collect();
         PhaseReport {
             phase,
             platform,
             seconds: steps.iter().map(|s| s.seconds).sum(),
-            crates_compiled: compiled.len(),
+            units_compiled: compiled.len(),
+            units_fresh: units.len() - compiled.len(),
             third_party_compiled: compiled
                 .iter()
-                .filter(|c| !members.contains(*c))
-                .cloned()
+                .filter(|id| third_party(id))
+                .map(|id| crate::cargo::package_name(id))
                 .collect(),
             cached: !runs.is_empty() && runs.iter().all(|s| s.cached),
             cargo_runs: steps
@@ -164,7 +169,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_phases_compiled_crates_and_cache_hits_from_buildkit_output() {
+    fn reads_phases_compiled_units_and_cache_hits_from_buildkit_output() {
         let mut log = BuildkitLog::default();
         for line in [
             "#5 [toolchain 3/3] RUN build-env setup",
@@ -176,7 +181,12 @@ mod tests {
             "#12 [build 2/2] RUN --mount=type=cache build-env cargo build",
             "#12 40.1 build-env: cargo for aarch64-unknown-linux-gnu on x86_64",
             "#12 41.2    Compiling serde v1.0.229",
-            "#12 43.0    Compiling my_app v0.1.0 (/app/crates/my-app)",
+            "#12 43.0    Compiling my-app v0.1.0 (/app/crates/my-app)",
+            "#12 45.0 build-env: unit false registry+https://github.com/rust-lang/crates.io-index#serde@1.0.229",
+            "#12 45.0 build-env: unit false registry+https://github.com/rust-lang/crates.io-index#serde@1.0.229",
+            "#12 45.0 build-env: unit true registry+https://github.com/rust-lang/crates.io-index#itoa@1.0.15",
+            "#12 45.0 build-env: unit false path+file:///app/crates/my-app#0.1.0",
+            "#12 45.0 build-env: unit false path+file:///vendor/patched#0.2.0",
             r#"#12 50.1 build-env: sccache stats {"stats":{"cache_hits":{"counts":{"Rust":1}},"cache_misses":{"counts":{"Rust":1}}},"cache_location":"Redis: (from the sccache_env secret)"}"#,
             "#12 44.0 warning: Compiling is a word",
             "#12 DONE 11.5s",
@@ -187,7 +197,7 @@ mod tests {
         ] {
             log.read_line(line);
         }
-        let members: BTreeSet<String> = ["my_app".to_string()].into();
+        let members: BTreeSet<String> = ["my-app".to_string(), "my_app".to_string()].into();
         let step = Step {
             phase: Phase::Build,
             platform: Some(Platform::LinuxArm64),
@@ -197,11 +207,13 @@ mod tests {
         let phases: Vec<_> = reports.iter().map(|r| r.phase).collect();
         assert_eq!(phases, [Phase::Deps, Phase::Build, Phase::Runtime]);
         let (deps, build, runtime) = (&reports[0], &reports[1], &reports[2]);
-        assert!(deps.cached && deps.crates_compiled == 0);
+        assert!(deps.cached && deps.units_compiled == 0);
         assert!(!build.cached);
         assert_eq!(build.seconds, 11.9);
-        assert_eq!(build.crates_compiled, 2);
-        assert_eq!(build.third_party_compiled, ["serde"]);
+        // Units, as cargo's messages count them: serde's build script and library, the member,
+        // and a path package that is no member (third-party).
+        assert_eq!((build.units_compiled, build.units_fresh), (4, 1));
+        assert_eq!(build.third_party_compiled, ["serde", "serde", "patched"]);
         assert_eq!(build.cargo_runs, ["aarch64-unknown-linux-gnu on x86_64"]);
         assert_eq!((build.cache_hits, build.cache_misses), (Some(1), Some(1)));
         assert_eq!(deps.cache_hits, None, "no sccache run in a cached phase");

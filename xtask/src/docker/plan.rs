@@ -25,6 +25,8 @@ pub const STAGES: [&str; 7] = [
 ];
 /// What `docker/build-env.sh` prints before each cargo run: "<triple> on <machine>" follows.
 pub const CARGO_MARKER: &str = "build-env: cargo for ";
+/// What it prints for each unit cargo reported: `true|false` (fresh) and the package id follow.
+pub const UNIT_MARKER: &str = "build-env: unit ";
 /// What it prints after a cargo run through sccache: the counters as JSON follow.
 pub const SCCACHE_MARKER: &str = "build-env: sccache stats ";
 
@@ -930,7 +932,7 @@ mod tests {
             }
         }
         let build_env = std::fs::read_to_string(root.join("docker/build-env.sh")).unwrap();
-        for marker in [CARGO_MARKER, SCCACHE_MARKER] {
+        for marker in [CARGO_MARKER, SCCACHE_MARKER, UNIT_MARKER] {
             assert!(
                 build_env.contains(marker.trim_end()),
                 "no `{marker}` in build-env.sh"

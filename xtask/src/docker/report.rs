@@ -24,7 +24,7 @@ impl DockerReport {
             "platform",
             "phase",
             "seconds",
-            "crates compiled",
+            "units compiled",
             "third-party compiled",
             "cached",
             "sccache hits/misses",
@@ -34,12 +34,12 @@ impl DockerReport {
                 p.platform.map(|p| p.name()).unwrap_or_else(|| "all".into()),
                 format!("{:?}", p.phase).to_lowercase(),
                 format!("{:.1}", p.seconds),
-                p.crates_compiled.to_string(),
-                match p.third_party_compiled.len() {
-                    0 => "0".into(),
-                    n if n <= 4 => format!("{n} ({})", p.third_party_compiled.join(", ")),
-                    n => format!("{n} ({}, ...)", p.third_party_compiled[..4].join(", ")),
-                },
+                p.units_compiled.to_string(),
+                format!("{}{}", p.third_party_compiled.len(), {
+                    let mut names = p.third_party_compiled.clone();
+                    names.dedup();
+                    crate::render::some_names(&names, 4)
+                }),
                 if p.cached { "yes" } else { "" }.into(),
                 match (p.cache_hits, p.cache_misses) {
                     (Some(h), Some(m)) => format!("{h}/{m}"),

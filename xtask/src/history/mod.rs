@@ -368,7 +368,15 @@ impl Showing<'_> {
                 "history": self.path,
                 "chart": self.chart,
                 "skipped_lines": self.skipped,
-                "points": self.shown,
+                "points": self
+                    .shown
+                    .iter()
+                    .map(|p| {
+                        let mut json = serde_json::to_value(p)?;
+                        json["units_compiled"] = p.units_compiled().into();
+                        Ok(json)
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?,
                 "comparison": c,
                 "rule": model::rule_text(),
             })),
@@ -410,7 +418,7 @@ fn points_table(points: &[Point], offset: usize) -> Table {
         "total",
         "critical path",
         "control",
-        "units",
+        "units compiled",
     ]);
     for (i, p) in points.iter().enumerate() {
         table.row([
@@ -424,7 +432,7 @@ fn points_table(points: &[Point], offset: usize) -> Table {
                 .map_or("-".into(), |t| format!("{t:.1} s")),
             p.control_seconds
                 .map_or("-".into(), |c| format!("{c:.3} s")),
-            p.units.len().to_string(),
+            p.units_compiled().to_string(),
         ]);
     }
     table

@@ -108,6 +108,12 @@ impl UnitKind {
         crate::render::name(&self)
     }
 
+    /// Is it a unit as every count of this tool counts one: what cargo reports as a
+    /// `compiler-artifact` message? A build script's run is timed, but it is no such unit.
+    pub fn is_compiled(self) -> bool {
+        self != UnitKind::BuildScriptRun
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             UnitKind::Member => "workspace crate",
@@ -120,6 +126,11 @@ impl UnitKind {
 }
 
 impl Point {
+    /// The units the build compiled (see [`UnitKind::is_compiled`]).
+    pub fn units_compiled(&self) -> usize {
+        self.units.iter().filter(|u| u.kind.is_compiled()).count()
+    }
+
     /// Can this point's times be held against `other`'s?
     pub fn comparable(&self, other: &Point) -> bool {
         self.format == other.format

@@ -68,7 +68,12 @@ pub struct Summary {
     pub cargo_report: PathBuf,
     /// This command's Gantt chart, beside it.
     pub chart: PathBuf,
+    /// Units cargo compiled: its `compiler-artifact` messages that were not fresh (with
+    /// `--report`, the units the report timed, its build-script runs left out). The history and
+    /// every other command count the same way.
     pub units_compiled: usize,
+    /// Build scripts the report timed running (not units in that count).
+    pub build_scripts_run: usize,
     /// How many targets the build had (cargo's report does not say which unit is whose).
     pub targets: usize,
     #[serde(flatten)]
@@ -336,9 +341,9 @@ fn explain(
     };
     let chart = chart_path(&cargo_report);
     let title = format!(
-        "cargo xtask timings --variant {} ({} units, {:.1} s)",
+        "cargo xtask timings --variant {} ({} units compiled, {:.1} s)",
         args.variant.profile(),
-        timings.units.len(),
+        timings.units_compiled(),
         timings.wall_seconds
     );
     std::fs::write(&chart, timings.svg(&title))
@@ -350,7 +355,8 @@ fn explain(
         chart,
         units_compiled: built
             .as_ref()
-            .map_or(timings.units.len(), |b| b.units_compiled),
+            .map_or(timings.units_compiled(), |b| b.units_compiled),
+        build_scripts_run: timings.build_scripts_run(),
         targets: report::targets(&html),
         advice: timings.advice(prebuilt),
         timings,
@@ -471,9 +477,10 @@ impl Summary {
             None => "too short for cargo to sample the CPU".into(),
         };
         format!(
-            "{} units compiled in {:.1} s; critical path {} units, {:.1} s; {idle}{}\n\
+            "{} units compiled ({} build scripts run) in {:.1} s; critical path {} units, {:.1} s; {idle}{}\n\
              cargo's report: {}\nchart:          {}",
             self.units_compiled,
+            self.build_scripts_run,
             t.wall_seconds,
             t.critical_path.len(),
             t.critical_path_seconds,

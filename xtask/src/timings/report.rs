@@ -143,6 +143,17 @@ pub fn parse(html: &str, is_member: IsMember) -> anyhow::Result<Timings> {
 }
 
 impl Timings {
+    /// The units the report timed that cargo's JSON messages count (see
+    /// [`Kind::is_compiled`]): its build-script runs left out.
+    pub fn units_compiled(&self) -> usize {
+        self.units.iter().filter(|u| u.kind.is_compiled()).count()
+    }
+
+    /// The build scripts the report timed running.
+    pub fn build_scripts_run(&self) -> usize {
+        self.units.len() - self.units_compiled()
+    }
+
     /// Units of `packages`' libraries are proc macros (cargo's report does not say which).
     pub fn mark_proc_macros(&mut self, packages: &std::collections::BTreeSet<String>) {
         for unit in &mut self.units {
