@@ -26,10 +26,13 @@ else
   trap 'rm -rf "$target"' EXIT
 fi
 cd "$dir"
-mirror_args=("$@")
 # The mirror has no tool package to exclude.
-for i in "${!mirror_args[@]}"; do
-  if [[ ${mirror_args[$i]} == --exclude ]]; then unset 'mirror_args[i]' 'mirror_args[i+1]'; fi
+mirror_args=()
+skip=false
+for arg in "$@"; do
+  if $skip; then skip=false; continue; fi
+  if [[ $arg == --exclude ]]; then skip=true; continue; fi
+  mirror_args+=("$arg")
 done
 cargo "${mirror_args[@]}" --manifest-path ci_optims/Cargo.toml --target-dir "$target" \
   --message-format=json >/dev/null
