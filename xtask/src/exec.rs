@@ -151,6 +151,11 @@ impl<'a> Exec<'a> {
         Exec { sh, verbosity }
     }
 
+    /// The shell's folder: the workspace root, once the workspace is found.
+    pub fn dir(&self) -> PathBuf {
+        self.sh.current_dir()
+    }
+
     /// The same runner at another verbosity.
     pub fn with(&self, verbosity: Verbosity) -> Exec<'a> {
         Exec {

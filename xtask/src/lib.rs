@@ -183,6 +183,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     sh.change_dir(&ws.root);
     docker::remove_left_secrets(&ws);
+    // What a command that could not clean up left (SIGKILL, power lost): the next one settles it.
+    bench::left_edits(&ws, cli.dry_run)?;
+    build::left_dist(&exec, &ws, cli.dry_run)?;
     let opts = Options {
         format: if cli.json { Format::Json } else { cli.format },
         dry_run: cli.dry_run,

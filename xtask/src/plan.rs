@@ -143,8 +143,10 @@ impl Plan {
         format!("**cargo xtask {}**\n\n{}", self.command, table.markdown())
     }
 
-    /// Print it as `format` asks.
+    /// Print it as `format` asks. A plan the run would refuse (a write out of its places) is
+    /// refused here too, with the same words.
     pub fn print(&self, format: Format) -> anyhow::Result<()> {
+        self.check_places()?;
         match format {
             Format::Json => print_json(self),
             Format::Markdown => {
@@ -169,31 +171,104 @@ impl Plan {
     }
 
     /// Fail, before anything is touched, when a write or removal would land outside the
-    /// plan's places through a symbolic link (or a `..`).
+    /// plan's places through a symbolic link (or a `..`), or would write through a link to a
+    /// file outside them.
     fn check_places(&self) -> anyhow::Result<()> {
-        if self.places.is_empty() {
+        let places: Vec<PathBuf> = self.places.iter().map(|p| resolved(p)).collect();
+        let inside = |p: &Path| places.iter().any(|place| p.starts_with(place));
+        let named = || {
+            self.places
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        };
+        for step in &self.steps {
+            if let Step::Write { path, .. } = step {
+                if path.is_symlink() && !link_target(path).is_some_and(|t| inside(&t)) {
+                    anyhow::bail!(
+                        "{} is a link to {}, outside {}: this command writes through a link only to a file inside; make it a file of its own (or link it inside), then run again",
+                        path.display(),
+                        std::fs::read_link(path).unwrap_or_default().display(),
+                        if places.is_empty() { "the places it writes".to_string() } else { named() }
+                    );
+                }
+            }
+        }
+        if places.is_empty() {
             return Ok(());
         }
-        let places: Vec<PathBuf> = self.places.iter().map(|p| resolved(p)).collect();
         for path in self.touched() {
             // The path itself may be a link the step replaces or removes: its folder counts.
             let parent = resolved(path.parent().unwrap_or(path));
-            if !places.iter().any(|p| parent.starts_with(p)) {
+            if !inside(&parent) {
                 anyhow::bail!(
                     "{} resolves to {}, outside {}: this command writes only there and never \
                      follows a link out; remove the link or give a path inside",
                     path.display(),
                     parent.display(),
-                    self.places
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(" and ")
+                    named()
                 );
             }
         }
         Ok(())
     }
+
+    /// Fail, before anything is touched, when a step would take the workspace with it (the
+    /// workspace is the runner's folder): removing the root or a folder above it, or a folder
+    /// holding a file git tracks (a tracked file the tool generated may go: the user commits
+    /// that); writing, linking or removing anything in `.git`.
+    fn check_workspace(&self, exec: &Exec) -> anyhow::Result<()> {
+        let root = resolved(&exec.dir());
+        for step in &self.steps {
+            let (path, removal) = match step {
+                Step::Remove { path, .. } => (path, true),
+                Step::Write { path, .. } | Step::Link { path, .. } => (path, false),
+                _ => continue,
+            };
+            // A link is removed or replaced itself, not what it leads to: its folder counts.
+            let real = match path.is_symlink() {
+                true => resolved(path.parent().unwrap_or(path))
+                    .join(path.file_name().unwrap_or_default()),
+                false => resolved(path),
+            };
+            let tracked = || real.is_dir() && real.starts_with(&root) && tracks(exec, &root, &real);
+            let why = if real.starts_with(root.join(".git")) {
+                "it is git's own data"
+            } else if removal && root.starts_with(&real) {
+                "it holds the workspace"
+            } else if removal && tracked() {
+                "it is a folder holding files git tracks"
+            } else {
+                continue;
+            };
+            anyhow::bail!(
+                "{} would be {}, and {why}: this command never touches that; point the target dir (`CARGO_TARGET_DIR`, `build.target-dir`) or the output at a folder of its own",
+                path.display(),
+                if removal { "removed" } else { "written" }
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Does git track a file at or under `path` (in the repository at `root`)?
+pub fn tracks(exec: &Exec, root: &Path, path: &Path) -> bool {
+    let listed = exec.output(
+        &Command::new("git")
+            .arg("-C")
+            .arg(root.display().to_string())
+            .args(["ls-files", "-z", "--"])
+            .arg(path.display().to_string()),
+    );
+    listed.is_ok_and(|out| out.success && !out.stdout.is_empty())
+}
+
+/// The file a link leads to, when it leads to one.
+pub fn link_target(path: &Path) -> Option<PathBuf> {
+    path.is_symlink()
+        .then(|| std::fs::canonicalize(path).ok())
+        .flatten()
 }
 
 /// `path` with every link of its deepest existing ancestor resolved (the rest appended).
@@ -304,10 +379,15 @@ impl Step {
                 purpose,
                 lines,
                 ..
-            } => vec![(
-                "write",
-                format!("{} ({lines} lines): {purpose}", shown(path)),
-            )],
+            } => {
+                let through = link_target(path)
+                    .map(|t| format!(" (a link: written through to {})", t.display()))
+                    .unwrap_or_default();
+                vec![(
+                    "write",
+                    format!("{}{through} ({lines} lines): {purpose}", shown(path)),
+                )]
+            }
             Step::Link { path, target } => vec![("link", format!("{} -> {target}", shown(path)))],
             Step::Remove { path, purpose } => {
                 vec![("remove", format!("{} ({purpose})", shown(path)))]
@@ -435,6 +515,7 @@ pub fn run<H: Handler>(
     handler: &mut H,
 ) -> anyhow::Result<()> {
     plan.check_places()?;
+    plan.check_workspace(exec)?;
     let mut i = 0;
     while i < plan.steps.len() {
         let lanes = lane_run(&plan.steps[i..]);
@@ -562,7 +643,10 @@ fn run_lanes<H: Handler>(
 fn act(exec: &Exec, step: &Step) -> anyhow::Result<()> {
     match step {
         Step::Check { requirements } => toolchain::check_all(exec, requirements),
-        Step::Write { path, content, .. } => write_whole(path, content),
+        // Through a link (to a file inside the plan's places: checked before the first step).
+        Step::Write { path, content, .. } => {
+            write_whole(&link_target(path).unwrap_or(path.clone()), content)
+        }
         Step::Link { path, target } => link(path, target),
         Step::Remove { path, .. } => remove(path),
         Step::Keep { .. } | Step::Task { .. } => Ok(()),
@@ -749,6 +833,101 @@ mod tests {
         fine.step(Step::write(inside.join("new/dir/file"), "", "a".into()));
         fine.step(Step::remove(inside.join("out"), "the link itself"));
         fine.check_places().unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A handler with nothing of its own to do.
+    struct Nothing;
+
+    impl Handler for Nothing {
+        type Watch = Capture;
+
+        fn done(&mut self, _: &Step, _: Done<Capture>) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A write through a link goes to the file it leads to only when that lies inside.
+    #[test]
+    fn a_write_through_a_link_is_refused_out_and_written_through_inside() {
+        let dir = crate::test_support::scratch("plan-link-write");
+        let ws = dir.join("ws");
+        std::fs::create_dir_all(ws.join("conf")).unwrap();
+        std::fs::write(dir.join("theirs.toml"), "theirs\n").unwrap();
+        std::fs::write(ws.join("conf/mine.toml"), "mine\n").unwrap();
+        std::os::unix::fs::symlink(dir.join("theirs.toml"), ws.join("out.toml")).unwrap();
+        std::os::unix::fs::symlink("conf/mine.toml", ws.join("in.toml")).unwrap();
+        let mut out = Plan::new("test").confined_to(&[&ws]);
+        out.step(Step::write(ws.join("out.toml"), "", "new\n".into()));
+        let err = out.print(Format::Text).unwrap_err().to_string();
+        assert!(err.contains("is a link to"), "{err}");
+        let sh = xshell::Shell::new().unwrap();
+        sh.change_dir(&ws);
+        let exec = Exec::new(&sh, crate::exec::Verbosity::Quiet);
+        let mut inside = Plan::new("test").confined_to(&[&ws]);
+        inside.step(Step::write(ws.join("in.toml"), "", "new\n".into()));
+        assert!(
+            inside.text().contains("written through to"),
+            "{}",
+            inside.text()
+        );
+        run(&exec, &inside, &|_| false, &mut Nothing).unwrap();
+        assert!(ws.join("in.toml").is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(ws.join("conf/mine.toml")).unwrap(),
+            "new\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("theirs.toml")).unwrap(),
+            "theirs\n"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// No step removes the workspace, a folder above it, a folder holding tracked files, or
+    /// touches `.git`; a tracked file of its own making may go.
+    #[test]
+    fn no_step_takes_the_workspace_or_git_with_it() {
+        let dir = crate::test_support::scratch("plan-workspace");
+        let ws = dir.join("ws");
+        std::fs::create_dir_all(ws.join("src")).unwrap();
+        std::fs::create_dir_all(ws.join("out")).unwrap();
+        std::fs::write(ws.join("src/lib.rs"), "").unwrap();
+        std::fs::write(ws.join("generated.rs"), "").unwrap();
+        let git = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .args(args)
+                .current_dir(&ws)
+                .output();
+            assert!(ok.unwrap().status.success(), "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        git(&["add", "src/lib.rs", "generated.rs"]);
+        let sh = xshell::Shell::new().unwrap();
+        sh.change_dir(&ws);
+        let exec = Exec::new(&sh, crate::exec::Verbosity::Quiet);
+        for (step, refused) in [
+            (Step::remove(&ws, ""), true),
+            (Step::remove(&dir, ""), true),
+            (Step::remove(ws.join("src"), ""), true),
+            (Step::remove(ws.join(".git/config"), ""), true),
+            (
+                Step::write(ws.join(".git/hooks/pre-commit"), "", String::new()),
+                true,
+            ),
+            (Step::remove(ws.join("out"), ""), false),
+            (Step::remove(ws.join("generated.rs"), ""), false),
+        ] {
+            let line = step.lines(None)[0].1.clone();
+            let mut plan = Plan::new("test");
+            plan.step(step);
+            let err = run(&exec, &plan, &|_| false, &mut Nothing).err();
+            assert_eq!(err.is_some(), refused, "{line}: {err:?}");
+            if let Some(err) = err {
+                assert!(err.to_string().contains("never touches that"), "{err}");
+            }
+        }
+        assert!(ws.join("src/lib.rs").is_file() && ws.join(".git/config").is_file());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -185,6 +185,35 @@ fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A line on stderr about work that takes a while: from its second second on, at most once a
+/// second, how far along it is (`restore: 12000 of 80000 files`).
+pub struct Progress {
+    label: String,
+    start: std::time::Instant,
+    shown: Option<std::time::Instant>,
+}
+
+impl Progress {
+    pub fn new(label: impl Into<String>) -> Progress {
+        Progress {
+            label: label.into(),
+            start: std::time::Instant::now(),
+            shown: None,
+        }
+    }
+
+    pub fn tick(&mut self, done: usize, total: usize) {
+        let second = std::time::Duration::from_secs(1);
+        let due = self.shown.map_or(self.start.elapsed() >= 2 * second, |t| {
+            t.elapsed() >= second
+        });
+        if due {
+            eprintln!("{}: {done} of {total}", self.label);
+            self.shown = Some(std::time::Instant::now());
+        }
+    }
+}
+
 /// `names`, at most `shown` of them, for a sentence: ` (a, b and 3 more)`; nothing when empty.
 pub fn some_names(names: &[String], shown: usize) -> String {
     match names.len() {

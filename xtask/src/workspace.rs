@@ -212,6 +212,7 @@ impl Workspace {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.check_target_dir()?;
         for name in self.config.bins.iter().flatten() {
             self.bin(name)
                 .context("in [workspace.metadata.xtask] bins")?;
@@ -322,6 +323,27 @@ impl Workspace {
     pub fn dist_dir(&self) -> PathBuf {
         self.root
             .join(self.config.dist_dir.as_deref().unwrap_or("dist"))
+    }
+
+    /// The target dir must be a folder of its own: this tool keeps its files there (`xtask/`:
+    /// the history, baselines, the restore's record) and removes what cargo built there. One
+    /// that holds the workspace (`.`, a parent) or lies in `.git` is refused with the fix.
+    fn check_target_dir(&self) -> anyhow::Result<()> {
+        let real = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.into());
+        let (root, target) = (real(&self.root), real(&self.target_dir));
+        let why = if root.starts_with(&target) {
+            "holds the workspace"
+        } else if target.starts_with(root.join(".git")) {
+            "is inside .git"
+        } else {
+            return Ok(());
+        };
+        bail!(
+            "the target dir {} {why}: this tool keeps its own files there and removes what cargo \
+             built there, which would mix with yours; give cargo a folder of its own \
+             (`build.target-dir = \"target\"` in .cargo/config.toml, or CARGO_TARGET_DIR)",
+            self.target_dir.display()
+        )
     }
 
     /// Members that are this tool (when it is a member of the workspace it builds).

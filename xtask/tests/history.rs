@@ -167,8 +167,8 @@ fn a_bad_point_or_a_cut_line_is_said_and_loses_nothing() {
     let listed = xtask(&root, &["history"]);
     assert!(listed.status.success());
     assert!(
-        String::from_utf8_lossy(&listed.stderr).contains("1 lines of"),
-        "the cut line is reported"
+        String::from_utf8_lossy(&listed.stderr).contains("1 line (2) of"),
+        "the cut line is reported, by its number"
     );
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),

@@ -186,27 +186,30 @@ fn a_killed_bench_never_costs_the_user_a_byte() {
         "{err}"
     );
 
-    // Killed again, nobody touches the file: the next bench puts the original back.
+    // Killed again, nobody touches the file: a dry run says so and writes nothing; the next
+    // command of any kind (not only a bench: here a build) puts the original back, and says so.
     std::fs::write(&leaf, &original).unwrap();
     let mut bench = spawn(&root, &["bench", "--baseline", "--runs", "50"]);
     wait_for_edit(&leaf, &original);
     bench.kill().unwrap();
     bench.wait().unwrap();
     assert_ne!(std::fs::read(&leaf).unwrap(), original);
-    let out = xtask_in(&root, &["bench", "--list"]);
-    assert!(out.status.success());
+    let out = xtask_in(&root, &["build", "--variant", "dev", "--dry-run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.contains("left edited by a bench"),
+        "{err}"
+    );
     assert_ne!(
         std::fs::read(&leaf).unwrap(),
         original,
-        "--list restored (it must not touch files)"
+        "a dry run wrote the file"
     );
-    let out = xtask_in(&root, &["bench", "--baseline", "--runs", "1"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = xtask_in(&root, &["build", "--variant", "dev"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
     assert_eq!(std::fs::read(&leaf).unwrap(), original);
+    assert!(err.contains("restored") && err.contains("killed"), "{err}");
 }
 
 #[test]

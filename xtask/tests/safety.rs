@@ -8,7 +8,6 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -41,52 +40,6 @@ fn edit_manifest(root: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains(from), "{from:?} not in {text}");
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-}
-
-/// What is under `root`, links not followed: every file's bytes and mode, every link's text,
-/// every folder (so an added empty one shows).
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut out = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(root).follow_links(false) {
-        let Ok(entry) = entry else { continue };
-        let path = entry.path().to_path_buf();
-        let meta = entry.path().symlink_metadata().unwrap();
-        let what = if meta.is_symlink() {
-            format!("link {}", std::fs::read_link(&path).unwrap().display())
-        } else if meta.is_dir() {
-            "dir".to_string()
-        } else {
-            let bytes = std::fs::read(&path).unwrap_or_default();
-            let mtime = meta.modified().ok();
-            format!(
-                "file {:o} {} {:?} {:x}",
-                meta.permissions().mode(),
-                bytes.len(),
-                mtime,
-                bytes
-                    .iter()
-                    .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(*b as u64))
-            )
-        };
-        out.insert(path, what);
-    }
-    out
-}
-
-fn assert_same(before: &BTreeMap<PathBuf, String>, after: &BTreeMap<PathBuf, String>, what: &str) {
-    let changed: Vec<String> = before
-        .iter()
-        .filter(|(p, v)| after.get(*p) != Some(v))
-        .map(|(p, _)| format!("changed or removed: {}", p.display()))
-        .chain(
-            after
-                .keys()
-                .filter(|p| !before.contains_key(*p))
-                .map(|p| format!("added: {}", p.display())),
-        )
-        .collect();
-    assert!(changed.is_empty(), "{what}:\n{}", changed.join("\n"));
 }
 
 #[test]

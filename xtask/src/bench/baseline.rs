@@ -146,8 +146,24 @@ impl Machine {
 
 /// Read and check a baseline; every failure names the file and the fix.
 pub fn load(path: &Path) -> anyhow::Result<Baseline> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    // A baseline of 100 scenarios of 100 runs is well under 1 MiB; one that is not is no
+    // baseline, and is not read for minutes.
+    const LIMIT: u64 = 64 << 20;
+    if let Some(size) = std::fs::metadata(path)
+        .ok()
+        .map(|m| m.len())
+        .filter(|&s| s > LIMIT)
+    {
+        bail!(
+            "baseline {} is {}, over the {} a baseline can be; re-create it: cargo xtask bench --baseline{}",
+            path.display(),
+            crate::render::human_size(size),
+            crate::render::human_size(LIMIT),
+            name_hint(path)
+        );
+    }
+    let text = match std::fs::read(path) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "no baseline at {}; make one first: cargo xtask bench --baseline{}",
             path.display(),
@@ -155,7 +171,7 @@ pub fn load(path: &Path) -> anyhow::Result<Baseline> {
         ),
         Err(e) => return Err(e).with_context(|| format!("reading baseline {}", path.display())),
     };
-    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+    let value: serde_json::Value = serde_json::from_slice(&text).with_context(|| {
         format!(
             "baseline {} is not valid JSON (corrupt?); re-create it: cargo xtask bench --baseline{}",
             path.display(),
@@ -225,6 +241,13 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
         bail!(
             "{} is a directory; give a file path to --file",
             path.display()
+        );
+    }
+    if path.is_symlink() {
+        bail!(
+            "{} is a link (to {}): the bench replaces its outputs whole, and would replace your link; give the path of a file of its own",
+            path.display(),
+            std::fs::read_link(path).unwrap_or_default().display()
         );
     }
     Ok(())

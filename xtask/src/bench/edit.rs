@@ -207,25 +207,67 @@ pub fn report(path: &Path, outcome: &Restored, why: &str) {
     }
 }
 
+/// The process that made a journal entry (`<pid>-<n>.path`).
+fn owner(entry: &Path) -> u32 {
+    entry
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.split('-').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Is the process `pid` alive (on this machine)?
 fn alive(pid: u32) -> bool {
     pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Edits under one journal folder, of files the builds in `target_dir` compile.
+/// Edits under one journal folder, of files of the workspace at `root` that the builds in
+/// `target_dir` compile.
 #[derive(Clone)]
 pub struct Editor {
     journal: PathBuf,
+    root: PathBuf,
     target_dir: PathBuf,
 }
 
 impl Editor {
     /// Edits journaled under `journal` (made when the first edit starts).
-    pub fn new(journal: PathBuf, target_dir: PathBuf) -> Editor {
+    pub fn new(journal: PathBuf, root: PathBuf, target_dir: PathBuf) -> Editor {
         Editor {
             journal,
+            root,
             target_dir,
         }
+    }
+
+    /// Is `path` a file of the workspace, where its path says (no link, no `..`), outside
+    /// `.git` and the target dir? A journal lives in the target dir, which a restored cache can
+    /// bring: an entry naming any other file is never written.
+    fn workspace_file(&self, path: &Path) -> bool {
+        let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let (root, target) = (real(&self.root), real(&self.target_dir));
+        std::fs::canonicalize(path).is_ok_and(|file| {
+            file == path
+                && file.starts_with(&root)
+                && !file.starts_with(root.join(".git"))
+                && !file.starts_with(&target)
+        })
+    }
+
+    /// The files earlier runs that are gone left edited (from the journal; nothing is read
+    /// beyond it).
+    pub fn left(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.journal)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "path"))
+            .filter(|p| !alive(owner(p)))
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .map(|t| PathBuf::from(t.trim_end_matches('\n')))
+            .collect()
     }
 
     /// Put back what earlier, killed runs left edited (owners still alive are left alone).
@@ -241,13 +283,7 @@ impl Editor {
             if entry.extension().is_none_or(|e| e != "path") {
                 continue;
             }
-            let owner: u32 = entry
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .and_then(|s| s.split('-').next())
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            if alive(owner) {
+            if alive(owner(&entry)) {
                 continue;
             }
             let target = PathBuf::from(
@@ -255,6 +291,17 @@ impl Editor {
                     .with_context(|| format!("reading {}", entry.display()))?
                     .trim_end_matches('\n'),
             );
+            if !self.workspace_file(&target) {
+                eprintln!(
+                    "warning: {} names {}, no file of the workspace: skipped, and removed",
+                    entry.display(),
+                    target.display()
+                );
+                for ext in ["orig", "edited", "path"] {
+                    let _ = std::fs::remove_file(entry.with_extension(ext));
+                }
+                continue;
+            }
             let original_file = entry.with_extension("orig");
             let original = std::fs::read(&original_file).with_context(|| {
                 format!("reading the saved original {}", original_file.display())
@@ -411,7 +458,7 @@ mod tests {
         let dir = scratch("drop");
         let file = dir.join("lib.rs");
         std::fs::write(&file, b"fn a() {}").unwrap(); // no trailing newline
-        let editor = Editor::new(dir.join("journal"), dir.join("target"));
+        let editor = Editor::new(dir.join("journal"), dir.clone(), dir.join("target"));
         {
             let guard = editor.edit(&file).unwrap();
             guard.append("fn b() {}").unwrap();
@@ -457,7 +504,7 @@ mod tests {
         built_long_ago.unwrap().set_modified(old).unwrap();
         let deeper = dir.join("target/xtask/bench/target/debug/.fingerprint/lib-1");
         std::fs::create_dir_all(&deeper).unwrap();
-        let editor = Editor::new(dir.join("journal"), dir.join("target"));
+        let editor = Editor::new(dir.join("journal"), dir.clone(), dir.join("target"));
         set_old();
         {
             let guard = editor.edit(&file).unwrap();
@@ -482,12 +529,48 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A journal comes with the target dir, which a restored cache can bring: an entry naming
+    /// a file outside the workspace (or reached through a link) is skipped, never written.
+    #[test]
+    fn a_journal_entry_naming_a_file_outside_the_workspace_is_never_written() {
+        let dir = scratch("foreign");
+        let (ws, outside) = (dir.join("ws"), dir.join("victim.txt"));
+        std::fs::create_dir_all(ws.join("src")).unwrap();
+        std::fs::write(&outside, "the user's file\n").unwrap();
+        std::os::unix::fs::symlink(&outside, ws.join("src/link.rs")).unwrap();
+        let journal = ws.join("target/journal");
+        std::fs::create_dir_all(&journal).unwrap();
+        for (i, named) in [
+            outside.clone(),
+            ws.join("../victim.txt"),
+            ws.join("src/link.rs"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            // Owner pid 0: gone. The bytes "edited" are the file's own: a put-back would write.
+            let entry = journal.join(format!("0-{i}"));
+            std::fs::write(entry.with_extension("path"), named.display().to_string()).unwrap();
+            std::fs::write(entry.with_extension("orig"), "an attacker's bytes\n").unwrap();
+            std::fs::write(entry.with_extension("edited"), "the user's file\n").unwrap();
+        }
+        let editor = Editor::new(journal.clone(), ws.clone(), ws.join("target"));
+        assert_eq!(editor.left().len(), 3);
+        assert!(editor.recover().unwrap().is_empty());
+        assert_eq!(
+            std::fs::read_to_string(&outside).unwrap(),
+            "the user's file\n"
+        );
+        assert!(editor.left().is_empty(), "the entries are gone");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn a_panic_restores_too() {
         let dir = scratch("panic");
         let file = dir.join("main.rs");
         std::fs::write(&file, "fn main() {}\n").unwrap();
-        let editor = Editor::new(dir.join("journal"), dir.join("target"));
+        let editor = Editor::new(dir.join("journal"), dir.clone(), dir.join("target"));
         let result = std::panic::catch_unwind(|| {
             let guard = editor.edit(&file).unwrap();
             guard.append("// edited").unwrap();
@@ -513,7 +596,7 @@ mod tests {
         let dir = scratch("yours");
         let file = dir.join("lib.rs");
         std::fs::write(&file, "original\n").unwrap();
-        let editor = Editor::new(dir.join("journal"), dir.join("target"));
+        let editor = Editor::new(dir.join("journal"), dir.clone(), dir.join("target"));
         let guard = editor.edit(&file).unwrap();
         guard.append("bench line").unwrap();
         std::mem::forget(guard);
@@ -540,7 +623,7 @@ mod tests {
         let dir = scratch("recover");
         let file = dir.join("lib.rs");
         std::fs::write(&file, "original\n").unwrap();
-        let editor = Editor::new(dir.join("journal"), dir.join("target"));
+        let editor = Editor::new(dir.join("journal"), dir.clone(), dir.join("target"));
         let guard = editor.edit(&file).unwrap();
         guard.append("edited").unwrap();
         std::mem::forget(guard); // as if the process died here
@@ -567,7 +650,7 @@ mod tests {
         let dir = scratch("during");
         let file = dir.join("lib.rs");
         std::fs::write(&file, "fn a() {}").unwrap(); // no trailing newline
-        let editor = Editor::new(dir.join("journal"), dir.join("target"));
+        let editor = Editor::new(dir.join("journal"), dir.clone(), dir.join("target"));
         let guard = editor.edit(&file).unwrap();
         guard.append("fn __xtask_bench_edit() {}").unwrap();
         // The user saves the file with a line of theirs below, and one above.
@@ -591,7 +674,7 @@ mod tests {
         let dir = scratch("reformatted");
         let file = dir.join("lib.rs");
         std::fs::write(&file, "fn a() {}\n").unwrap();
-        let editor = Editor::new(dir.join("journal"), dir.join("target"));
+        let editor = Editor::new(dir.join("journal"), dir.clone(), dir.join("target"));
         let guard = editor.edit(&file).unwrap();
         guard.append("fn __xtask_bench_edit() { 1 }").unwrap();
         // rustfmt on save split the bench's line.

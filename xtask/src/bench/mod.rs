@@ -100,20 +100,21 @@ impl BenchArgs {
             );
         }
         let bench_dir = ws.target_dir.join("xtask/bench");
-        let editor = edit::Editor::new(bench_dir.join("pending-edits"), ws.target_dir.clone());
+        let editor = edit::Editor::new(
+            bench_dir.join("pending-edits"),
+            ws.root.clone(),
+            ws.target_dir.clone(),
+        );
         // Measuring (and putting back what a killed bench left edited) is one bench at a time
         // per target dir; listing and dry runs touch nothing and need no lock.
         let measuring = !dry_run && !self.list;
+        // (What a killed bench left edited was put back before any command ran: `left_edits`.)
         let _lock = if measuring {
-            let lock = crate::lock::acquire(
+            Some(crate::lock::acquire(
                 &bench_dir.join("lock"),
                 "the bench's target dir and edits (another bench)",
                 no_wait,
-            )?;
-            for (file, outcome) in editor.recover()? {
-                edit::report(&file, &outcome, "left edited by a bench that was killed");
-            }
-            Some(lock)
+            )?)
         } else {
             None
         };
@@ -381,6 +382,47 @@ impl BenchArgs {
 /// link, nothing that leads out of it), and holds no line an earlier bench appended and could not
 /// take out (the file was edited during that bench, and reformatted): rustc would fail on the
 /// duplicate function (E0428), so say what the line is and how to remove it.
+/// Put back what a bench that was killed (SIGKILL, power loss) left edited: every command runs
+/// this first, so the next command of any kind finds it, not only the next bench. A dry run only
+/// says so. A file that holds someone's edit and the bench's line stops the command with the fix.
+pub fn left_edits(ws: &Workspace, dry_run: bool) -> anyhow::Result<()> {
+    let bench_dir = ws.target_dir.join("xtask/bench");
+    let editor = edit::Editor::new(
+        bench_dir.join("pending-edits"),
+        ws.root.clone(),
+        ws.target_dir.clone(),
+    );
+    let left = editor.left();
+    if left.is_empty() {
+        return Ok(());
+    }
+    if dry_run {
+        for file in left {
+            eprintln!(
+                "note: {} was left edited by a bench that was killed; the next command (not a dry run) puts it back",
+                file.display()
+            );
+        }
+        return Ok(());
+    }
+    // A bench that is running holds the lock and its own edits: they are not left.
+    let Ok(_lock) = crate::lock::acquire(&bench_dir.join("lock"), "the bench's edits", true) else {
+        return Ok(());
+    };
+    for (file, outcome) in editor.recover()? {
+        edit::report(&file, &outcome, "left edited by a bench that was killed");
+        if let edit::Restored::KeptWithBenchLine(_) = outcome {
+            bail!(
+                "{} still holds the function a killed bench appended (it was edited since): delete the `{}` function at line {}, then run the command again",
+                file.display(),
+                edit::MARKER,
+                edit::leftover(&file).unwrap_or(0)
+            );
+        }
+    }
+    Ok(())
+}
+
 fn check_edit_files(ws: &Workspace, scenarios: &[Scenario]) -> anyhow::Result<()> {
     for file in scenarios.iter().filter_map(|s| s.edit_file.as_ref()) {
         let path = ws.root.join(file);

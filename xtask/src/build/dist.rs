@@ -201,6 +201,25 @@ pub fn package(
             .with_context(|| format!("removing stale {}", staging.display()))?;
     }
     std::fs::create_dir_all(staging).with_context(|| format!("creating {}", staging.display()))?;
+    match fill(artifacts, staging, meta) {
+        Ok(manifest) => {
+            swap_in(staging, dist)?;
+            Ok(manifest)
+        }
+        Err(e) => {
+            // A full disk must not stay full: the half-made folder goes, `dist/` is as it was.
+            let _ = std::fs::remove_dir_all(staging);
+            Err(e.context(format!(
+                "{} was left as it was (the half-made {} is removed)",
+                dist.display(),
+                staging.display()
+            )))
+        }
+    }
+}
+
+/// The staging folder's content: the artifacts, the manifest, the sums.
+fn fill(artifacts: &[Artifact], staging: &Path, meta: &Provenance) -> anyhow::Result<Manifest> {
     std::fs::write(
         staging.join(MARKER),
         "Made by `cargo xtask build --variant production`, which replaces this folder whole.\n",
@@ -252,7 +271,6 @@ pub fn package(
         .map(|e| format!("{}  {}\n", e.sha256, e.path))
         .collect();
     std::fs::write(staging.join("SHA256SUMS"), sums).context("writing SHA256SUMS")?;
-    swap_in(staging, dist)?;
     Ok(manifest)
 }
 
@@ -261,18 +279,7 @@ pub fn package(
 /// complete dist).
 fn swap_in(staging: &Path, dist: &Path) -> anyhow::Result<()> {
     let previous = previous_dir(dist);
-    if previous.exists() {
-        if dist.exists() {
-            // Left by a run stopped after its swap: the new dist is whole, this is the old one.
-            std::fs::remove_dir_all(&previous)
-                .with_context(|| format!("removing the old {}", previous.display()))?;
-        } else {
-            // Left by a run stopped between its renames: it is the last complete dist.
-            std::fs::rename(&previous, dist).with_context(|| {
-                format!("putting back {} as {}", previous.display(), dist.display())
-            })?;
-        }
-    }
+    settle_previous(dist)?;
     if dist.exists() {
         std::fs::rename(dist, &previous).with_context(|| {
             format!("moving {} aside to {}", dist.display(), previous.display())
@@ -285,6 +292,55 @@ fn swap_in(staging: &Path, dist: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("removing {}", previous.display()))?;
     }
     Ok(())
+}
+
+/// A `previous` folder a run stopped during its swap left: removed when `dist` is whole (the
+/// run stopped after its swap), else put back as `dist` (it is the last complete one). What was
+/// done, for people.
+fn settle_previous(dist: &Path) -> anyhow::Result<Option<String>> {
+    let previous = previous_dir(dist);
+    if !previous.join(MARKER).is_file() {
+        return Ok(None);
+    }
+    if dist.exists() {
+        std::fs::remove_dir_all(&previous)
+            .with_context(|| format!("removing the old {}", previous.display()))?;
+        return Ok(Some(format!(
+            "removed {}, the old dist a stopped build left",
+            previous.display()
+        )));
+    }
+    std::fs::rename(&previous, dist)
+        .with_context(|| format!("putting back {} as {}", previous.display(), dist.display()))?;
+    Ok(Some(format!(
+        "put {} back as {}: a build stopped between its renames",
+        previous.display(),
+        dist.display()
+    )))
+}
+
+/// Does a build that could not clean up (killed, power lost) seem to have left something beside
+/// `dist` (its staging or previous folder)?
+pub fn left_over(dist: &Path) -> bool {
+    [staging_dir(dist), previous_dir(dist)]
+        .iter()
+        .any(|d| d.join(MARKER).is_file())
+}
+
+/// Settle what such a build left (the caller holds the dist lock): its previous folder (see
+/// [`settle_previous`]), its half-made staging folder removed. What was done, for people.
+pub fn settle(dist: &Path) -> anyhow::Result<Vec<String>> {
+    let mut done: Vec<String> = settle_previous(dist)?.into_iter().collect();
+    let staging = staging_dir(dist);
+    if staging.join(MARKER).is_file() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing {}", staging.display()))?;
+        done.push(format!(
+            "removed {}, half-made by a build that was stopped",
+            staging.display()
+        ));
+    }
+    Ok(done)
 }
 
 #[cfg(test)]
@@ -456,8 +512,35 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// What a killed build left is settled by the next command: the last complete dist put
+    /// back, a half-made staging folder removed; a folder without this tool's marker is no
+    /// leftover of it.
     #[test]
-    fn a_failed_copy_leaves_dist_untouched() {
+    fn what_a_killed_build_left_is_settled() {
+        let dir = scratch("settle");
+        let dist = dir.join("dist");
+        for (folder, file) in [(previous_dir(&dist), "old"), (staging_dir(&dist), "half")] {
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join(MARKER), "").unwrap();
+            std::fs::write(folder.join(file), "").unwrap();
+        }
+        assert!(left_over(&dist));
+        let done = settle(&dist).unwrap();
+        assert_eq!(done.len(), 2, "{done:?}");
+        assert!(dist.join("old").is_file(), "the last complete dist is back");
+        assert!(!staging_dir(&dist).exists() && !previous_dir(&dist).exists());
+        assert!(!left_over(&dist));
+        std::fs::create_dir_all(staging_dir(&dist)).unwrap();
+        std::fs::write(staging_dir(&dist).join("yours"), "").unwrap();
+        assert!(!left_over(&dist) && settle(&dist).unwrap().is_empty());
+        assert!(staging_dir(&dist).join("yours").is_file());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A copy that fails (a full disk fails the same way, one write later) leaves `dist/` as it
+    /// was and no half-made staging folder holding the disk.
+    #[test]
+    fn a_failed_copy_leaves_dist_untouched_and_no_staging() {
         let dir = scratch("fail");
         let dist = dir.join("dist");
         std::fs::create_dir_all(&dist).unwrap();
@@ -474,11 +557,13 @@ mod tests {
             rustc: String::new(),
             profile: "production".into(),
         };
-        assert!(package(&artifacts, &staging_dir(&dist), &dist, &meta).is_err());
+        let err = package(&artifacts, &staging_dir(&dist), &dist, &meta).unwrap_err();
+        assert!(format!("{err:#}").contains("is removed"), "{err:#}");
         assert_eq!(
             std::fs::read_to_string(dist.join("keep")).unwrap(),
             "previous"
         );
+        assert!(!staging_dir(&dist).exists(), "the staging folder is gone");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -5,7 +5,7 @@ pub mod dist;
 
 use crate::cargo::Outcome;
 use crate::config::{CompilerCache, Variant};
-use crate::exec::{Command, Exec};
+use crate::exec::Exec;
 use crate::plan::{Capture, Done, Handler, Plan, Step};
 use crate::render::{self, human_size, print_json, Format, Options, Table};
 use crate::rules::{self, BuildRequest, BuildSpec, Facts};
@@ -108,18 +108,35 @@ pub fn plan(ws: &Workspace, spec: &BuildSpec) -> Plan {
     plan
 }
 
+/// What a production build that could not clean up (SIGKILL, power lost) left beside dist/:
+/// settled by whichever command comes next (a dry run only says so). Nothing is done while a
+/// build holds dist/, or when dist-dir is one a build would refuse.
+pub fn left_dist(exec: &Exec, ws: &Workspace, dry_run: bool) -> anyhow::Result<()> {
+    let dist = ws.dist_dir();
+    if !dist::left_over(&dist) || check_dist(exec, ws).is_err() {
+        return Ok(());
+    }
+    if dry_run {
+        eprintln!(
+            "note: a production build that was stopped left folders beside {}; the next command (not a dry run) settles them",
+            dist.display()
+        );
+        return Ok(());
+    }
+    let what = format!("{} (a production build)", dist.display());
+    let Ok(_lock) = crate::lock::acquire(&dist::lock_file(&dist), &what, true) else {
+        return Ok(());
+    };
+    for done in dist::settle(&dist)? {
+        eprintln!("{done}");
+    }
+    Ok(())
+}
+
 /// Refuse a dist dir this tool must not replace (see `dist::check_place`).
 fn check_dist(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
     let configured = ws.config.dist_dir.as_deref().unwrap_or("dist");
-    let tracked = |dir: &std::path::Path| {
-        exec.read(
-            &Command::new("git")
-                .args(["ls-files", "-z", "--"])
-                .arg(dir.display().to_string())
-                .dir(&ws.root),
-        )
-        .is_ok_and(|files| !files.is_empty())
-    };
+    let tracked = |dir: &std::path::Path| crate::plan::tracks(exec, &ws.root, dir);
     let around = dist::Surroundings {
         root: &ws.root,
         target_dir: &ws.target_dir,

@@ -27,6 +27,7 @@
 use super::prune::unit_hash;
 use crate::build::dist::sha256_file;
 use crate::exec::{Command, Exec};
+use crate::render::Progress;
 use crate::workspace::Workspace;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -118,10 +119,14 @@ impl Bounds {
         }
     }
 
-    /// May this tool date the file `real` (canonical)? Inside the workspace, not in the target
-    /// dir.
+    /// May this tool date the file `real`? It is where its path says (no link, no `..` on the
+    /// way), inside the workspace, not in the target dir.
     fn ours(&self, real: &Path) -> bool {
-        real.starts_with(&self.root) && !real.starts_with(&self.target)
+        std::fs::canonicalize(real).is_ok_and(|canonical| {
+            canonical == real
+                && canonical.starts_with(&self.root)
+                && !canonical.starts_with(&self.target)
+        })
     }
 
     /// The file `found` is, when a symlink makes it another than its path says.
@@ -281,7 +286,14 @@ pub fn record(ws: &Workspace, toolchain: &str) -> anyhow::Result<Record> {
     let bounds = Bounds::of(ws);
     let mut sources = BTreeMap::new();
     let tree = workspace_tree(ws);
-    for found in tree.files.into_iter().chain(watched_git_files(ws)) {
+    let (total, mut progress) = (tree.files.len(), Progress::new("save: files hashed"));
+    for (i, found) in tree
+        .files
+        .into_iter()
+        .chain(watched_git_files(ws))
+        .enumerate()
+    {
+        progress.tick(i, total);
         let real = bounds.redirected(&found);
         let path = &found.path;
         let meta =
@@ -411,12 +423,87 @@ fn rebuilt_unit(ws: &Workspace, rel: &Path, hash: &str, saved_at: u128) -> bool 
         })
 }
 
+/// The largest record a restore reads: about 400,000 files. A restored cache can be written by
+/// a pull request; a larger record is refused, not read for minutes.
+const RECORD_LIMIT: u64 = 64 << 20;
+
+/// The record in the target dir: `Ok(None)` when there is none, `Err` (why) when it cannot be
+/// used as it is.
+fn read_record(path: &Path) -> Result<Option<Record>, String> {
+    let size = match std::fs::metadata(path) {
+        Ok(meta) => meta.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("the record cannot be read ({e})")),
+    };
+    if size > RECORD_LIMIT {
+        return Err(format!(
+            "the record is {}, over the {} a restore reads",
+            crate::render::human_size(size),
+            crate::render::human_size(RECORD_LIMIT)
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("the record cannot be read ({e})"))?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("the record does not parse ({e})"))
+}
+
+/// Entries of a record that name no place in the workspace or the target dir as a save writes
+/// it (a `..`, an absolute or empty relative path; a link's file named not as a canonical path):
+/// a restored cache can be written by a pull request, so each is dropped, and named.
+fn drop_foreign_entries(record: &mut Record) -> Vec<String> {
+    let normal = |rel: &str| {
+        !rel.is_empty()
+            && Path::new(rel)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+    };
+    let canonical_form = |p: &Path| {
+        p.is_absolute()
+            && p.components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::RootDir | std::path::Component::Normal(_)
+                )
+            })
+    };
+    let mut dropped = Vec::new();
+    record.sources.retain(|rel, source| {
+        let keep = normal(rel) && source.real.as_deref().is_none_or(canonical_form);
+        if !keep {
+            dropped.push(rel.clone());
+        }
+        keep
+    });
+    for map in [
+        &mut record.target as &mut dyn RetainKeys,
+        &mut record.folders,
+    ] {
+        dropped.extend(map.retain_keys(&normal));
+    }
+    dropped
+}
+
+/// `retain` on the keys of the record's maps of other values.
+trait RetainKeys {
+    fn retain_keys(&mut self, keep: &dyn Fn(&str) -> bool) -> Vec<String>;
+}
+
+impl<V> RetainKeys for BTreeMap<String, V> {
+    fn retain_keys(&mut self, keep: &dyn Fn(&str) -> bool) -> Vec<String> {
+        let gone: Vec<String> = self.keys().filter(|k| !keep(k)).cloned().collect();
+        for key in &gone {
+            self.remove(key);
+        }
+        gone
+    }
+}
+
 /// Apply the record in the target dir to the checkout (see the module's comment).
 pub fn restore(exec: &Exec, ws: &Workspace, toolchain: &str) -> anyhow::Result<Restored> {
     let path = record_path(ws);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(_) => {
+    let problem = match read_record(&path) {
+        Ok(None) => {
             return Ok(Restored {
                 ignored: Some(format!(
                     "no record at {} (nothing saved yet)",
@@ -425,26 +512,43 @@ pub fn restore(exec: &Exec, ws: &Workspace, toolchain: &str) -> anyhow::Result<R
                 ..Restored::default()
             })
         }
-    };
-    let problem = match serde_json::from_str::<Record>(&text) {
-        Ok(record) => match unusable(ws, &record, toolchain) {
-            None => {
-                let dating = dating(exec, ws, &record)?;
-                match dating.undatable.first() {
-                    None => return apply(dating),
-                    Some(rel) => format!(
-                        "{rel} is not as built and links out of the workspace, where this tool dates nothing: cargo could not be shown the change"
-                    ),
-                }
-            }
-            Some(problem) => problem,
+        Ok(Some(record)) => match date_by(exec, ws, record, toolchain)? {
+            Ok(dating) => return apply(dating),
+            Err(problem) => problem,
         },
-        Err(e) => format!("the record does not parse ({e})"),
+        Err(problem) => problem,
     };
     empty_profile_dirs(ws)?;
     Ok(Restored {
         ignored: Some(problem),
         ..Restored::default()
+    })
+}
+
+/// How `record` dates this checkout, or why it cannot serve it.
+fn date_by(
+    exec: &Exec,
+    ws: &Workspace,
+    mut record: Record,
+    toolchain: &str,
+) -> anyhow::Result<Result<Dating, String>> {
+    let dropped = drop_foreign_entries(&mut record);
+    if let Some(problem) = unusable(ws, &record, toolchain) {
+        return Ok(Err(problem));
+    }
+    let mut dating = dating(exec, ws, &record)?;
+    if !dropped.is_empty() {
+        dating.restored.warnings.push(format!(
+            "{} entries of the record name a place outside the workspace and its target dir, skipped:{}",
+            dropped.len(),
+            crate::render::some_names(&dropped, 5)
+        ));
+    }
+    Ok(match dating.undatable.first() {
+        None => Ok(dating),
+        Some(rel) => Err(format!(
+            "{rel} is not as built and links out of the workspace, where this tool dates nothing: cargo could not be shown the change"
+        )),
     })
 }
 
@@ -499,7 +603,9 @@ fn dating(exec: &Exec, ws: &Workspace, record: &Record) -> anyhow::Result<Dating
         .filter_map(|rel| Found::at(ws, &ws.root.join(rel)));
     let mut seen = BTreeSet::new();
     let tree = workspace_tree(ws);
-    for found in tree.files.into_iter().chain(git) {
+    let (total, mut progress) = (tree.files.len(), Progress::new("restore: files compared"));
+    for (i, found) in tree.files.into_iter().chain(git).enumerate() {
+        progress.tick(i, total);
         dating.judge(&bounds, &found, record.sources.get(&found.rel), changed_at)?;
         seen.insert(found.rel);
     }
@@ -754,7 +860,7 @@ impl Summary {
 pub fn summary(ws: &Workspace) -> Option<Summary> {
     let path = record_path(ws);
     let saved = std::fs::metadata(&path).ok()?.modified().ok()?;
-    let record: Record = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+    let record = read_record(&path).ok()??;
     let last_restore = std::fs::read_to_string(restored_path(ws))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());

@@ -116,13 +116,27 @@ pub fn new_point(
 
 /// Append `point` as one line (whole or absent).
 pub fn append(path: &Path, point: &Point) -> anyhow::Result<()> {
+    check_appendable(path)?;
     crate::plan::append_line(path, &serde_json::to_string(point)?)
 }
 
+/// A history is appended only to a file of its own, never through a link (to a file of
+/// someone else's, outside the workspace).
+pub fn check_appendable(path: &Path) -> anyhow::Result<()> {
+    if path.is_symlink() {
+        bail!(
+            "{} is a link (to {}): a history is appended only to a file of its own; give its own path (--history FILE)",
+            path.display(),
+            std::fs::read_link(path).unwrap_or_default().display()
+        );
+    }
+    Ok(())
+}
+
 /// The points of a history file, oldest first, and how many lines did not parse.
-pub fn load(path: &Path) -> anyhow::Result<(Vec<Point>, usize)> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+pub fn load(path: &Path) -> anyhow::Result<(Vec<Point>, Vec<usize>)> {
+    let size = match std::fs::metadata(path) {
+        Ok(meta) => meta.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!(
                 "no history at {} yet: `cargo xtask timings` appends a point per build",
@@ -131,15 +145,41 @@ pub fn load(path: &Path) -> anyhow::Result<(Vec<Point>, usize)> {
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    if size > HISTORY_LIMIT {
+        bail!(
+            "{} is {}, over the {} this tool reads: keep its newest lines (e.g. `tail -n 2000`), or point --file at another history",
+            path.display(),
+            crate::render::human_size(size),
+            crate::render::human_size(HISTORY_LIMIT)
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut points = Vec::new();
-    let mut skipped = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<Point>(line) {
-            Ok(p) if p.format == model::FORMAT => points.push(p),
-            _ => skipped += 1,
+    let mut skipped = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Point>(line) {
+            Ok(p) if p.format == model::FORMAT && p.times_are_sane() => points.push(p),
+            _ => skipped.push(i + 1),
         }
     }
     Ok((points, skipped))
+}
+
+/// The largest history this tool reads (a point of a 600-unit build is about 40 KB).
+const HISTORY_LIMIT: u64 = 256 << 20;
+
+/// `skipped` line numbers for a warning: the first few, and how many.
+fn skipped_lines(skipped: &[usize]) -> String {
+    let names: Vec<String> = skipped.iter().map(usize::to_string).collect();
+    let plural = if names.len() == 1 { "" } else { "s" };
+    format!(
+        "{} line{plural}{}",
+        names.len(),
+        crate::render::some_names(&names, 8)
+    )
 }
 
 /// A point named by its number (1 = the oldest) or a commit prefix (its newest point).
@@ -289,8 +329,9 @@ pub fn run(args: HistoryArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
     let (points, skipped) = load(&path)?;
     if points.is_empty() {
         bail!(
-            "{} holds no point this version can read ({skipped} lines skipped)",
-            path.display()
+            "{} holds no point this version can read ({} skipped)",
+            path.display(),
+            skipped_lines(&skipped)
         );
     }
     let (new, mut comparison) = comparison(&points, &args.compare)?;
@@ -341,7 +382,7 @@ pub fn run(args: HistoryArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
 struct Showing<'a> {
     path: &'a Path,
     chart: &'a Path,
-    skipped: usize,
+    skipped: Vec<usize>,
     shown: &'a [Point],
     offset: usize,
     new: &'a Point,
@@ -391,11 +432,12 @@ impl Showing<'_> {
                     println!("{line}");
                 }
                 println!("chart: {}", self.chart.display());
-                if self.skipped > 0 {
+                if !self.skipped.is_empty() {
                     eprintln!(
-                        "warning: {} lines of {} did not parse (another format, or cut off): skipped",
-                        self.skipped,
-                        self.path.display()
+                        "warning: {} of {} skipped: not a point this version reads (another format, cut off, not UTF-8, or a time that is negative, not finite or over {} s)",
+                        skipped_lines(&self.skipped),
+                        self.path.display(),
+                        model::MAX_SECONDS
                     );
                 }
                 Ok(())

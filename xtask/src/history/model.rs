@@ -125,7 +125,20 @@ impl UnitKind {
     }
 }
 
+/// The longest time a point may hold (a week): anything else is not a measured build.
+pub const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
 impl Point {
+    /// Is every time in it one a build can take: finite, not negative, at most [`MAX_SECONDS`]?
+    /// A history can come from another branch's CI: a time that is not is no measurement.
+    pub fn times_are_sane(&self) -> bool {
+        let sane = |t: f64| t.is_finite() && (0.0..=MAX_SECONDS).contains(&t);
+        sane(self.total_seconds)
+            && self.control_seconds.is_none_or(sane)
+            && self.critical_path_seconds.is_none_or(sane)
+            && self.units.iter().all(|u| sane(u.seconds))
+    }
+
     /// The units the build compiled (see [`UnitKind::is_compiled`]).
     pub fn units_compiled(&self) -> usize {
         self.units.iter().filter(|u| u.kind.is_compiled()).count()

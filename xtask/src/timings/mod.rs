@@ -181,6 +181,9 @@ fn plan(exec: &Exec, ws: &Workspace, args: &TimingsArgs) -> anyhow::Result<Plan>
         ));
     }
     let history = history_path(ws, args);
+    if let Some(path) = &history {
+        history::check_appendable(path)?;
+    }
     let control = "time the speed control (a fixed small program compiled by rustc): the \
                    machine's speed, to scale this build's times in the history";
     if history.is_some() {

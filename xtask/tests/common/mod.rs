@@ -2,6 +2,7 @@
 //! fail) when the machine lacks something, talk HTTP to a server on 127.0.0.1.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -669,4 +670,54 @@ pub fn git_head(dir: &Path) -> String {
         .unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// What is under `root`, links not followed: every file's bytes and mode, every link's text,
+/// every folder (so an added empty one shows).
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        let Ok(entry) = entry else { continue };
+        let path = entry.path().to_path_buf();
+        let meta = entry.path().symlink_metadata().unwrap();
+        let what = if meta.is_symlink() {
+            format!("link {}", std::fs::read_link(&path).unwrap().display())
+        } else if meta.is_dir() {
+            "dir".to_string()
+        } else {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let mtime = meta.modified().ok();
+            format!(
+                "file {:o} {} {:?} {:x}",
+                meta.permissions().mode(),
+                bytes.len(),
+                mtime,
+                bytes
+                    .iter()
+                    .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(*b as u64))
+            )
+        };
+        out.insert(path, what);
+    }
+    out
+}
+
+pub fn assert_same(
+    before: &BTreeMap<PathBuf, String>,
+    after: &BTreeMap<PathBuf, String>,
+    what: &str,
+) {
+    let changed: Vec<String> = before
+        .iter()
+        .filter(|(p, v)| after.get(*p) != Some(v))
+        .map(|(p, _)| format!("changed or removed: {}", p.display()))
+        .chain(
+            after
+                .keys()
+                .filter(|p| !before.contains_key(*p))
+                .map(|p| format!("added: {}", p.display())),
+        )
+        .collect();
+    assert!(changed.is_empty(), "{what}:\n{}", changed.join("\n"));
 }
