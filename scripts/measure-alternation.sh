@@ -48,6 +48,7 @@ run() {
   end=$(date +%s.%N)
   units=$(fingerprints | sort | comm -13 "$before" - | wc -l)
   rm -f "$before" "$log"
+  # shellcheck disable=SC2016 # the backquotes are markdown's
   printf '| `%s` | `%s` | %s | %.1f |\n' "$label" "$after" "$units" "$(echo "$end - $start" | bc)"
 }
 

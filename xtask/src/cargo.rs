@@ -3,8 +3,10 @@
 //! `cargo_metadata`'s model, and the JSON message stream read into compilation [`Unit`]s.
 
 use crate::exec::{self, Exec, Line, Stream};
+use crate::progress;
 use anyhow::Context;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -191,10 +193,12 @@ impl Invocation {
         let start = Instant::now();
         let mut units = Vec::new();
         let mut timings_report = None;
-        exec.run(&self.command(), &mut |stream, line| {
+        let now = std::cell::RefCell::new(Compiling::default());
+        let on_line = &mut |stream, line: &str| {
             if let Some(path) = line.trim().strip_prefix("Timing report saved to ") {
                 timings_report = Some(PathBuf::from(path));
             }
+            now.borrow_mut().read(stream, line);
             if stream == Stream::Stdout {
                 if let Some(unit) = Unit::from_message(line, is_member, start) {
                     units.push(unit);
@@ -206,12 +210,99 @@ impl Invocation {
                 }
             }
             Line::Show
-        })?;
+        };
+        exec.prepare(&self.command(), "")
+            .run_with_status(on_line, &|elapsed| Some(now.borrow().status(elapsed)))?;
         Ok(Outcome {
             seconds: start.elapsed().as_secs_f64(),
             units,
             timings_report,
         })
+    }
+}
+
+/// What a cargo run is doing, from its lines: units done, and what it is compiling now (its
+/// `Compiling` lines say when a package starts; its messages when a unit ends or a build script
+/// runs), for the status line.
+#[derive(Default)]
+struct Compiling {
+    done: usize,
+    /// Package name → (since when, running its build script).
+    now: BTreeMap<String, (Instant, bool)>,
+}
+
+/// A unit running longer than this is named with its time.
+const LONG: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Compiling {
+    fn read(&mut self, stream: Stream, line: &str) {
+        if stream == Stream::Stderr {
+            let mut words = line.split_whitespace();
+            if let (Some("Compiling"), Some(name)) = (words.next(), words.next()) {
+                self.now
+                    .entry(name.to_string())
+                    .or_insert((Instant::now(), false));
+            }
+            return;
+        }
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            return;
+        };
+        let name = message["package_id"].as_str().map(package_name);
+        match (message["reason"].as_str(), name) {
+            (Some("compiler-artifact"), Some(name)) => {
+                self.done += 1;
+                let kinds = message["target"]["kind"].as_array();
+                let script = kinds.is_some_and(|k| k.iter().any(|k| k == "custom-build"));
+                match script {
+                    // Compiled: the script runs next.
+                    true => {
+                        let entry = self.now.entry(name).or_insert((Instant::now(), true));
+                        entry.1 = true;
+                    }
+                    false => {
+                        self.now.remove(&name);
+                    }
+                }
+            }
+            (Some("build-script-executed"), Some(name)) => {
+                if let Some(entry) = self.now.get_mut(&name) {
+                    entry.1 = false;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `cargo: 42 units done, 1m12s; compiling libsqlite3-sys (build script) 1m05s, tokio, +2`
+    fn status(&self, elapsed: std::time::Duration) -> String {
+        let mut now: Vec<(&String, &(Instant, bool))> = self.now.iter().collect();
+        now.sort_by_key(|(_, (since, _))| *since);
+        let named: Vec<String> = now
+            .iter()
+            .take(3)
+            .map(|(name, (since, script))| {
+                let what = if *script { " (build script)" } else { "" };
+                let time = since.elapsed();
+                match time >= LONG {
+                    true => format!("{name}{what} {}", progress::duration(time)),
+                    false => format!("{name}{what}"),
+                }
+            })
+            .collect();
+        let more = match now.len().saturating_sub(named.len()) {
+            0 => String::new(),
+            n => format!(", +{n}"),
+        };
+        let compiling = match named.is_empty() {
+            true => String::new(),
+            false => format!("; compiling {}{more}", named.join(", ")),
+        };
+        format!(
+            "cargo: {} units done, {}{compiling}",
+            self.done,
+            progress::duration(elapsed)
+        )
     }
 }
 

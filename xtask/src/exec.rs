@@ -2,6 +2,7 @@
 //! value, spawned here through the workspace's `Shell` (its directory and environment), with
 //! its output streamed line by line to a handler and the tail kept for the error.
 
+use crate::progress;
 use anyhow::{bail, Context};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -216,6 +217,8 @@ impl<'a> Exec<'a> {
     /// Run `command` silently and return what it printed and whether it succeeded; an error
     /// only when it cannot start.
     pub fn output(&self, command: &Command) -> anyhow::Result<Output> {
+        let line: String = command.line().chars().take(60).collect();
+        let _waiting = progress::Waiting::on(format!("{line} …"));
         let mut process = self.prepare(command, "").process;
         let out = process
             .stdin(Stdio::null())
@@ -351,9 +354,26 @@ pub struct Prepared {
     verbosity: Verbosity,
 }
 
+/// What a running process's status line says, given how long it has run (`None`: the
+/// process's own line and time).
+pub type Status<'a> = &'a dyn Fn(std::time::Duration) -> Option<String>;
+
+/// How often a running process's status is drawn again.
+const TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
 impl Prepared {
     /// Start it and stream both outputs, line by line in arrival order, to `on_line`.
-    pub fn run(mut self, on_line: &mut dyn FnMut(Stream, &str) -> Line) -> anyhow::Result<()> {
+    pub fn run(self, on_line: &mut dyn FnMut(Stream, &str) -> Line) -> anyhow::Result<()> {
+        self.run_with_status(on_line, &|_| None)
+    }
+
+    /// [`Prepared::run`], with a live status line (see [`crate::progress`]) that `status` words
+    /// from what `on_line` has seen; from its second second on, so a short process shows none.
+    pub fn run_with_status(
+        mut self,
+        on_line: &mut dyn FnMut(Stream, &str) -> Line,
+        status: Status,
+    ) -> anyhow::Result<()> {
         let prefix = if self.label.is_empty() {
             String::new()
         } else {
@@ -361,8 +381,13 @@ impl Prepared {
         };
         let normal = self.verbosity == Verbosity::Normal;
         if normal {
-            eprintln!("{prefix}$ {}", self.line);
+            progress::line(&format!("{prefix}$ {}", self.line));
         }
+        let task = progress::task();
+        let own = |elapsed| {
+            let line: String = self.line.chars().take(60).collect();
+            format!("{prefix}{line} … {}", progress::duration(elapsed))
+        };
         let start = Instant::now();
         let mut child = self
             .process
@@ -403,17 +428,29 @@ impl Prepared {
         .collect::<Vec<_>>();
         drop(tx);
         let mut tail = VecDeque::new();
-        for (stream, line) in rx {
-            if on_line(stream, &line) == Line::Show {
-                if normal {
-                    eprintln!("{prefix}{line}");
+        loop {
+            match rx.recv_timeout(TICK) {
+                Ok((stream, line)) => {
+                    if on_line(stream, &line) == Line::Show {
+                        if normal {
+                            progress::line(&format!("{prefix}{line}"));
+                        }
+                        tail.push_back(line);
+                        if tail.len() > TAIL_LINES {
+                            tail.pop_front();
+                        }
+                    }
                 }
-                tail.push_back(line);
-                if tail.len() > TAIL_LINES {
-                    tail.pop_front();
-                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= std::time::Duration::from_secs(2) {
+                let text = status(elapsed).map_or_else(|| own(elapsed), |s| format!("{prefix}{s}"));
+                progress::status(task, Some(text));
             }
         }
+        progress::status(task, None);
         for reader in readers {
             let _ = reader.join();
         }
@@ -423,7 +460,7 @@ impl Prepared {
         if !status.success() {
             if !normal {
                 for line in &tail {
-                    eprintln!("{prefix}{line}");
+                    progress::line(&format!("{prefix}{line}"));
                 }
             }
             let seconds = start.elapsed().as_secs_f64();

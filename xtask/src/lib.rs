@@ -24,11 +24,13 @@
 //!   cargo      typed cargo invocations, metadata and messages; toolchain: what the machine has
 //!   config     the [workspace.metadata.xtask] schema
 //!   plan       the one step vocabulary and runner: what --dry-run prints is what runs
-//!   bottom     exec (every process), lock, render (tables, formats, names)
+//!   bottom     exec (every process), lock, render (tables, formats, names); under them,
+//!              progress (the live status line; every line printed while processes run)
 
-// Bottom: no imports from the crate.
+// Bottom: no imports from the crate (progress), then what only it imports.
 mod exec;
 mod lock;
+mod progress;
 mod render;
 // The [workspace.metadata.xtask] schema.
 mod config;
@@ -211,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// from itself); rust-analyzer's tidy tests guard its rules the same way.
 #[cfg(test)]
 const LAYERS: &[&[&str]] = &[
+    &["progress"],
     &["exec", "lock", "render"],
     &["config"],
     &["cargo", "engine", "sccache", "toolchain"],

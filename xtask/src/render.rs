@@ -46,15 +46,32 @@ impl Table {
         self.rows.push(cells.into_iter().map(Into::into).collect());
     }
 
-    /// Boxed, with columns as wide as their widest cell; long cells wrap to fit a terminal
-    /// narrower than that (`terminal_width`).
+    /// Boxed, with columns as wide as their widest cell; long cells wrap between words to fit
+    /// a terminal narrower than that (`terminal_width`); narrower still, a list.
     pub fn terminal(&self) -> String {
         self.terminal_within(terminal_width())
     }
 
-    /// Boxed, fitted into `width` columns (long cells wrapped) when there is one.
+    /// Boxed, fitted into `width` columns when there is one: cells wrap between words, never
+    /// inside one (a path, a command, a fix stays whole, to be copied). When even the longest
+    /// word of each column cannot stand side by side in `width`, a list: one block per row,
+    /// one `header: cell` line per cell.
     fn terminal_within(&self, width: Option<u16>) -> String {
         let columns = self.header.len();
+        let longest_word = |c: usize| {
+            std::iter::once(&self.header[c])
+                .chain(self.rows.iter().filter_map(|row| row.get(c)))
+                .flat_map(|cell| cell.split_whitespace())
+                .map(|word| word.chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let floors: Vec<usize> = (0..columns).map(longest_word).collect();
+        // Each column's padding and border: "│ " … " ┆", and the last border.
+        let needed = floors.iter().sum::<usize>() + 3 * columns + 1;
+        if width.is_some_and(|w| needed > usize::from(w)) {
+            return self.list();
+        }
         let mut table = comfy_table::Table::new();
         table
             .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
@@ -66,8 +83,38 @@ impl Table {
             table
                 .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
                 .set_width(width);
+            for (column, floor) in table.column_iter_mut().zip(&floors) {
+                // comfy-table's widths count the cell's padding, a space each side.
+                let floor = u16::try_from(floor + 2).unwrap_or(u16::MAX);
+                column.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(
+                    comfy_table::Width::Fixed(floor),
+                ));
+            }
         }
         table.to_string()
+    }
+
+    /// One block per row, one `header: cell` line per non-empty cell (indented after the
+    /// first); cells of a column without a header (a ✓/✗) lead the block's first line.
+    fn list(&self) -> String {
+        let blocks: Vec<String> = self
+            .rows
+            .iter()
+            .map(|row| {
+                let cells = || self.header.iter().zip(row).filter(|(_, c)| !c.is_empty());
+                let lead: Vec<&str> = cells()
+                    .filter(|(h, _)| h.is_empty())
+                    .map(|(_, c)| c.as_str())
+                    .collect();
+                let lines: Vec<String> = cells()
+                    .filter(|(h, _)| !h.is_empty())
+                    .map(|(h, c)| format!("{h}: {c}"))
+                    .collect();
+                let lead = lead.iter().map(|c| format!("{c} ")).collect::<String>();
+                format!("{lead}{}", lines.join("\n  "))
+            })
+            .collect();
+        blocks.join("\n\n") + "\n"
     }
 
     pub fn markdown(&self) -> String {
@@ -185,35 +232,6 @@ fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// A line on stderr about work that takes a while: from its second second on, at most once a
-/// second, how far along it is (`restore: 12000 of 80000 files`).
-pub struct Progress {
-    label: String,
-    start: std::time::Instant,
-    shown: Option<std::time::Instant>,
-}
-
-impl Progress {
-    pub fn new(label: impl Into<String>) -> Progress {
-        Progress {
-            label: label.into(),
-            start: std::time::Instant::now(),
-            shown: None,
-        }
-    }
-
-    pub fn tick(&mut self, done: usize, total: usize) {
-        let second = std::time::Duration::from_secs(1);
-        let due = self.shown.map_or(self.start.elapsed() >= 2 * second, |t| {
-            t.elapsed() >= second
-        });
-        if due {
-            eprintln!("{}: {done} of {total}", self.label);
-            self.shown = Some(std::time::Instant::now());
-        }
-    }
-}
-
 /// `names`, at most `shown` of them, for a sentence: ` (a, b and 3 more)`; nothing when empty.
 pub fn some_names(names: &[String], shown: usize) -> String {
     match names.len() {
@@ -259,10 +277,11 @@ mod tests {
         );
     }
 
-    /// A table wider than its width: every line fits, and each column, read down, still says
-    /// what its cells said (less the spaces a wrap took).
+    /// A doctor-like table with long fixes, at 60, 80, 120 and 140 columns: every line fits its width
+    /// (a list's lines are the cells themselves), and every word of every cell stands whole on
+    /// one line: no fix, path or command is broken. Room enough: the table as it is.
     #[test]
-    fn a_wide_table_wraps_to_fit() {
+    fn at_any_width_no_cell_breaks_inside_a_word() {
         let mut t = Table::new(["", "what", "found", "affects", "fix"]);
         t.row([
             "✓",
@@ -273,43 +292,36 @@ mod tests {
         ]);
         t.row([
             "✗",
-            "linker for aarch64-unknown-linux-gnu",
+            "linker for aarch64-unknown-linux-musl",
             "none of aarch64-linux-gnu-gcc, clang, zig on PATH",
-            "build --target aarch64-unknown-linux-gnu, docker images for linux/arm64",
-            "sudo apt-get install gcc-aarch64-linux-gnu (or `cargo install --locked cargo-zigbuild`)",
+            "build --target aarch64-unknown-linux-musl, docker images for linux/arm64",
+            "set `linkers.aarch64-unknown-linux-musl` in [workspace.metadata.xtask], or `cargo install --locked cargo-zigbuild`",
         ]);
-        let path = "a/path/with/no/spaces/at/all/to/break/it/at/".repeat(3);
-        t.row(["✗", path.as_str()]);
         let whole = t.terminal_within(None);
-        assert!(whole.lines().any(|l| l.chars().count() > 200), "{whole}");
         assert_eq!(t.terminal_within(Some(1000)), whole, "room enough");
-
-        let text = t.terminal_within(Some(80));
-        for line in text.lines() {
-            assert!(line.chars().count() <= 80, "{line}\n{text}");
+        let mut shapes = Vec::new();
+        for width in [60u16, 80, 120, 140] {
+            let text = t.terminal_within(Some(width));
+            let list = !text.contains('┆');
+            shapes.push(list);
+            for line in text.lines().filter(|_| !list) {
+                assert!(line.chars().count() <= usize::from(width), "{line}\n{text}");
+            }
+            for word in t.rows.iter().flatten().flat_map(|c| c.split_whitespace()) {
+                assert!(
+                    text.lines().any(|l| l.contains(word)),
+                    "at {width} columns `{word}` is broken:\n{text}"
+                );
+            }
+            if list {
+                assert!(
+                    text.contains("fix: set `linkers.aarch64-unknown-linux-musl` in"),
+                    "{text}"
+                );
+            }
         }
-        let section = |after: char, until: char| -> Vec<String> {
-            let lines: Vec<Vec<&str>> = text
-                .lines()
-                .skip_while(|l| !l.starts_with(after))
-                .skip(1)
-                .take_while(|l| !l.starts_with(until))
-                .map(|l| l.trim_matches('│').split('┆').collect())
-                .collect();
-            (0..t.header.len())
-                .map(|c| lines.iter().flat_map(|l| l[c].split_whitespace()).collect())
-                .collect()
-        };
-        let said = |rows: &[Vec<String>]| -> Vec<String> {
-            (0..t.header.len())
-                .map(|c| {
-                    let cells = rows.iter().filter_map(|row| row.get(c));
-                    cells.flat_map(|cell| cell.split_whitespace()).collect()
-                })
-                .collect()
-        };
-        assert_eq!(section('┌', '╞'), said(std::slice::from_ref(&t.header)));
-        assert_eq!(section('╞', '└'), said(&t.rows));
+        // The longest words side by side take 131 columns: a list below, a table above.
+        assert_eq!(shapes, [true, true, true, false]);
     }
 
     #[test]

@@ -371,12 +371,14 @@ impl Workspace {
                 .ok()
         };
         let commit = git(&["rev-parse", "HEAD"])?;
-        // Without optional locks: a plain `git status` rewrites .git/index to refresh it.
+        // Without optional locks: a plain `git status` rewrites .git/index to refresh it. An
+        // untracked file counts (a new `build.rs`, a module not yet added is built too); an
+        // ignored one does not.
         let status = git(&[
             "--no-optional-locks",
             "status",
             "--porcelain",
-            "--untracked-files=no",
+            "--untracked-files=normal",
         ])?;
         Some(GitState {
             commit,

@@ -879,3 +879,47 @@ fn an_interrupted_image_build_leaves_no_secret_anywhere() {
         assert_not_in_image("xtask-test:secret-interrupt", secret);
     }
 }
+
+/// An engine without a bridge network fails every image build at its first RUN step: the error
+/// names the fix (build on the host's network), and does not repeat it when the build already
+/// asked for that network. A stand-in client answers as such an engine does; no engine needed.
+#[test]
+fn an_engine_without_a_bridge_network_names_the_fix() {
+    let root = small_workspace("docker-no-bridge", "");
+    xtask_ok(&root, &["ci-optims", "sync"]);
+    let fake = root.join("target/fake-docker");
+    write_file(
+        &root,
+        "target/fake-docker",
+        "#!/bin/sh\ncase \"$1 $2\" in\n  version*) echo 28.2.2 ;;\n  'build --help') echo '  --secret stringArray' ;;\n  \
+         build*) echo '#5 [toolchain 1/3] RUN build-env setup' >&2; \
+         echo 'ERROR: failed to solve: network bridge not found' >&2; exit 1 ;;\nesac\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fake = fake.display().to_string();
+    let build = |flags: &[&str]| {
+        let mut args = vec![
+            "docker",
+            "build",
+            "--variant",
+            "development",
+            "--docker",
+            &fake,
+        ];
+        args.extend(flags);
+        let out = xtask(&root, &args);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = build(&[]);
+    assert!(
+        said.contains("DOCKER_BUILD_FLAGS=\"--network host\""),
+        "{said}"
+    );
+    let said = build(&["--docker-flags=--network host"]);
+    assert!(
+        said.contains("no bridge network") && !said.contains("DOCKER_BUILD_FLAGS="),
+        "the fix is not the setting it has: {said}"
+    );
+}

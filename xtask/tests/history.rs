@@ -143,6 +143,53 @@ fn a_slow_build_script_and_a_grown_member_are_named_with_their_changes_across_ru
     );
     let text = xtask_ok(&next, &["history", "--file", &file_arg]);
     assert!(text.contains("rule: "), "the rule is printed: {text}");
+
+    // The same build script, not yet committed (not even added): named with its cause too.
+    let file = kept.join("history-uncommitted.jsonl");
+    std::fs::copy(kept.join("history.jsonl"), &file).unwrap();
+    let lines: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .take(5)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&file, lines.concat()).unwrap();
+    let file_arg = file.display().to_string();
+    let third = root.with_file_name("history-third-runner");
+    let _ = std::fs::remove_dir_all(&third);
+    git(
+        root.parent().unwrap(),
+        &[
+            "clone",
+            "-q",
+            root.to_str().unwrap(),
+            third.to_str().unwrap(),
+        ],
+    );
+    write_file(
+        &third,
+        "core/build.rs",
+        "fn main() { std::thread::sleep(std::time::Duration::from_secs(4)); }\n",
+    );
+    timings(&third, &file);
+    let report: Value = serde_json::from_str(&xtask_ok(
+        &third,
+        &["history", "--file", &file_arg, "--json"],
+    ))
+    .unwrap();
+    let c = &report["comparison"];
+    let script = c["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["kind"] == "build-script-run")
+        .unwrap_or_else(|| panic!("the new build script is not flagged: {c:#}"));
+    assert!(
+        script["why"]
+            .to_string()
+            .contains("core-lib's build script changed"),
+        "an untracked build.rs is a cause: {script}"
+    );
 }
 
 /// Bad input: a point that is not in the history, a line cut off by an interrupted run.

@@ -209,14 +209,21 @@ fn init_adopts_the_tool_as_a_pinned_dependency_and_upgrades_keep_edits() {
     );
     assert!(!root.join("xtask/target").exists() && root.join("target/xtask-tool").is_dir());
 
-    // An edited generated file fails the check, by name.
+    // An edit of a generated file, while its template stays the one it started from, stands:
+    // the check names it and passes (nothing to merge).
     let workflow = root.join(".github/workflows/xtask-docker.yml");
     let edited = std::fs::read_to_string(&workflow).unwrap() + "# the team's edit\n";
     std::fs::write(&workflow, &edited).unwrap();
+    let test_workflow = root.join(".github/workflows/xtask-test.yml");
+    let test_edited = std::fs::read_to_string(&test_workflow).unwrap() + "# ours too\n";
+    std::fs::write(&test_workflow, &test_edited).unwrap();
     let out = cargo_in(&root, &["xtask", "init", "--check"]);
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "an edit passed the check: {text}");
+    assert!(
+        out.status.success(),
+        "an edit of an unmoved template failed: {text}"
+    );
     assert!(
         text.contains("xtask-docker.yml") && text.contains("edited since"),
         "{text}"
@@ -249,6 +256,20 @@ fn init_adopts_the_tool_as_a_pinned_dependency_and_upgrades_keep_edits() {
     assert!(
         beside.ends_with("# version 2\n"),
         "the new version beside it"
+    );
+    // The test workflow's template did not move in version 2: the edit stands, no `.new`.
+    assert_eq!(
+        std::fs::read_to_string(&test_workflow).unwrap(),
+        test_edited
+    );
+    assert!(!root.join(".github/workflows/xtask-test.yml.new").exists());
+    let out = cargo_in(&root, &["xtask", "init", "--check"]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("xtask-docker.yml") && text.contains("the template has moved"),
+        "a moved template is named: {text}"
     );
     // The workspace's own Makefile: never replaced, --force or not.
     let out = cargo_in(&root, &["xtask", "init", "--force"]);
@@ -526,4 +547,47 @@ fn uninstall_takes_out_what_init_added_and_keeps_an_edited_file() {
     std::fs::remove_file(&edited).unwrap();
     std::fs::remove_dir_all(root.join(".github")).unwrap();
     assert_eq!(digest(&root), before, "the workspace is as before adoption");
+}
+
+/// On a workspace with several binaries, init writes the image's binary so that the first
+/// `docker build` works: the one that serves (its package depends on a server framework), else
+/// the first, with a note on how to change it.
+#[test]
+fn init_picks_the_binary_an_image_runs() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("init-service");
+    let _ = std::fs::remove_dir_all(&root);
+    let w = |rel: &str, text: &str| write_file(&root, rel, text);
+    w(
+        "Cargo.toml",
+        "[workspace]\nresolver = \"2\"\nmembers = [\"cli\", \"server\"]\n",
+    );
+    w(
+        "cli/Cargo.toml",
+        "[package]\nname = \"cli\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
+    w("cli/src/main.rs", "fn main() {}\n");
+    w(
+        "server/Cargo.toml",
+        "[package]\nname = \"server\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\naxum = { version = \"0.8\", default-features = false }\n",
+    );
+    w("server/src/main.rs", "fn main() {}\n");
+    generate_lockfile(&root);
+    let tool = workspace_root().join("xtask").display().to_string();
+    xtask_ok(
+        &workspace_root(),
+        &["init", root.to_str().unwrap(), "--tool-path", &tool],
+    );
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(
+            "it depends on axum: it serves; to ship another, set `bin` to one of cli, server"
+        ) && manifest.contains("[workspace.metadata.xtask.service]\nbin = \"server\""),
+        "{manifest}"
+    );
+    let plan = xtask_ok(
+        &root,
+        &["docker", "build", "--variant", "development", "--dry-run"],
+    );
+    assert!(plan.contains("server"), "{plan}");
 }

@@ -144,13 +144,22 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The flags are read before any runtime starts: `--version` is a plain print (tokio's worker
+/// threads once made it spin forever under qemu-user on aarch64).
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.version {
         println!("{BUILD}");
         return Ok(());
     }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();

@@ -83,10 +83,16 @@ pub struct Surroundings<'a> {
 /// this tool, and is not the root, a parent, `target/`, a member, or tracked by git. The same
 /// for its staging and previous folders.
 pub fn check_place(configured: &str, dist: &Path, around: &Surroundings) -> anyhow::Result<()> {
+    // An example that is not the setting the user already has.
+    let example = if configured == "dist" {
+        "out/dist"
+    } else {
+        "dist"
+    };
     let refuse = |why: String| -> anyhow::Result<()> {
         bail!(
             "dist-dir `{configured}` ({}) {why}; fix: set [workspace.metadata.xtask] dist-dir to a \
-             new folder inside the workspace, e.g. \"dist\"",
+             new folder inside the workspace, e.g. \"{example}\"",
             dist.display()
         )
     };
@@ -116,17 +122,19 @@ pub fn check_place(configured: &str, dist: &Path, around: &Surroundings) -> anyh
         return refuse("holds files tracked by git".into());
     }
     for place in [dist.to_path_buf(), staging_dir(dist), previous_dir(dist)] {
-        if place.is_symlink() {
-            return refuse(format!(
-                "cannot be used: {} is a symbolic link",
+        let what = if place.is_symlink() {
+            "a symbolic link"
+        } else if place.exists() && !place.is_dir() {
+            "a file, not a folder"
+        } else {
+            ""
+        };
+        if !what.is_empty() {
+            bail!(
+                "dist-dir `{configured}` cannot be used: {} is {what}, and the build makes that folder itself; fix: remove {} (it is yours: move what it holds first), or set [workspace.metadata.xtask] dist-dir to another new folder, e.g. \"{example}\"",
+                place.display(),
                 place.display()
-            ));
-        }
-        if place.exists() && !place.is_dir() {
-            return refuse(format!(
-                "cannot be used: {} is a file, not a folder",
-                place.display()
-            ));
+            );
         }
         if place.is_dir() && !made_here(&place) {
             return refuse(format!(
@@ -472,6 +480,15 @@ mod tests {
             .contains("symbolic link"));
         assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
         std::fs::remove_dir_all(outside).unwrap();
+        // The fix never repeats the setting: a `dist` that is a link is not told to be "dist".
+        std::fs::create_dir_all(root.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere"), root.join("dist")).unwrap();
+        let err = check("dist").unwrap_err().to_string();
+        assert!(
+            err.contains("fix: remove") && !err.contains("e.g. \"dist\""),
+            "{err}"
+        );
+        std::fs::remove_file(root.join("dist")).unwrap();
         // Absent, or made here: fine.
         check("dist").unwrap();
         std::fs::create_dir_all(root.join("dist")).unwrap();

@@ -27,7 +27,7 @@
 use super::prune::unit_hash;
 use crate::build::dist::sha256_file;
 use crate::exec::{Command, Exec};
-use crate::render::Progress;
+use crate::progress::Count;
 use crate::workspace::Workspace;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -286,7 +286,7 @@ pub fn record(ws: &Workspace, toolchain: &str) -> anyhow::Result<Record> {
     let bounds = Bounds::of(ws);
     let mut sources = BTreeMap::new();
     let tree = workspace_tree(ws);
-    let (total, mut progress) = (tree.files.len(), Progress::new("save: files hashed"));
+    let (total, mut progress) = (tree.files.len(), Count::new("save: files hashed"));
     for (i, found) in tree
         .files
         .into_iter()
@@ -603,7 +603,7 @@ fn dating(exec: &Exec, ws: &Workspace, record: &Record) -> anyhow::Result<Dating
         .filter_map(|rel| Found::at(ws, &ws.root.join(rel)));
     let mut seen = BTreeSet::new();
     let tree = workspace_tree(ws);
-    let (total, mut progress) = (tree.files.len(), Progress::new("restore: files compared"));
+    let (total, mut progress) = (tree.files.len(), Count::new("restore: files compared"));
     for (i, found) in tree.files.into_iter().chain(git).enumerate() {
         progress.tick(i, total);
         dating.judge(&bounds, &found, record.sources.get(&found.rel), changed_at)?;

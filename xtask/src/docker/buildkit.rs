@@ -51,16 +51,19 @@ struct BuildStep {
 pub struct BuildkitLog {
     steps: BTreeMap<u32, BuildStep>,
     /// What cargo said went wrong, when it is something the user can fix.
-    cargo_failure: Option<CargoFailure>,
+    known_failure: Option<KnownFailure>,
 }
 
-/// A cargo failure inside an image that has a known fix.
+/// A failure inside an image build that has a known fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CargoFailure {
+pub enum KnownFailure {
     /// `failed to run custom build command`: a build script failed (often a missing tool).
     BuildScript,
     /// `failed to authenticate when downloading repository`: a private git dependency.
     GitAuthentication,
+    /// `network bridge not found`: an engine without a bridge network (rootless, or set up
+    /// without one) cannot give a RUN step the default network.
+    NoBridgeNetwork,
 }
 
 impl BuildkitLog {
@@ -69,9 +72,11 @@ impl BuildkitLog {
     /// (its output).
     pub fn read_line(&mut self, line: &str) {
         if line.contains("failed to run custom build command") {
-            self.cargo_failure = Some(CargoFailure::BuildScript);
+            self.known_failure = Some(KnownFailure::BuildScript);
         } else if line.contains("failed to authenticate when downloading repository") {
-            self.cargo_failure = Some(CargoFailure::GitAuthentication);
+            self.known_failure = Some(KnownFailure::GitAuthentication);
+        } else if line.contains("network bridge not found") {
+            self.known_failure = Some(KnownFailure::NoBridgeNetwork);
         }
         let Some(rest) = line.strip_prefix('#') else {
             return;
@@ -88,7 +93,10 @@ impl BuildkitLog {
         } else if rest == "CACHED" {
             step.cached = true;
         } else if let Some(done) = rest.strip_prefix("DONE ") {
-            step.seconds = done.trim_end_matches('s').parse().unwrap_or(0.0);
+            // BuildKit can print `DONE -0.0s` (its clocks): a step takes no negative time, and
+            // `+ 0.0` turns -0.0 into 0.0, which a table prints without its sign.
+            let seconds: f64 = done.trim_end_matches('s').parse().unwrap_or(0.0);
+            step.seconds = seconds.max(0.0) + 0.0;
         } else if let Some(json) = rest.split(SCCACHE_MARKER).nth(1) {
             if let Ok(stats) = sccache::parse_stats(json.trim()) {
                 step.cache = Some((stats.hits, stats.misses));
@@ -102,8 +110,8 @@ impl BuildkitLog {
         }
     }
 
-    pub fn cargo_failure(&self) -> Option<CargoFailure> {
-        self.cargo_failure
+    pub fn known_failure(&self) -> Option<KnownFailure> {
+        self.known_failure
     }
 
     /// The steps of these stages, summed into one phase.
@@ -177,7 +185,7 @@ mod tests {
             "#9 [deps 4/4] RUN --mount=type=cache build-env cargo build --locked -p ci_optims",
             "#9 CACHED",
             "#10 [build 1/2] COPY . .",
-            "#10 DONE 0.4s",
+            "#10 DONE -0.0s",
             "#12 [build 2/2] RUN --mount=type=cache build-env cargo build",
             "#12 40.1 build-env: cargo for aarch64-unknown-linux-gnu on x86_64",
             "#12 41.2    Compiling serde v1.0.229",
@@ -209,7 +217,11 @@ mod tests {
         let (deps, build, runtime) = (&reports[0], &reports[1], &reports[2]);
         assert!(deps.cached && deps.units_compiled == 0);
         assert!(!build.cached);
-        assert_eq!(build.seconds, 11.9);
+        assert_eq!(build.seconds, 11.5, "the COPY step's -0.0 s counts as 0");
+        assert!(
+            reports.iter().all(|r| !r.seconds.is_sign_negative()),
+            "no -0.0 to print"
+        );
         // Units, as cargo's messages count them: serde's build script and library, the member,
         // and a path package that is no member (third-party).
         assert_eq!((build.units_compiled, build.units_fresh), (4, 1));
@@ -229,14 +241,16 @@ mod tests {
     fn a_failed_build_script_is_noticed() {
         let mut log = BuildkitLog::default();
         log.read_line("#13 500.1    Compiling openssl-sys v0.9.107");
-        assert_eq!(log.cargo_failure(), None);
+        assert_eq!(log.known_failure(), None);
         log.read_line(
             "#13 511.9 error: failed to run custom build command for `openssl-sys v0.9.107`",
         );
-        assert_eq!(log.cargo_failure(), Some(CargoFailure::BuildScript));
+        assert_eq!(log.known_failure(), Some(KnownFailure::BuildScript));
         log.read_line(
             "#11 2.301 error: failed to authenticate when downloading repository: http://127.0.0.1:9/private.git",
         );
-        assert_eq!(log.cargo_failure(), Some(CargoFailure::GitAuthentication));
+        assert_eq!(log.known_failure(), Some(KnownFailure::GitAuthentication));
+        log.read_line("ERROR: failed to solve: network bridge not found");
+        assert_eq!(log.known_failure(), Some(KnownFailure::NoBridgeNetwork));
     }
 }

@@ -20,7 +20,7 @@ use crate::sccache;
 use crate::toolchain::Toolchain;
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
-use buildkit::{BuildkitLog, CargoFailure, PhaseReport};
+use buildkit::{BuildkitLog, KnownFailure, PhaseReport};
 use plan::{DockerPlan, ImageRequest, Platform, Step};
 pub use report::DockerReport;
 use std::collections::BTreeSet;
@@ -330,14 +330,30 @@ impl crate::plan::Handler for Imaging<'_> {
         }
     }
 
-    fn failed(&self, _: &crate::plan::Step, watch: Option<Log>, e: anyhow::Error) -> anyhow::Error {
-        match watch.and_then(|w| w.0.cargo_failure()) {
-            Some(CargoFailure::BuildScript) => e.context(
+    fn failed(
+        &self,
+        step: &crate::plan::Step,
+        watch: Option<Log>,
+        e: anyhow::Error,
+    ) -> anyhow::Error {
+        let on_a_network = matches!(step, crate::plan::Step::Run { command, .. }
+            if command.args.iter().any(|a| a.starts_with("--network")));
+        match watch.and_then(|w| w.0.known_failure()) {
+            Some(KnownFailure::NoBridgeNetwork) if on_a_network => e.context(
+                "the engine has no bridge network, and the build's --network flag did not avoid \
+                 it: see `docker network ls` and the engine's network setup",
+            ),
+            Some(KnownFailure::NoBridgeNetwork) => e.context(
+                "the engine has no bridge network (a rootless engine, or one set up without it): \
+                 build on the host's network: DOCKER_BUILD_FLAGS=\"--network host\" (or \
+                 `--docker-flags=\"--network host\"`)",
+            ),
+            Some(KnownFailure::BuildScript) => e.context(
                 "a build script failed in the image: if it needs a system tool or library \
                  (pkg-config and libssl-dev, protobuf-compiler, cmake), list its Debian packages \
                  in [workspace.metadata.xtask] system-packages",
             ),
-            Some(CargoFailure::GitAuthentication) => e.context(format!(
+            Some(KnownFailure::GitAuthentication) => e.context(format!(
                 "a git dependency asked for credentials: put a token that can read it in \
                  {GIT_TOKEN_ENV} (`make docker.build.dev {GIT_TOKEN_ENV}=...`, or export it); the \
                  builds get it only as the BuildKit secret `git_token`"

@@ -70,18 +70,8 @@ pub fn cpu_model() -> String {
 
 /// The checked-out commit, and whether the tree has changes beyond it ("unknown" outside git).
 pub fn git_state(exec: &Exec, ws: &Workspace) -> (String, bool) {
-    let git = |args: &[&str]| {
-        exec.output(&exec::Command::new("git").args(args).dir(&ws.root))
-            .ok()
-            .filter(|o| o.success)
-            .map(|o| o.stdout.trim().to_string())
-    };
-    match git(&["rev-parse", "HEAD"]) {
-        Some(commit) => {
-            let status =
-                git(&["status", "--porcelain", "--untracked-files=no"]).unwrap_or_default();
-            (commit, !status.is_empty())
-        }
+    match ws.git_state(exec) {
+        Some(git) => (git.commit, git.dirty),
         None => ("unknown".into(), false),
     }
 }
@@ -300,8 +290,19 @@ fn evidence_from_git(
         args.extend(&range);
         args.push("--");
         args.extend(paths.iter().map(String::as_str));
+        let mut numstat = git(&args)?;
+        if worktree {
+            // Files not yet added are in no diff: each counts as added whole.
+            let mut others = vec!["ls-files", "--others", "--exclude-standard", "--"];
+            others.extend(paths.iter().map(String::as_str));
+            for file in git(&others)?.lines() {
+                let lines =
+                    std::fs::read_to_string(ws.root.join(file)).map_or(0, |t| t.lines().count());
+                numstat.push_str(&format!("{lines}\t0\t{file}\n"));
+            }
+        }
         let (mut added, mut removed) = (0, 0);
-        for line in git(&args)?.lines() {
+        for line in numstat.lines() {
             let mut cols = line.split('\t');
             let (a, r, file) = (cols.next(), cols.next(), cols.next().unwrap_or(""));
             if file.ends_with("build.rs") {

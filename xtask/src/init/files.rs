@@ -81,9 +81,12 @@ pub enum State {
     Stale {
         version: String,
     },
-    /// Written by `version`, then edited.
+    /// Written by `version`, then edited. `template_moved`: this version would write another
+    /// body than the one the edit started from (the stamp holds that one's hash), so there is
+    /// something to merge; when it would not, the edit stands as it is.
     Edited {
         version: String,
+        template_moved: bool,
     },
     /// No stamp: the workspace's own file (or one whose stamp was deleted to own it).
     Foreign,
@@ -98,7 +101,11 @@ pub fn state(on_disk: Option<&str>, body: &str) -> State {
         return State::Foreign;
     };
     if hash(&old_body) != stamp_hash {
-        return State::Edited { version };
+        let template_moved = hash(body) != stamp_hash;
+        return State::Edited {
+            version,
+            template_moved,
+        };
     }
     if old_body == body && version == VERSION {
         return State::Current;
@@ -131,9 +138,23 @@ mod tests {
                 version: "0.0.1".into()
             }
         );
-        // Edited: the hash no longer matches, whatever the version.
+        // Edited: the hash no longer matches, whatever the version. Against the template it
+        // started from, nothing moved; against another, there is something to merge.
         let edited = file.replace("RUN true", "RUN false");
-        assert!(matches!(state(Some(&edited), body), State::Edited { .. }));
+        assert!(matches!(
+            state(Some(&edited), body),
+            State::Edited {
+                template_moved: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            state(Some(&edited), "FROM debian\nRUN true\nRUN more\n"),
+            State::Edited {
+                template_moved: true,
+                ..
+            }
+        ));
         // Its stamp deleted: the workspace's own.
         let owned = file.lines().skip(1).collect::<Vec<_>>().join("\n");
         assert_eq!(state(Some(&owned), body), State::Foreign);

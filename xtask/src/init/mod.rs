@@ -363,7 +363,7 @@ fn file_steps(plan: &mut Plan, root: &Path, g: &Generated, alias: &str, force: b
             format!("{}: replaces version {version}'s (not edited)", g.purpose),
             text,
         )),
-        State::Edited { version } if force => {
+        State::Edited { version, .. } if force => {
             let theirs = on_disk.unwrap_or_default();
             plan.step(Step::write(
                 root.join(format!("{}.edited", g.rel)),
@@ -379,7 +379,16 @@ fn file_steps(plan: &mut Plan, root: &Path, g: &Generated, alias: &str, force: b
                 text,
             ));
         }
-        State::Edited { version } => {
+        State::Edited {
+            version,
+            template_moved: false,
+        } => plan.step(Step::Keep {
+            path,
+            why: format!(
+                "edited since version {version} wrote it, and this version's template is the one the edit started from: the edit stands, nothing to merge"
+            ),
+        }),
+        State::Edited { version, .. } => {
             let beside = root.join(format!("{}.new", g.rel));
             if read(&beside).as_deref() != Some(text.as_str()) {
                 plan.step(Step::write(
@@ -619,6 +628,58 @@ fn excludes_needed<'a>(workspace: Option<&toml::Value>, dir: &'a str) -> Vec<&'a
         .collect()
 }
 
+/// Crates a binary that serves depends on (a server framework or its core).
+const SERVES_WITH: &[&str] = &[
+    "axum",
+    "actix-web",
+    "warp",
+    "rocket",
+    "poem",
+    "salvo",
+    "tide",
+    "tonic",
+    "ntex",
+    "hyper",
+    "tower-http",
+];
+
+/// The binary the image runs, when a workspace has several (with one, images take it anyway):
+/// `--service`, else the one whose package depends on a server framework, else the first, each
+/// with a note on why and how to change it, so that the first `docker build` works.
+fn image_service(ws: &Workspace, args: &InitArgs) -> Option<(String, String)> {
+    if let Some(service) = &args.service {
+        return Some((service.clone(), String::new()));
+    }
+    let bins = ws.shipped_bins();
+    if bins.len() < 2 {
+        return None;
+    }
+    let serves = |bin: &&&crate::workspace::Bin| {
+        let member = ws.members.iter().find(|m| m.name == bin.package);
+        member.and_then(|m| {
+            SERVES_WITH
+                .iter()
+                .find(|s| m.dependency_names.contains(**s))
+        })
+    };
+    let names: Vec<&str> = bins.iter().map(|b| b.name.as_str()).collect();
+    let change = format!(
+        "; to ship another, set `bin` to one of {}",
+        names.join(", ")
+    );
+    let serving: Vec<_> = bins.iter().filter(|b| serves(b).is_some()).collect();
+    Some(match serving.as_slice() {
+        [only] => (
+            only.name.clone(),
+            format!(" (it depends on {}: it serves{change})", serves(only)?),
+        ),
+        _ => (
+            bins[0].name.clone(),
+            format!(" (the first of the binaries{change})"),
+        ),
+    })
+}
+
 fn config_table(ws: &Workspace, args: &InitArgs, docker: Option<(&String, &String)>) -> String {
     let bins: Vec<String> = ws.bins.iter().map(|b| format!("\"{}\"", b.name)).collect();
     // A library-only workspace ships nothing: `bins = []` would refuse every production build
@@ -645,9 +706,9 @@ fn config_table(ws: &Workspace, args: &InitArgs, docker: Option<(&String, &Strin
             why.join("; ")
         ));
     }
-    if let Some(service) = &args.service {
+    if let Some((service, why)) = image_service(ws, args) {
         text.push_str(&format!(
-            "\n# The long-running binary: the image's entry point and the smoke tests' target.\n[workspace.metadata.xtask.service]\nbin = \"{service}\"\n"
+            "\n# The long-running binary: the image's entry point and the smoke tests' target{why}.\n[workspace.metadata.xtask.service]\nbin = \"{service}\"\n"
         ));
     }
     if let Some((dockerfile, build_env)) = docker {
@@ -812,9 +873,16 @@ fn check(exec: &Exec, ws: &Workspace, place: &Place) -> anyhow::Result<()> {
                 format!("written by {version}, the pin is {}", files::VERSION),
                 fix_init.clone(),
             ),
-            State::Edited { version } => (
-                format!("edited since {version} wrote it"),
-                "undo the edit, or delete its stamp line to own the file".into(),
+            State::Edited {
+                version,
+                template_moved: false,
+            } => (
+                format!("edited since {version} wrote it; the template is the one it started from: current"),
+                String::new(),
+            ),
+            State::Edited { version, .. } => (
+                format!("edited since {version} wrote it, and the template has moved since"),
+                "merge this version's template into it (`init` puts it beside as .new), or delete its stamp line to own the file".into(),
             ),
         };
         let pending = ws.root.join(format!("{}.new", g.rel)).exists();
