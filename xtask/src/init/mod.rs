@@ -515,7 +515,10 @@ fn thin_manifest(place: &Place, source: &Source) -> anyhow::Result<String> {
          # One binary, `xtask`, whatever the folder is called (the workflows install it by that name).\n\
          [[bin]]\nname = \"xtask\"\npath = \"src/main.rs\"\n\n\
          [dependencies]\n\n\
-         # A workspace of its own: it never joins (or changes) the one it builds.\n[workspace]\n",
+         # A workspace of its own: it never joins (or changes) the one it builds.\n[workspace]\n\n\
+         # Compiled on every fresh clone before anything else runs: without debug info (panics\n\
+         # still name their functions) the tool's own crate compiles in about two thirds the time.\n\
+         [profile.dev]\ndebug = false\n",
         alias = place.alias,
         dir = place.dir,
     );
