@@ -219,36 +219,42 @@ impl Plan {
     /// holding a file git tracks (a tracked file the tool generated may go: the user commits
     /// that); writing, linking or removing anything in `.git`.
     fn check_workspace(&self, exec: &Exec) -> anyhow::Result<()> {
-        let root = resolved(&exec.dir());
         for step in &self.steps {
             let (path, removal) = match step {
                 Step::Remove { path, .. } => (path, true),
                 Step::Write { path, .. } | Step::Link { path, .. } => (path, false),
                 _ => continue,
             };
-            // A link is removed or replaced itself, not what it leads to: its folder counts.
-            let real = match path.is_symlink() {
-                true => resolved(path.parent().unwrap_or(path))
-                    .join(path.file_name().unwrap_or_default()),
-                false => resolved(path),
-            };
-            let tracked = || real.is_dir() && real.starts_with(&root) && tracks(exec, &root, &real);
-            let why = if real.starts_with(root.join(".git")) {
-                "it is git's own data"
-            } else if removal && root.starts_with(&real) {
-                "it holds the workspace"
-            } else if removal && tracked() {
-                "it is a folder holding files git tracks"
-            } else {
-                continue;
-            };
-            anyhow::bail!(
-                "{} would be {}, and {why}: this command never touches that; point the target dir (`CARGO_TARGET_DIR`, `build.target-dir`) or the output at a folder of its own",
-                path.display(),
-                if removal { "removed" } else { "written" }
-            );
+            if let Some(why) = refusal(exec, path, removal) {
+                anyhow::bail!(
+                    "{} would be {}, and {why}: this command never touches that; point the target dir (`CARGO_TARGET_DIR`, `build.target-dir`) or the output at a folder of its own",
+                    path.display(),
+                    if removal { "removed" } else { "written" }
+                );
+            }
         }
         Ok(())
+    }
+}
+
+/// Why removing (or writing) `path` would take the workspace with it, if it would (the
+/// workspace is the runner's folder): removing the root or a folder above it, or a folder
+/// holding a file git tracks; anything in `.git`. In-process removals ask it too.
+pub fn refusal(exec: &Exec, path: &Path, removal: bool) -> Option<&'static str> {
+    let root = resolved(&exec.dir());
+    // A link is removed or replaced itself, not what it leads to: its folder counts.
+    let real = match path.is_symlink() {
+        true => resolved(path.parent().unwrap_or(path)).join(path.file_name().unwrap_or_default()),
+        false => resolved(path),
+    };
+    if real.starts_with(root.join(".git")) {
+        Some("it is git's own data")
+    } else if removal && root.starts_with(&real) {
+        Some("it holds the workspace")
+    } else if removal && real.is_dir() && real.starts_with(&root) && tracks(exec, &root, &real) {
+        Some("it is a folder holding files git tracks")
+    } else {
+        None
     }
 }
 

@@ -326,13 +326,17 @@ impl Workspace {
     }
 
     /// The target dir must be a folder of its own: this tool keeps its files there (`xtask/`:
-    /// the history, baselines, the restore's record) and removes what cargo built there. One
-    /// that holds the workspace (`.`, a parent) or lies in `.git` is refused with the fix.
+    /// the history, baselines, the restore's record) and removes what cargo built there. The
+    /// workspace root itself (`.`: they would mix with yours, `xtask/` first), `/`, or a folder
+    /// in `.git` is refused with the fix. (A folder above the workspace is cargo's to use: no
+    /// step removes the workspace or a folder holding it, see `plan`.)
     fn check_target_dir(&self) -> anyhow::Result<()> {
         let real = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.into());
         let (root, target) = (real(&self.root), real(&self.target_dir));
-        let why = if root.starts_with(&target) {
-            "holds the workspace"
+        let why = if root == target {
+            "is the workspace root"
+        } else if target.parent().is_none() {
+            "is the file system's root"
         } else if target.starts_with(root.join(".git")) {
             "is inside .git"
         } else {

@@ -122,20 +122,21 @@ fn said(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// A target dir that holds the workspace (itself, its parent, `/`) or lies in `.git`: every
-/// command is refused before its first step, with the fix, and touches nothing.
+/// A target dir that is the workspace root, `/`, or in `.git`: every command is refused before
+/// its first step, with the fix, and touches nothing. A folder above the workspace is cargo's to
+/// use: every command runs there, and the sibling, HOME and tracked files stay as they were.
 #[test]
-fn a_target_dir_that_holds_the_workspace_is_refused_by_every_command() {
+fn a_target_dir_that_is_the_workspace_or_the_root_is_refused_by_every_command() {
     let _guard = heavy();
     let sandbox = Sandbox::new("target-dir");
     let before = sandbox.state();
     let ws = sandbox.ws.display().to_string();
-    for target in [
-        ws.clone(),
-        sandbox.top.display().to_string(),
-        "/".to_string(),
-        format!("{ws}/.git/objects"),
-    ] {
+    let parent = sandbox.top.display().to_string();
+    for args in WRITERS {
+        sandbox.xtask(args, &[("CARGO_TARGET_DIR", parent.clone())]);
+    }
+    sandbox.assert_untouched(&before, "CARGO_TARGET_DIR=<the workspace's parent>");
+    for target in [ws.clone(), "/".to_string(), format!("{ws}/.git/objects")] {
         for args in WRITERS {
             let out = sandbox.xtask(args, &[("CARGO_TARGET_DIR", target.clone())]);
             let text = said(&out);

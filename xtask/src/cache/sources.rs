@@ -475,16 +475,17 @@ fn drop_foreign_entries(record: &mut Record) -> Vec<String> {
         }
         keep
     });
-    for map in [
-        &mut record.target as &mut dyn RetainKeys,
-        &mut record.folders,
-    ] {
-        dropped.extend(map.retain_keys(&normal));
-    }
+    dropped.extend(record.target.retain_keys(&normal));
+    // The root folder's own entry is the empty path.
+    dropped.extend(
+        record
+            .folders
+            .retain_keys(&|rel| rel.is_empty() || normal(rel)),
+    );
     dropped
 }
 
-/// `retain` on the keys of the record's maps of other values.
+/// `retain` on the keys of the record's maps, the keys dropped returned.
 trait RetainKeys {
     fn retain_keys(&mut self, keep: &dyn Fn(&str) -> bool) -> Vec<String>;
 }
@@ -518,7 +519,7 @@ pub fn restore(exec: &Exec, ws: &Workspace, toolchain: &str) -> anyhow::Result<R
         },
         Err(problem) => problem,
     };
-    empty_profile_dirs(ws)?;
+    empty_profile_dirs(exec, ws)?;
     Ok(Restored {
         ignored: Some(problem),
         ..Restored::default()
@@ -554,8 +555,12 @@ fn date_by(
 
 /// Every profile dir of the target dir removed (what cargo built; this tool's history and
 /// baselines stay): the build starts from scratch, never from parts.
-fn empty_profile_dirs(ws: &Workspace) -> anyhow::Result<()> {
+fn empty_profile_dirs(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
     for dir in crate::cargo::profile_dirs(&ws.target_dir) {
+        if let Some(why) = crate::plan::refusal(exec, &dir, true) {
+            eprintln!("warning: {} is left as it is: {why}", dir.display());
+            continue;
+        }
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     Ok(())
@@ -585,6 +590,16 @@ fn changed_time(record: &Record, now: SystemTime) -> SystemTime {
 }
 
 fn dating(exec: &Exec, ws: &Workspace, record: &Record) -> anyhow::Result<Dating> {
+    // A restore within a second of the save (a quick runner, the same machine) waits out that
+    // second: a file dated ahead of this clock would be newer than the next build of it, and
+    // would look changed again to every later build and save.
+    let saved = UNIX_EPOCH + Duration::from_nanos(record.saved_at as u64);
+    let ahead = (saved + Duration::from_secs(1))
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    if ahead <= Duration::from_secs(2) {
+        std::thread::sleep(ahead);
+    }
     let now = SystemTime::now();
     let changed_at = changed_time(record, now);
     let bounds = Bounds::of(ws);
