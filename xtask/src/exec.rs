@@ -396,37 +396,7 @@ impl Prepared {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("starting `{}`", self.line))?;
-        let (tx, rx) = std::sync::mpsc::channel::<(Stream, String)>();
-        let readers = [
-            (
-                Stream::Stdout,
-                child
-                    .stdout
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            ),
-            (
-                Stream::Stderr,
-                child
-                    .stderr
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(stream, pipe)| {
-            let pipe = pipe?;
-            let tx = tx.clone();
-            Some(std::thread::spawn(move || {
-                for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if tx.send((stream, line)).is_err() {
-                        break;
-                    }
-                }
-            }))
-        })
-        .collect::<Vec<_>>();
-        drop(tx);
+        let (rx, readers) = read_lines(&mut child);
         let mut tail = VecDeque::new();
         loop {
             match rx.recv_timeout(TICK) {
@@ -471,6 +441,44 @@ impl Prepared {
         }
         Ok(())
     }
+}
+
+/// Both outputs of `child`, line by line in arrival order, each read on a thread of its own.
+type Lines = std::sync::mpsc::Receiver<(Stream, String)>;
+
+fn read_lines(child: &mut std::process::Child) -> (Lines, Vec<std::thread::JoinHandle<()>>) {
+    let (tx, rx) = std::sync::mpsc::channel::<(Stream, String)>();
+    let pipes = [
+        (
+            Stream::Stdout,
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ),
+        (
+            Stream::Stderr,
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ),
+    ];
+    let readers = pipes
+        .into_iter()
+        .filter_map(|(stream, pipe)| {
+            let pipe = pipe?;
+            let tx = tx.clone();
+            Some(std::thread::spawn(move || {
+                for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if tx.send((stream, line)).is_err() {
+                        break;
+                    }
+                }
+            }))
+        })
+        .collect();
+    (rx, readers)
 }
 
 /// CPU seconds (user + system) of every child process this one has waited for so far, their

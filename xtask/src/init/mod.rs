@@ -516,8 +516,9 @@ fn thin_manifest(place: &Place, source: &Source) -> anyhow::Result<String> {
          [[bin]]\nname = \"xtask\"\npath = \"src/main.rs\"\n\n\
          [dependencies]\n\n\
          # A workspace of its own: it never joins (or changes) the one it builds.\n[workspace]\n\n\
-         # Compiled on every fresh clone before anything else runs: without debug info (panics\n\
-         # still name their functions) the tool's own crate compiles in about two thirds the time.\n\
+         # Compiled on every fresh clone before anything else runs. Without debug info (panics\n\
+         # still name their functions) your own commands here, and the tool when pinned by\n\
+         # --tool-path (compiled incrementally), build in about two thirds the time.\n\
          [profile.dev]\ndebug = false\n",
         alias = place.alias,
         dir = place.dir,
