@@ -82,6 +82,9 @@ pub struct Invocation {
     /// `--timings`: cargo writes its HTML report of every unit's start and duration under
     /// `<target dir>/cargo-timings/`.
     pub timings: bool,
+    /// Milliseconds a compiled unit took on this machine (from the history), for the status
+    /// line's estimate of the time left; it changes nothing cargo does.
+    pub unit_millis: Option<u64>,
 }
 
 impl Invocation {
@@ -99,6 +102,7 @@ impl Invocation {
             target_dir: None,
             env: Vec::new(),
             timings: false,
+            unit_millis: None,
         }
     }
 
@@ -193,7 +197,10 @@ impl Invocation {
         let start = Instant::now();
         let mut units = Vec::new();
         let mut timings_report = None;
-        let now = std::cell::RefCell::new(Compiling::default());
+        let now = std::cell::RefCell::new(Compiling {
+            unit_millis: self.unit_millis,
+            ..Compiling::default()
+        });
         let on_line = &mut |stream, line: &str| {
             if let Some(path) = line.trim().strip_prefix("Timing report saved to ") {
                 timings_report = Some(PathBuf::from(path));
@@ -211,7 +218,11 @@ impl Invocation {
             }
             Line::Show
         };
+        // Cargo draws its bar (units done of the total) for the status line even into a pipe;
+        // how it draws changes nothing it builds.
         exec.prepare(&self.command(), "")
+            .env("CARGO_TERM_PROGRESS_WHEN", "always")
+            .env("CARGO_TERM_PROGRESS_WIDTH", "100")
             .run_with_status(on_line, &|elapsed| Some(now.borrow().status(elapsed)))?;
         Ok(Outcome {
             seconds: start.elapsed().as_secs_f64(),
@@ -227,6 +238,9 @@ impl Invocation {
 #[derive(Default)]
 struct Compiling {
     done: usize,
+    /// Cargo's own count from its bar: jobs done (units and build-script runs), of how many.
+    bar: Option<(usize, usize)>,
+    unit_millis: Option<u64>,
     /// Package name → (since when, running its build script).
     now: BTreeMap<String, (Instant, bool)>,
 }
@@ -237,6 +251,10 @@ const LONG: std::time::Duration = std::time::Duration::from_secs(10);
 impl Compiling {
     fn read(&mut self, stream: Stream, line: &str) {
         if stream == Stream::Stderr {
+            if let Some(bar) = bar_count(line) {
+                self.bar = Some(bar);
+                return;
+            }
             let mut words = line.split_whitespace();
             if let (Some("Compiling"), Some(name)) = (words.next(), words.next()) {
                 self.now
@@ -274,7 +292,9 @@ impl Compiling {
         }
     }
 
-    /// `cargo: 42 units done, 1m12s; compiling libsqlite3-sys (build script) 1m05s, tokio, +2`
+    /// `cargo: 42/300 jobs, 1m12s, about 40s left; compiling libsqlite3-sys (build script)
+    /// 1m05s, tokio, +2`: cargo's own count from its bar (its jobs: the units, and each build
+    /// script's run); without the bar, `cargo: 42 units done, …`.
     fn status(&self, elapsed: std::time::Duration) -> String {
         let mut now: Vec<(&String, &(Instant, bool))> = self.now.iter().collect();
         now.sort_by_key(|(_, (since, _))| *since);
@@ -298,12 +318,30 @@ impl Compiling {
             true => String::new(),
             false => format!("; compiling {}{more}", named.join(", ")),
         };
-        format!(
-            "cargo: {} units done, {}{compiling}",
-            self.done,
-            progress::duration(elapsed)
-        )
+        let elapsed = progress::duration(elapsed);
+        let Some((done, total)) = self.bar else {
+            return format!("cargo: {} units done, {elapsed}{compiling}", self.done);
+        };
+        let left = match self.unit_millis {
+            Some(each) if done < total => format!(
+                ", about {} left",
+                progress::duration(std::time::Duration::from_millis(
+                    each.saturating_mul((total - done) as u64)
+                ))
+            ),
+            _ => String::new(),
+        };
+        format!("cargo: {done}/{total} jobs, {elapsed}{left}{compiling}")
     }
+}
+
+/// `(done, total)` from a line of cargo's bar: `    Building [====>    ] 42/300: tokio, …`.
+fn bar_count(line: &str) -> Option<(usize, usize)> {
+    let rest = line.trim_start().strip_prefix("Building [")?;
+    let (_, rest) = rest.split_once(']')?;
+    let count = rest.trim_start().split([':', ' ']).next()?;
+    let (done, total) = count.split_once('/')?;
+    Some((done.parse().ok()?, total.parse().ok()?))
 }
 
 /// What a cargo run compiled.
@@ -459,6 +497,32 @@ impl MetadataRequest<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_status_counts_units_as_cargo_draws_them_and_estimates_from_the_history() {
+        let mut now = super::Compiling {
+            unit_millis: Some(500),
+            ..Default::default()
+        };
+        let elapsed = std::time::Duration::from_secs(12);
+        assert_eq!(now.status(elapsed), "cargo: 0 units done, 12s");
+        now.read(super::Stream::Stderr, "   Compiling itoa v1.0.19");
+        now.read(
+            super::Stream::Stderr,
+            "    Building [======>                      ] 1/4: itoa, ryu    ",
+        );
+        assert_eq!(
+            now.status(elapsed),
+            "cargo: 1/4 jobs, 12s, about 1s left; compiling itoa"
+        );
+        now.read(super::Stream::Stderr, "    Building [=====] 4/4: app(bin)");
+        assert_eq!(now.status(elapsed), "cargo: 4/4 jobs, 12s; compiling itoa");
+        assert_eq!(
+            super::bar_count("    Building [==>  ] 17/300"),
+            Some((17, 300))
+        );
+        assert_eq!(super::bar_count("   Compiling building v1"), None);
+    }
+
     use super::*;
 
     #[test]

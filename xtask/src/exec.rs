@@ -362,6 +362,13 @@ pub type Status<'a> = &'a dyn Fn(std::time::Duration) -> Option<String>;
 const TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl Prepared {
+    /// Set a variable that changes only how the process shows its progress (not part of the
+    /// command line a plan prints).
+    pub fn env(mut self, key: &str, value: &str) -> Prepared {
+        self.process.env(key, value);
+        self
+    }
+
     /// Start it and stream both outputs, line by line in arrival order, to `on_line`.
     pub fn run(self, on_line: &mut dyn FnMut(Stream, &str) -> Line) -> anyhow::Result<()> {
         self.run_with_status(on_line, &|_| None)
@@ -400,7 +407,11 @@ impl Prepared {
         let mut tail = VecDeque::new();
         loop {
             match rx.recv_timeout(TICK) {
-                Ok((stream, line)) => {
+                Ok((stream, line, Ending::Redraw)) => {
+                    // Read for the status (cargo's bar), never shown: the status line is ours.
+                    let _ = on_line(stream, &line);
+                }
+                Ok((stream, line, Ending::Line)) => {
                     if on_line(stream, &line) == Line::Show {
                         if normal {
                             progress::line(&format!("{prefix}{line}"));
@@ -443,11 +454,19 @@ impl Prepared {
     }
 }
 
+/// How a piece of output ended: a newline, or a carriage return (a line the program redraws in
+/// place, like cargo's progress bar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Line,
+    Redraw,
+}
+
 /// Both outputs of `child`, line by line in arrival order, each read on a thread of its own.
-type Lines = std::sync::mpsc::Receiver<(Stream, String)>;
+type Lines = std::sync::mpsc::Receiver<(Stream, String, Ending)>;
 
 fn read_lines(child: &mut std::process::Child) -> (Lines, Vec<std::thread::JoinHandle<()>>) {
-    let (tx, rx) = std::sync::mpsc::channel::<(Stream, String)>();
+    let (tx, rx) = std::sync::mpsc::channel();
     let pipes = [
         (
             Stream::Stdout,
@@ -470,15 +489,41 @@ fn read_lines(child: &mut std::process::Child) -> (Lines, Vec<std::thread::JoinH
             let pipe = pipe?;
             let tx = tx.clone();
             Some(std::thread::spawn(move || {
-                for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if tx.send((stream, line)).is_err() {
-                        break;
+                let mut reader = std::io::BufReader::new(pipe);
+                let mut bytes = Vec::new();
+                while reader.read_until(b'\n', &mut bytes).is_ok_and(|n| n > 0) {
+                    for (text, ending) in split_redraws(&bytes) {
+                        if tx.send((stream, text, ending)).is_err() {
+                            return;
+                        }
                     }
+                    bytes.clear();
                 }
             }))
         })
         .collect();
     (rx, readers)
+}
+
+/// One chunk of output up to a newline, as text (bytes that are no UTF-8 replaced, so that one
+/// bad byte loses nothing after it): the pieces a carriage return ends are redraws, the rest is
+/// the line (a `\r\n` ending is a plain line end).
+fn split_redraws(bytes: &[u8]) -> Vec<(String, Ending)> {
+    let text = String::from_utf8_lossy(bytes);
+    let (text, line) = match text.strip_suffix('\n') {
+        Some(text) => (text.strip_suffix('\r').unwrap_or(text), true),
+        // The end of the output without a newline.
+        None => (text.as_ref(), false),
+    };
+    let mut pieces: Vec<(String, Ending)> = text
+        .split('\r')
+        .map(|piece| (piece.to_string(), Ending::Redraw))
+        .collect();
+    if let Some(last) = pieces.last_mut() {
+        last.1 = Ending::Line;
+    }
+    pieces.retain(|(piece, ending)| !piece.trim().is_empty() || (*ending == Ending::Line && line));
+    pieces
 }
 
 /// CPU seconds (user + system) of every child process this one has waited for so far, their
@@ -510,6 +555,29 @@ pub fn tail_text(text: &str, lines: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::Ending::{Line as L, Redraw as R};
+
+    #[test]
+    fn a_redrawn_line_is_told_from_a_line() {
+        let split = |b: &[u8]| super::split_redraws(b);
+        let owned = |v: &[(&str, super::Ending)]| -> Vec<(String, super::Ending)> {
+            v.iter().map(|(t, e)| (t.to_string(), *e)).collect()
+        };
+        assert_eq!(split(b"plain\n"), owned(&[("plain", L)]));
+        assert_eq!(split(b"windows\r\n"), owned(&[("windows", L)]));
+        assert_eq!(split(b"\n"), owned(&[("", L)]));
+        assert_eq!(
+            split(b"  Building [=> ] 1/4: a   \r   Compiling b v1\n"),
+            owned(&[("  Building [=> ] 1/4: a   ", R), ("   Compiling b v1", L)])
+        );
+        assert_eq!(
+            split(b"bar 1\rbar 2\r"),
+            owned(&[("bar 1", R), ("bar 2", R)])
+        );
+        assert_eq!(split(b"no end"), owned(&[("no end", L)]));
+        // A byte that is no UTF-8 loses neither the line nor what follows.
+        assert_eq!(split(b"a\xffb\n"), owned(&[("a\u{fffd}b", L)]));
+    }
     use super::*;
 
     #[test]

@@ -194,7 +194,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         no_wait: cli.no_wait,
     };
     match cli.command {
-        Command::Build(args) => build::run(args, &exec, &ws, opts),
+        Command::Build(args) => {
+            let unit_millis = history::unit_millis(&ws, &render::name(&args.variant));
+            build::run(args, &exec, &ws, opts, unit_millis)
+        }
         Command::CiOptims(args) => ci_optims::run(args, &exec, &ws, opts),
         Command::Docker(args) => docker::run(args, &exec, &ws, opts),
         Command::Bench(args) => bench::run(args, &exec, &ws, opts),

@@ -111,6 +111,16 @@ impl Plan {
         self.steps.push(step);
     }
 
+    /// Give every cargo step the time a unit took on this machine (see
+    /// [`Invocation::unit_millis`]): the status line's estimate, nothing cargo sees.
+    pub fn estimate(&mut self, unit_millis: Option<u64>) {
+        for step in &mut self.steps {
+            if let Step::Cargo { command, .. } = step {
+                command.unit_millis = unit_millis;
+            }
+        }
+    }
+
     /// The plan for people, one line per step (and per variable a process gets).
     pub fn text(&self) -> String {
         let mut out = format!("plan: cargo xtask {}\n", self.command);

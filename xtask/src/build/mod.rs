@@ -146,7 +146,14 @@ fn check_dist(exec: &Exec, ws: &Workspace) -> anyhow::Result<()> {
     dist::check_place(configured, &ws.dist_dir(), &around)
 }
 
-pub fn run(args: BuildArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
+/// `unit_millis`: what a unit took on this machine before, for the status line's estimate.
+pub fn run(
+    args: BuildArgs,
+    exec: &Exec,
+    ws: &Workspace,
+    opts: Options,
+    unit_millis: Option<u64>,
+) -> anyhow::Result<()> {
     let Options {
         format,
         dry_run,
@@ -155,7 +162,8 @@ pub fn run(args: BuildArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
     let toolchain = Toolchain::detect(exec)?;
     let facts = Facts::from_machine(exec, ws, &toolchain);
     let spec = rules::spec(ws, &args.request(), &facts)?;
-    let plan = plan(ws, &spec);
+    let mut plan = plan(ws, &spec);
+    plan.estimate(unit_millis);
     if spec.variant == Variant::Production {
         check_dist(exec, ws)?;
     }

@@ -46,6 +46,27 @@ pub fn default_path(ws: &Workspace) -> PathBuf {
     ws.target_dir.join("xtask/history.jsonl")
 }
 
+/// Milliseconds a compiled unit of `variant` took on this machine: the median, over its last
+/// five points in the default history, of the build's time over its units compiled (`None`
+/// without such a point). The status line's estimate of the time left.
+pub fn unit_millis(ws: &Workspace, variant: &str) -> Option<u64> {
+    let (points, _) = load(&default_path(ws)).ok()?;
+    unit_millis_of(&points, variant, &machine())
+}
+
+fn unit_millis_of(points: &[Point], variant: &str, here: &model::Machine) -> Option<u64> {
+    let mut each: Vec<f64> = points
+        .iter()
+        .rev()
+        .filter(|p| p.variant == variant && p.machine == *here && !p.units.is_empty())
+        .take(5)
+        .map(|p| p.total_seconds / p.units.len() as f64)
+        .collect();
+    each.sort_by(f64::total_cmp);
+    let median = each.get(each.len() / 2)?;
+    Some((median * 1000.0).round() as u64)
+}
+
 /// This machine: its CPU model, cores, OS and architecture.
 pub fn machine() -> model::Machine {
     model::Machine {
@@ -536,4 +557,28 @@ pub fn markdown(c: &Comparison, new: &Point) -> String {
         out += &format!("{line}\n\n");
     }
     out
+}
+
+#[cfg(test)]
+mod estimate_tests {
+    use super::model::{tests::point, UnitKind};
+
+    #[test]
+    fn a_unit_takes_the_median_time_of_this_machines_last_builds_of_the_variant() {
+        let units = |n: usize| vec![("u", UnitKind::ThirdParty, 1.0); n];
+        let mut points = vec![
+            point("a", 10.0, &units(10)), // 1 s a unit
+            point("b", 40.0, &units(10)), // 4 s
+            point("c", 20.0, &units(10)), // 2 s: the median
+        ];
+        let mut other = point("d", 900.0, &units(1));
+        other.variant = "production".into();
+        points.push(other);
+        let here = points[0].machine.clone();
+        assert_eq!(super::unit_millis_of(&points, "dev", &here), Some(2000));
+        let mut elsewhere = here.clone();
+        elsewhere.cores = 64;
+        assert_eq!(super::unit_millis_of(&points, "dev", &elsewhere), None);
+        assert_eq!(super::unit_millis_of(&points, "test", &here), None);
+    }
 }

@@ -82,7 +82,8 @@ pub struct Summary {
 }
 
 pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
-    let plan = plan(exec, ws, &args)?;
+    let mut plan = plan(exec, ws, &args)?;
+    plan.estimate(history::unit_millis(ws, &render::name(&args.variant)));
     if opts.dry_run {
         return plan.print(opts.format);
     }
