@@ -11,6 +11,9 @@ COMMIT_SHA ?=
 PLATFORMS ?=
 LIBC ?=
 REGISTRY ?=
+# ENGINE=none: no Docker engine; the native build, the image assembled by the tool (an OCI
+# layout and an archive under target/xtask/image/; with REGISTRY, pushed by skopeo).
+ENGINE ?=
 DOCKER_BUILD_FLAGS ?=
 # A token for private git dependencies: `cargo xtask docker build` reads it from the
 # environment and passes it only as the BuildKit secret `git_token` (never a build argument).
@@ -25,6 +28,7 @@ docker_args = --docker "$(DOCKER)" \
 	$(if $(COMMIT_SHA),--commit "$(COMMIT_SHA)") \
 	$(if $(REGISTRY),--registry "$(REGISTRY)") \
 	$(if $(LIBC),--libc "$(LIBC)") \
+	$(if $(ENGINE),--engine "$(ENGINE)") \
 	$(if $(filter 1 true yes,$(SMOKE)),--smoke) \
 	$(if $(strip $(DOCKER_BUILD_FLAGS)),--docker-flags="$(DOCKER_BUILD_FLAGS)")
 
@@ -41,6 +45,7 @@ help: ## this list
 	@echo "  VERSION, COMMIT_SHA what the binary reports on /version (default: package version, git HEAD)"
 	@echo "  REGISTRY            push each platform there and join them into one manifest list"
 	@echo "  SMOKE=1             run this machine's image first: the service must answer health and version"
+	@echo "  ENGINE=none         no Docker engine: native build, image assembled by the tool (OCI layout, docker-load archive; skopeo pushes)"
 	@echo "  DOCKER              the docker client (default: docker)"
 	@echo "  DOCKER_BUILD_FLAGS  extra docker build flags, e.g. '--network host --cache-from reg/img:tag'"
 	@echo "  GH_PAT              token for private git dependencies (a BuildKit secret, never a build arg)"

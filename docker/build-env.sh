@@ -269,7 +269,9 @@ stage_one() {
   [ -x "$exe" ] || die "no binary $exe (is BIN a binary of the workspace?)"
   bin=$(basename "$exe")
   mkdir -p "$dir/usr/local/bin" "$dir/etc" "$dir/tmp"
-  cp "$exe" "$dir/usr/local/bin/$bin"
+  # A hard link where the binary's folder allows one (no copy of a large debug binary on the
+  # host, `--engine none`); a copy otherwise (the build stage's cache mount).
+  ln -f "$exe" "$dir/usr/local/bin/$bin" 2>/dev/null || cp "$exe" "$dir/usr/local/bin/$bin"
   ln -sf "/usr/local/bin/$bin" "$dir/entrypoint"
   # The shared libraries the binary needs, and theirs in turn (readelf: the program interpreter
   # and NEEDED entries), from the cross toolchain's TARGET_LIBDIR or Debian's multiarch dirs

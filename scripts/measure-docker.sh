@@ -26,6 +26,11 @@
 #                                           prints each pair and image/native of the medians.
 #                                           Default: this repository's service; DIR: another
 #                                           workspace (adopted)
+#                                           ENGINE=none: the image without an engine
+#                                           (`--engine none`), which shares the native build's
+#                                           units: each round edits twice, timing the native
+#                                           build (`cargo build`) after one edit and the image
+#                                           after the other
 #   scripts/measure-docker.sh compare DIR BIN FILE [VARIANT]
 #                                           another workspace (adopted with `cargo xtask init`):
 #                                           append a comment line to FILE, then rebuild our image
@@ -242,8 +247,13 @@ edit_ratio() {
   local images=() natives=() t i
   cd "$dir"
   [[ -f $file ]] || { echo "no $file in $dir" >&2; exit 2; }
-  image() { cargo xtask docker build --variant development --platforms linux/amd64 --bin "$bin" --docker-flags="$FLAGS" >/dev/null 2>&1; }
+  local engine=${ENGINE:-docker}
+  image() { cargo xtask docker build --engine "$engine" --variant development --platforms linux/amd64 --bin "$bin" --docker-flags="$FLAGS" >/dev/null 2>&1; }
   native() { cargo build -q --bin "$bin"; }
+  # Without an engine the image builds the native units: the native build is the whole of
+  # what `cargo build` (and so the image's build) compiles.
+  [[ $engine == none ]] && native() { cargo build -q; }
+  edit() { sed -i "1i // measure-docker edit $(date +%s%N)" "$file"; }
   echo "warming both"
   image; native
   cp "$file" "$file.measure-orig"
@@ -253,14 +263,15 @@ edit_ratio() {
   for i in $(seq "$n"); do
     # A comment line on top: every line below it moves, so the binary (its debug info) changes
     # and the image's runtime layer is rebuilt too, as after a real edit.
-    sed -i "1i // measure-docker edit $(date +%s%N)" "$file"
+    edit
     t=$(now); image; images+=("$(elapsed "$t")")
+    [[ $engine == none ]] && edit
     t=$(now); native; natives+=("$(elapsed "$t")")
     echo "round $i: image ${images[-1]} s, native ${natives[-1]} s"
   done
   local im na
   im=$(printf '%s\n' "${images[@]}" | median); na=$(printf '%s\n' "${natives[@]}" | median)
-  echo "one-line edit, development image vs native dev build of $bin (median of $n): $im s vs $na s; image/native $(ratio "$im" "$na")"
+  echo "one-line edit, development image (engine: $engine) vs native dev build of $bin (median of $n): $im s vs $na s; image/native $(ratio "$im" "$na")"
 }
 
 case ${1:-} in

@@ -222,6 +222,13 @@ pub fn build_time() -> anyhow::Result<String> {
     }
 }
 
+/// Seconds since 1970 in RFC 3339 (UTC, to the second).
+pub fn rfc3339_of(secs: u64) -> anyhow::Result<String> {
+    from_epoch(secs).map(rfc3339).ok_or_else(|| {
+        anyhow::anyhow!("{secs} seconds since 1970 is past the dates this tool writes")
+    })
+}
+
 /// Seconds since 1970 as a time in UTC (none past the years chrono can hold).
 fn from_epoch(secs: u64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_secs(i64::try_from(secs).ok()?)

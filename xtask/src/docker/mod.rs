@@ -6,6 +6,8 @@
 //! platforms are joined into one manifest list.
 
 mod buildkit;
+mod engineless;
+mod oci;
 pub mod plan;
 mod report;
 mod smoke;
@@ -89,6 +91,18 @@ pub struct ImageArgs {
     /// secret `sccache_env`, else its own cache mount; the phase table shows hits and misses.
     #[arg(long, value_enum, default_value_t = CompilerCache::None)]
     cache: CompilerCache,
+    /// What builds the image. `docker`: the Dockerfile, through a Docker engine with BuildKit
+    /// (the image's own toolchain). `none`: no engine: the native build (`cargo xtask build`
+    /// for these targets, in the workspace's target dir, so an edit compiles what the native
+    /// build would), the binary staged with its libraries, the image assembled here into an
+    /// OCI layout and an archive under target/xtask/image/ (`docker load -i` takes it). It
+    /// pushes nothing yet.
+    #[arg(long, value_enum, default_value_t = Builder::Docker)]
+    engine: Builder,
+    /// With --engine none: also write the image as an archive `docker load -i` takes (always
+    /// with --smoke, which loads it).
+    #[arg(long)]
+    archive: bool,
     /// Docker client (default: $DOCKER, else docker).
     #[arg(long, default_value_t = engine::client())]
     docker: String,
@@ -102,6 +116,13 @@ pub struct ImageArgs {
     /// where it listens, `{addr}` replaced).
     #[arg(long)]
     smoke: bool,
+}
+
+/// What builds an image (`--engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Builder {
+    Docker,
+    None,
 }
 
 /// The variable a token for private git dependencies comes in (`make docker.build.dev
@@ -157,8 +178,16 @@ pub fn run(args: DockerArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyh
         Some(_) => String::new(),
         None => ws.git_state(exec).map(|g| g.commit).unwrap_or_default(),
     };
+    let (engine, archive) = (args.engine, args.archive);
     let request = args.request(commit)?;
     let toolchain = Toolchain::detect(exec)?;
+    if engine == Builder::None {
+        if manifest_only {
+            bail!("`docker manifest` joins images in a registry, which --engine none does not push to yet: use the engine");
+        }
+        let facts = Facts::from_machine(exec, ws, &toolchain);
+        return engineless::run(exec, ws, &request, &facts, opts, archive);
+    }
     let plan = if manifest_only {
         plan::manifest_plan(ws, &request, &toolchain.host)?
     } else {
@@ -364,16 +393,26 @@ impl crate::plan::Handler for Imaging<'_> {
 }
 
 /// Files in which versions of this tool before 0.2 held secrets for the length of an image
-/// build; an interrupted build left them behind. Removed by every command at its start.
+/// build; an interrupted build left them behind. Removed by every command at its start, with
+/// any push's credentials left in [`engineless::SECRETS`].
 const LEFT_SECRETS: [&str; 2] = ["xtask/git-token", "xtask/sccache-env"];
 
 pub fn remove_left_secrets(ws: &Workspace) {
-    for rel in LEFT_SECRETS {
-        let path = ws.target_dir.join(rel);
+    // And the push's credentials (`--engine none`), when it was killed before removing them.
+    let pushes: Vec<std::path::PathBuf> =
+        std::fs::read_dir(ws.target_dir.join(engineless::SECRETS))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| !held_by_a_live_process(p))
+            .collect();
+    let older = LEFT_SECRETS.iter().map(|rel| ws.target_dir.join(rel));
+    for path in older.chain(pushes) {
         if std::fs::symlink_metadata(&path).is_ok() {
             match std::fs::remove_file(&path) {
                 Ok(()) => eprintln!(
-                    "removed {}: a secret an interrupted image build of an earlier version left",
+                    "removed {}: a secret an interrupted image build left",
                     path.display()
                 ),
                 Err(e) => eprintln!(
@@ -383,6 +422,17 @@ pub fn remove_left_secrets(ws: &Workspace) {
             }
         }
     }
+}
+
+/// Is `path` (`auth-<pid>.json`) the file of a process that still runs (a push going on now)?
+fn held_by_a_live_process(path: &std::path::Path) -> bool {
+    let pid = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.strip_prefix("auth-"))
+        .and_then(|pid| pid.parse::<libc::pid_t>().ok());
+    // SAFETY: signal 0 only asks whether the process exists.
+    pid.is_some_and(|pid| pid > 0 && unsafe { libc::kill(pid, 0) } == 0)
 }
 
 /// Run `plan`'s program: the checks, every platform's steps in parallel (each in order), then

@@ -170,13 +170,20 @@ impl DockerPlan {
 }
 
 /// What names the images get.
-struct Names {
+pub(super) struct Names {
     bin: String,
     repo: String,
     tag: String,
 }
 
-fn names(ws: &Workspace, request: &ImageRequest, bin: &Bin) -> Names {
+impl Names {
+    /// `repo:tag`.
+    pub(super) fn image(&self) -> String {
+        format!("{}:{}", self.repo, self.tag)
+    }
+}
+
+pub(super) fn names(ws: &Workspace, request: &ImageRequest, bin: &Bin) -> Names {
     let docker_config = ws.config.docker.clone().unwrap_or_default();
     let image = request
         .image
@@ -198,7 +205,7 @@ fn names(ws: &Workspace, request: &ImageRequest, bin: &Bin) -> Names {
 }
 
 /// What the rules need of the request.
-fn ask(request: &ImageRequest) -> image::ImageAsk<'_> {
+pub(super) fn ask(request: &ImageRequest) -> image::ImageAsk<'_> {
     image::ImageAsk {
         variant: request.variant,
         libc: request.libc,
@@ -524,6 +531,21 @@ fn smoke(
     platforms: &[PlatformPlan],
     host: &str,
 ) -> anyhow::Result<Smoke> {
+    let arch = host.split('-').next().unwrap_or_default();
+    let here = platforms
+        .iter()
+        .find(|p| p.platform.arch().rust == arch)
+        .with_context(|| format!("--smoke runs the image of this machine's architecture ({arch}), and none is built: add its platform"))?;
+    service_smoke(ws, request, model, here.image.clone())
+}
+
+/// The service's smoke check of `image`: the check the workspace's service config describes.
+pub(super) fn service_smoke(
+    ws: &Workspace,
+    request: &ImageRequest,
+    model: &ImageModel,
+    image: String,
+) -> anyhow::Result<Smoke> {
     let fix = "set [workspace.metadata.xtask.service] bin (and health-path, version-path, listen-args when not the defaults)";
     let service = ws.config.service.as_ref().with_context(|| {
         format!("--smoke checks the service, and the workspace names none: {fix}")
@@ -535,17 +557,12 @@ fn smoke(
             model.bin.name
         );
     }
-    let arch = host.split('-').next().unwrap_or_default();
-    let here = platforms
-        .iter()
-        .find(|p| p.platform.arch().rust == arch)
-        .with_context(|| format!("--smoke runs the image of this machine's architecture ({arch}), and none is built: add its platform"))?;
     let version = request
         .version
         .clone()
         .unwrap_or_else(|| model.bin.version.clone());
     Ok(Smoke {
-        image: here.image.clone(),
+        image,
         listen_args: service.listen_args.clone(),
         health_path: service.health_path.clone(),
         version_path: service.version_path.clone(),
@@ -556,13 +573,18 @@ fn smoke(
     })
 }
 
+/// A plain-HTTP registry on loopback (a local or CI cache).
+pub(super) fn insecure(registry: &str) -> bool {
+    registry.starts_with("127.") || registry.starts_with("localhost")
+}
+
 fn manifest_steps(request: &ImageRequest, names: &Names, pushed: &[String]) -> Vec<Step> {
     let Some(registry) = &request.registry else {
         return Vec::new();
     };
     let list = format!("{}:{}", names.repo, names.tag);
     // A plain-HTTP registry on loopback (a local or CI cache) needs --insecure.
-    let insecure = registry.starts_with("127.") || registry.starts_with("localhost");
+    let insecure = insecure(registry);
     let step = |args: Vec<String>| Step {
         phase: Phase::Manifest,
         platform: None,

@@ -1,0 +1,303 @@
+//! `cargo xtask docker build --engine none`: the image assembled without an engine. The same
+//! sources give the same digest in two clones (and no engine is asked: DOCKER_HOST points at
+//! nothing); the arm64 image's binary runs under qemu; the archive loads into an engine and runs;
+//! a push to a registry with basic auth sends only what the registry lacks, keeps its digest,
+//! refuses wrong credentials and a registry that is down without reporting a push, and leaves
+//! no credentials on disk. The engine, registry and skopeo parts are skipped (with the reason)
+//! without them; required in CI.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A fixture with the build-env script the image's files are staged by, committed.
+fn fixture(rel: &str) -> PathBuf {
+    let root = small_workspace(rel, "");
+    let script = std::fs::read_to_string(workspace_root().join("docker/build-env.sh")).unwrap();
+    write_file(&root, "docker/build-env.sh", &script);
+    git_commit(&root, "build-env");
+    root
+}
+
+fn image(root: &Path, args: &[&str], env: &[(&str, String)]) -> serde_json::Value {
+    let mut all = vec!["docker", "build", "--engine", "none", "--json"];
+    all.extend_from_slice(args);
+    let out = xtask_with(root, &all, env);
+    assert!(out.status.success(), "the image build failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// No engine: DOCKER_HOST at a socket nobody listens on.
+fn no_engine() -> Vec<(&'static str, String)> {
+    vec![("DOCKER_HOST", "unix:///nonexistent/docker.sock".to_string())]
+}
+
+#[test]
+fn the_same_sources_give_the_same_image_in_two_clones_without_an_engine() {
+    let _guard = heavy();
+    let a = fixture("engineless-a");
+    let b = a.with_file_name("engineless-b");
+    let _ = std::fs::remove_dir_all(&b);
+    git(
+        a.parent().unwrap(),
+        &["clone", "-q", "engineless-a", "engineless-b"],
+    );
+    let args = ["--variant", "production", "--platforms", "linux/amd64"];
+    let one = image(&a, &args, &no_engine());
+    let two = image(&b, &args, &no_engine());
+    assert_eq!(one["digest"], two["digest"], "{one}\n{two}");
+    assert!(one["digest"].as_str().unwrap().starts_with("sha256:"));
+    // The layout's index names that digest, and the archive is there.
+    let layout = PathBuf::from(one["layout"].as_str().unwrap());
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], one["digest"]);
+    assert!(one["archive"].is_null(), "written only when asked");
+    // An edit gives another digest; putting it back gives the first one again.
+    let main = b.join("app/src/main.rs");
+    let source = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, source.replace("{}", "{} ")).unwrap();
+    let edited = image(&b, &args, &no_engine());
+    assert_ne!(edited["digest"], one["digest"]);
+    std::fs::write(&main, source).unwrap();
+    assert_eq!(image(&b, &args, &no_engine())["digest"], one["digest"]);
+}
+
+#[test]
+fn the_arm64_image_holds_a_binary_that_runs_under_qemu() {
+    if !available("aarch64 cross toolchain", missing_cross_aarch64()) {
+        return;
+    }
+    let _guard = heavy();
+    let root = fixture("engineless-arm64");
+    let report = image(
+        &root,
+        &["--variant", "dev", "--platforms", "linux/amd64,linux/arm64"],
+        &no_engine(),
+    );
+    let layout = PathBuf::from(report["layout"].as_str().unwrap());
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    // The name points at an index of both platforms.
+    let top = &index["manifests"][0];
+    assert_eq!(top["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let blob = |digest: &serde_json::Value| {
+        let hex = digest.as_str().unwrap().trim_start_matches("sha256:");
+        std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()
+    };
+    let list: serde_json::Value = serde_json::from_slice(&blob(&top["digest"])).unwrap();
+    let archs: Vec<&str> = list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    // The arm64 image's last layer holds its binary: unpacked, it runs under qemu.
+    let arm: serde_json::Value =
+        serde_json::from_slice(&blob(&list["manifests"][1]["digest"])).unwrap();
+    let layers = arm["layers"].as_array().unwrap();
+    let unpacked = root.join("target/arm64-rootfs");
+    let _ = std::fs::remove_dir_all(&unpacked);
+    for layer in layers {
+        tar::Archive::new(blob(&layer["digest"]).as_slice())
+            .unpack(&unpacked)
+            .unwrap();
+    }
+    let binary = unpacked.join("usr/local/bin/app");
+    assert_eq!(elf_machine(&binary), 183, "aarch64");
+    let out = qemu_aarch64()
+        .arg("-L")
+        .arg(&unpacked)
+        .arg(&binary)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+}
+
+/// A registry of the test's own on loopback, with basic auth (user `tester`), logging each
+/// request.
+struct Registry {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Registry {
+    fn start(dir: &Path) -> Registry {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let htpasswd = Command::new("htpasswd")
+            .args(["-Bbn", "tester", "right-password"])
+            .output()
+            .unwrap();
+        assert!(htpasswd.status.success());
+        std::fs::write(dir.join("htpasswd"), &htpasswd.stdout).unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let config = format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {root}\n\
+             http:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: test\n    path: {root}/htpasswd\n",
+            root = dir.display()
+        );
+        std::fs::write(dir.join("config.yml"), config).unwrap();
+        let log = dir.join("registry.log");
+        let child = Command::new("docker-registry")
+            .args(["serve", dir.join("config.yml").to_str().unwrap()])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(&log).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Registry { child, addr, log }
+    }
+
+    /// Layer and config uploads the registry completed so far.
+    fn blob_uploads(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                l.contains("\"PUT /v2/") && l.contains("/blobs/uploads/") && l.contains("\" 201 ")
+            })
+            .count()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn secrets_left(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root.join("target/xtask/secrets"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+#[test]
+fn a_push_sends_what_the_registry_lacks_and_reports_nothing_it_did_not_push() {
+    if !available(
+        "skopeo",
+        missing_program("skopeo", "apt-get install skopeo"),
+    ) || !available(
+        "docker-registry and htpasswd",
+        missing_program("docker-registry", "apt-get install docker-registry")
+            .or_else(|| missing_program("htpasswd", "apt-get install apache2-utils")),
+    ) || !available("docker engine", missing_docker())
+    {
+        return;
+    }
+    let _guard = heavy();
+    let root = fixture("engineless-push");
+    let registry = Registry::start(&root.with_file_name("engineless-registry"));
+    let addr = registry.addr.clone();
+    let args = ["--variant", "dev", "--registry", &addr];
+    let creds = |password: &str| {
+        let mut env = no_engine();
+        env.push(("REGISTRY_USER", "tester".to_string()));
+        env.push(("REGISTRY_PASSWORD", password.to_string()));
+        env
+    };
+    let mut all = vec!["docker", "build", "--engine", "none", "--json"];
+    all.extend_from_slice(&args);
+
+    // Wrong credentials: an error, no report, no credentials left behind.
+    let out = xtask_with(&root, &all, &creds("wrong-password"));
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "a report of a push that failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("skopeo") && stderr.contains("failed"),
+        "{stderr}"
+    );
+    assert_eq!(secrets_left(&root), Vec::<String>::new());
+    assert_eq!(registry.blob_uploads(), 0);
+
+    // Right ones: the registry holds the digest built here.
+    let first = image(&root, &args, &creds("right-password"));
+    let name = format!("{addr}/app:development");
+    assert_eq!(first["image"], name);
+    let first_uploads = registry.blob_uploads();
+    assert!(first_uploads >= 3, "layers and config: {first_uploads}");
+    let inspect = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            "tester:right-password",
+        ])
+        .arg(format!("docker://{name}"))
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let digest = format!("sha256:{}", sha256_hex(&inspect.stdout));
+    assert_eq!(first["digest"], digest.as_str());
+    assert_eq!(secrets_left(&root), Vec::<String>::new());
+
+    // The archive loads into an engine and runs, as the user of the image.
+    let with_archive = [&args[..], &["--archive"]].concat();
+    let first_again = image(&root, &with_archive, &creds("right-password"));
+    assert_eq!(first_again["digest"], first["digest"]);
+    assert_eq!(
+        registry.blob_uploads(),
+        first_uploads,
+        "nothing new to send"
+    );
+    let archive = first_again["archive"].as_str().unwrap();
+    docker_ok(&["load", "-i", archive]);
+    let ran = docker_ok(&["run", "--rm", "--network", "host", &name]);
+    assert_eq!(ran.trim(), "42");
+    assert_eq!(
+        docker_ok(&["image", "inspect", "--format", "{{.Config.User}}", &name]).trim(),
+        "10001:10001"
+    );
+
+    // An edit: only the binary's layer and the config travel.
+    let main = root.join("app/src/main.rs");
+    let source = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("// an edit\n{source}")).unwrap();
+    let edited = image(&root, &args, &creds("right-password"));
+    assert_ne!(edited["digest"], first["digest"]);
+    assert_eq!(
+        registry.blob_uploads() - first_uploads,
+        2,
+        "the binary's layer and the config"
+    );
+
+    // The registry down: an error naming the push, nothing reported.
+    drop(registry);
+    std::fs::write(&main, format!("// another edit\n{source}")).unwrap();
+    let out = xtask_with(&root, &all, &creds("right-password"));
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert_eq!(secrets_left(&root), Vec::<String>::new());
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
