@@ -301,3 +301,48 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     format!("{:x}", sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn a_library_the_binary_needs_and_this_machine_lacks_is_named_with_the_fix() {
+    let _guard = heavy();
+    let root = fixture("engineless-missing-lib");
+    // A shared library of the workspace's own, linked by name: the binary needs it at run
+    // time, and no system folder holds it.
+    let lib = root.join("native");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(
+        lib.join("answer.c"),
+        "int native_answer(void) { return 42; }\n",
+    )
+    .unwrap();
+    let gcc = Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(lib.join("libxtaskanswer.so"))
+        .arg(lib.join("answer.c"))
+        .status()
+        .unwrap();
+    assert!(gcc.success());
+    write_file(
+        &root,
+        "app/build.rs",
+        &format!(
+            "fn main() {{ println!(\"cargo:rustc-link-search=native={}\"); println!(\"cargo:rustc-link-lib=dylib=xtaskanswer\"); }}\n",
+            lib.display()
+        ),
+    );
+    write_file(
+        &root,
+        "app/src/main.rs",
+        "extern \"C\" { fn native_answer() -> i32; }\nfn main() { println!(\"{}\", unsafe { native_answer() }); }\n",
+    );
+    let out = xtask_with(
+        &root,
+        &["docker", "build", "--engine", "none", "--variant", "dev"],
+        &no_engine(),
+    );
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no image reported");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("libxtaskanswer.so"), "{stderr}");
+    assert!(stderr.contains("install the package"), "{stderr}");
+}

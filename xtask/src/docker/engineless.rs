@@ -147,6 +147,11 @@ pub fn run(
     };
     let mut program = program(ws, &model, &spec, &name, &places, smoke.as_ref())?;
     if let Some(push) = &push {
+        // What an earlier push wrote there must not pass for this one's.
+        program.step(Step::remove(
+            &places.pushed,
+            "the digest an earlier push left",
+        ));
         program.step(push.clone());
     }
     if opts.dry_run {
@@ -486,6 +491,18 @@ impl Assembling<'_> {
 
 impl Handler for Assembling<'_> {
     type Watch = Capture;
+
+    fn failed(&self, step: &Step, _watch: Option<Capture>, error: anyhow::Error) -> anyhow::Error {
+        match step {
+            Step::Run { purpose, .. } if purpose.starts_with("stage ") => error.context(
+                "staging the image's files on this machine: each library the binary needs is \
+                 taken from this machine (the host's own, an arm64 one from Debian's multiarch \
+                 packages such as `libssl3:arm64`, or the cross toolchain's); install the package \
+                 that holds the library named above, then run again",
+            ),
+            _ => error,
+        }
+    }
 
     fn done(&mut self, step: &Step, done: Done<Capture>) -> anyhow::Result<()> {
         match done {
