@@ -526,6 +526,12 @@ fn split_redraws(bytes: &[u8]) -> Vec<(String, Ending)> {
     pieces
 }
 
+/// Is `pid` another process that runs now, on this machine? (A file named by the process that
+/// made it is left behind when it is not.)
+pub fn other_process_alive(pid: u32) -> bool {
+    pid != std::process::id() && std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// CPU seconds (user + system) of every child process this one has waited for so far, their
 /// own waited-for children included (cargo waits for rustc, rustc for the linker). The difference
 /// around a run is that run's work: unlike its wall time, it barely moves when other processes

@@ -673,13 +673,14 @@ fn act(exec: &Exec, step: &Step) -> anyhow::Result<()> {
 /// Write `path` whole: a sibling temporary file renamed over it, so a reader (or an
 /// interruption) sees the old file or the new one, never half of one.
 /// The file keeps its permissions; a new script (`#!`) is made executable.
-pub fn write_whole(path: &Path, content: &str) -> anyhow::Result<()> {
+pub fn write_whole(path: &Path, content: impl AsRef<[u8]>) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    let content = content.as_ref();
     let _held = SignalsHeld::new();
     let tmp = beside(path)?;
     let mode = match std::fs::metadata(path) {
         Ok(meta) => Some(meta.permissions()),
-        Err(_) if content.starts_with("#!") => Some(std::fs::Permissions::from_mode(0o755)),
+        Err(_) if content.starts_with(b"#!") => Some(std::fs::Permissions::from_mode(0o755)),
         Err(_) => None,
     };
     std::fs::write(&tmp, content)

@@ -217,11 +217,6 @@ fn owner(entry: &Path) -> u32 {
         .unwrap_or(0)
 }
 
-/// Is the process `pid` alive (on this machine)?
-fn alive(pid: u32) -> bool {
-    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// Edits under one journal folder, of files of the workspace at `root` that the builds in
 /// `target_dir` compile.
 #[derive(Clone)]
@@ -264,7 +259,7 @@ impl Editor {
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "path"))
-            .filter(|p| !alive(owner(p)))
+            .filter(|p| !crate::exec::other_process_alive(owner(p)))
             .filter_map(|p| std::fs::read_to_string(p).ok())
             .map(|t| PathBuf::from(t.trim_end_matches('\n')))
             .collect()
@@ -283,7 +278,7 @@ impl Editor {
             if entry.extension().is_none_or(|e| e != "path") {
                 continue;
             }
-            if alive(owner(&entry)) {
+            if crate::exec::other_process_alive(owner(&entry)) {
                 continue;
             }
             let target = PathBuf::from(

@@ -235,7 +235,7 @@ fn program(
     }
     let mut program = Plan::new(format!(
         "docker build --engine none --variant {}",
-        model_variant(spec)
+        spec.variant.image_name()
     ))
     .fact("image", name)
     .fact("binary", &model.bin.name)
@@ -299,10 +299,6 @@ fn program(
         ));
     }
     Ok(program)
-}
-
-fn model_variant(spec: &BuildSpec) -> &'static str {
-    spec.variant.image_name()
 }
 
 /// The service's smoke check on the loaded image. A dev binary reports no commit (it is the

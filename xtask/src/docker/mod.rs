@@ -424,15 +424,14 @@ pub fn remove_left_secrets(ws: &Workspace) {
     }
 }
 
-/// Is `path` (`auth-<pid>.json`) the file of a process that still runs (a push going on now)?
+/// Is `path` (`auth-<pid>.json`) the file of another process that still runs (a push going on
+/// now)?
 fn held_by_a_live_process(path: &std::path::Path) -> bool {
-    let pid = path
-        .file_stem()
+    path.file_stem()
         .and_then(|s| s.to_str())
         .and_then(|s| s.strip_prefix("auth-"))
-        .and_then(|pid| pid.parse::<libc::pid_t>().ok());
-    // SAFETY: signal 0 only asks whether the process exists.
-    pid.is_some_and(|pid| pid > 0 && unsafe { libc::kill(pid, 0) } == 0)
+        .and_then(|pid| pid.parse().ok())
+        .is_some_and(crate::exec::other_process_alive)
 }
 
 /// Run `plan`'s program: the checks, every platform's steps in parallel (each in order), then

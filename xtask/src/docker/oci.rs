@@ -5,6 +5,7 @@
 //! sorted keys; layers uncompressed (nothing to spend on compressing a binary that changes with
 //! every edit, and the same bytes every time).
 
+use crate::plan::write_whole;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -343,14 +344,6 @@ impl Set {
         }
         write_whole(archive, &tar.into_inner()?)
     }
-}
-
-/// `path` written whole: a sibling file first, renamed over it.
-fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let partial = path.with_file_name(format!(".{name}.partial"));
-    std::fs::write(&partial, bytes).with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
