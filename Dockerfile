@@ -68,6 +68,10 @@ FROM toolchain AS deps
 ARG CARGO_PROFILE=production
 ARG CARGO_ENV=""
 ARG BIN
+# With `--cache sccache-dist`: the cluster's scheduler. Its client token comes in the
+# `sccache_env` secret (SCCACHE_DIST_TOKEN); build-env writes the client config on a tmpfs of
+# each RUN (/run/sccache-dist), so no layer holds it.
+ARG SCCACHE_DIST_SCHEDULER=""
 # The whole cargo command of this stage, after `cargo` (its words: subcommand, manifest, profile,
 # features, targets, binary), decided by `cargo xtask docker build` from the same model as a
 # native build; the build stage's is BUILD_CARGO.
@@ -87,6 +91,7 @@ RUN --mount=type=cache,target=/cargo-home,sharing=shared \
     --mount=type=cache,target=/root/.cache/sccache,sharing=private \
     --mount=type=secret,id=git_token,required=false \
     --mount=type=secret,id=sccache_env,required=false \
+    --mount=type=tmpfs,target=/run/sccache-dist \
     test -n "$BIN" || { echo "set --build-arg BIN=<binary to ship> (cargo xtask docker build sets it)" >&2; exit 1; }; \
     CARGO_HOME=/cargo-home build-env cargo deps
 
@@ -110,6 +115,7 @@ RUN --mount=type=cache,target=/cargo-home,sharing=shared \
     --mount=type=cache,target=/root/.cache/sccache,sharing=private \
     --mount=type=secret,id=git_token,required=false \
     --mount=type=secret,id=sccache_env,required=false \
+    --mount=type=tmpfs,target=/run/sccache-dist \
     --mount=type=cache,target=/cache/targets,sharing=shared \
     CARGO_HOME=/cargo-home build-env build /runtime $BIN_PATHS
 

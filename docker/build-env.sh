@@ -107,6 +107,20 @@ sccache_start() {
       case "$kv" in SCCACHE_*=* | ACTIONS_*=*) export "${kv?}" ;; esac
     done </run/secrets/sccache_env
   fi
+  # Through an sccache-dist cluster: the client config, with the token, on this RUN's tmpfs,
+  # read by the server as it starts and removed then; the token is in no build script's env.
+  conf=
+  if [ -n "${SCCACHE_DIST_SCHEDULER:-}" ]; then
+    [ -n "${SCCACHE_DIST_TOKEN:-}" ] || die "SCCACHE_DIST_SCHEDULER is set and the sccache_env secret has no SCCACHE_DIST_TOKEN: export it where cargo xtask docker build runs"
+    conf=/run/sccache-dist/config
+    (
+      umask 077
+      printf '[dist]\nscheduler_url = "%s"\ntoolchains = []\ncache_dir = "/root/.cache/sccache/dist-toolchains"\n[dist.auth]\ntype = "token"\ntoken = "%s"\n' \
+        "$SCCACHE_DIST_SCHEDULER" "$SCCACHE_DIST_TOKEN" >"$conf"
+    )
+    export SCCACHE_CONF=$conf
+  fi
+  unset SCCACHE_DIST_TOKEN
   # A server of this RUN's own: with `--network host`, loopback is the machine's, shared with
   # the other platform's build and any sccache running there. A port taken meanwhile: another.
   for try in 1 2 3; do
@@ -118,6 +132,10 @@ sccache_start() {
       break
     fi
   done
+  if [ -n "$conf" ]; then
+    rm -f "$conf"
+    unset SCCACHE_CONF
+  fi
   sccache --zero-stats >/dev/null
 }
 

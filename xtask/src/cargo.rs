@@ -4,6 +4,7 @@
 
 use crate::exec::{self, Exec, Line, Stream};
 use crate::progress;
+use crate::sccache::dist::{Dist, DistStats, Session};
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -85,6 +86,9 @@ pub struct Invocation {
     /// Milliseconds a compiled unit took on this machine (from the history), for the status
     /// line's estimate of the time left; it changes nothing cargo does.
     pub unit_millis: Option<u64>,
+    /// Through an sccache-dist cluster: the run gets an sccache server of its own, and this
+    /// tool as `RUSTC_WRAPPER` (see `sccache::dist`).
+    pub dist: Option<Dist>,
 }
 
 impl Invocation {
@@ -103,6 +107,7 @@ impl Invocation {
             env: Vec::new(),
             timings: false,
             unit_millis: None,
+            dist: None,
         }
     }
 
@@ -161,10 +166,20 @@ impl Invocation {
     }
 
     pub fn command(&self) -> exec::Command {
+        self.command_with(None)
+    }
+
+    /// The command, with the port of the run's sccache server when it goes through a cluster.
+    fn command_with(&self, port: Option<u16>) -> exec::Command {
+        let mut env = self.env.clone();
+        if let Some(dist) = &self.dist {
+            env.retain(|(k, _)| k != "RUSTC_WRAPPER");
+            env.extend(dist.env(port));
+        }
         exec::Command {
             program: self.cargo.clone(),
             args: self.args(),
-            env: self.env.clone(),
+            env,
             dir: None,
             secret_env: Vec::new(),
         }
@@ -218,16 +233,26 @@ impl Invocation {
             }
             Line::Show
         };
+        let session = match &self.dist {
+            Some(dist) => Some(Session::start(exec, dist)?),
+            None => None,
+        };
+        let command = self.command_with(session.as_ref().map(Session::port));
         // Cargo draws its bar (units done of the total) for the status line even into a pipe;
         // how it draws changes nothing it builds.
-        exec.prepare(&self.command(), "")
+        exec.prepare(&command, "")
             .env("CARGO_TERM_PROGRESS_WHEN", "always")
             .env("CARGO_TERM_PROGRESS_WIDTH", "100")
             .run_with_status(on_line, &|elapsed| Some(now.borrow().status(elapsed)))?;
+        let dist = match (session, &self.dist) {
+            (Some(session), Some(dist)) => Some(session.finish(exec, dist)?),
+            _ => None,
+        };
         Ok(Outcome {
             seconds: start.elapsed().as_secs_f64(),
             units,
             timings_report,
+            dist,
         })
     }
 }
@@ -352,6 +377,8 @@ pub struct Outcome {
     pub units: Vec<Unit>,
     /// With `--timings`: the HTML report cargo wrote.
     pub timings_report: Option<PathBuf>,
+    /// Through a cluster: what went there, what stayed here and why.
+    pub dist: Option<DistStats>,
 }
 
 impl Outcome {

@@ -73,6 +73,17 @@ pub enum CompilerCache {
     /// sccache as `RUSTC_WRAPPER`; its backend from the `SCCACHE_*` environment (Redis, S3,
     /// GCS, GitHub Actions) or the local disk.
     Sccache,
+    /// sccache with distributed compilation: library units compile on an sccache-dist
+    /// cluster (`[workspace.metadata.xtask.sccache] scheduler-url`, the token in
+    /// `SCCACHE_DIST_TOKEN`); what cannot go there, or fails there, compiles here.
+    SccacheDist,
+}
+
+impl CompilerCache {
+    /// Does this cache go through sccache?
+    pub fn sccache(self) -> bool {
+        matches!(self, CompilerCache::Sccache | CompilerCache::SccacheDist)
+    }
 }
 
 /// The C library an image's binary links (`[workspace.metadata.xtask.docker] libc`, `--libc`).
@@ -154,9 +165,20 @@ pub struct Config {
     pub system_packages: Vec<String>,
     /// The compiler cache of `cargo xtask build` (default `none`; `--cache` overrides).
     pub cache: Option<CompilerCache>,
+    /// `cache = "sccache-dist"`: the cluster's scheduler.
+    pub sccache: Option<SccacheConfig>,
     /// Per variant: its feature set (`[workspace.metadata.xtask.variants.production]`).
     #[serde(default)]
     pub variants: Variants,
+}
+
+/// `[workspace.metadata.xtask.sccache]`: the sccache-dist cluster builds compile on.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SccacheConfig {
+    /// `http://scheduler:10600` (default: the loopback cluster of `cargo xtask sccache-dist
+    /// up`, when it runs).
+    pub scheduler_url: Option<String>,
 }
 
 /// `[workspace.metadata.xtask.variants]`: what each variant builds beyond its profile.

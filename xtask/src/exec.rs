@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 use xshell::Shell;
@@ -168,6 +168,17 @@ impl<'a> Exec<'a> {
     /// The process ready to start, with the shell's directory and environment applied: it can
     /// then run on another thread (`Prepared` is `Send`; the shell is not).
     pub fn prepare(&self, command: &Command, label: &str) -> Prepared {
+        let mut process = self.process(command);
+        end_with_us(&mut process);
+        Prepared {
+            process,
+            line: command.line(),
+            label: label.to_string(),
+            verbosity: self.verbosity,
+        }
+    }
+
+    fn process(&self, command: &Command) -> std::process::Command {
         let cmd = self.sh.cmd(&command.program).args(&command.args);
         let mut process: std::process::Command = cmd.into();
         for (key, value) in as_the_shell_had_it() {
@@ -183,13 +194,36 @@ impl<'a> Exec<'a> {
         if let Some(dir) = &command.dir {
             process.current_dir(dir);
         }
-        end_with_us(&mut process);
-        Prepared {
-            process,
-            line: command.line(),
-            label: label.to_string(),
-            verbosity: self.verbosity,
-        }
+        process
+    }
+
+    /// Start a service that outlives this process (in a process group of its own, so a
+    /// Ctrl-C here does not reach it): `stdin` is written to it and closed (a config that
+    /// must not be a file), its output goes to `log`. Its pid.
+    pub fn start_service(
+        &self,
+        command: &Command,
+        stdin: &[u8],
+        log: &Path,
+    ) -> anyhow::Result<u32> {
+        use std::io::Write;
+        use std::os::unix::process::CommandExt;
+        let out =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let mut child = self
+            .process(command)
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting `{}`", command.line()))?;
+        let mut input = child.stdin.take().context("the service's stdin")?;
+        input
+            .write_all(stdin)
+            .with_context(|| format!("writing the config of `{}`", command.line()))?;
+        drop(input);
+        Ok(child.id())
     }
 
     /// Run `command` to the end, every output line through `on_line`.
@@ -524,6 +558,56 @@ fn split_redraws(bytes: &[u8]) -> Vec<(String, Ending)> {
     }
     pieces.retain(|(piece, ending)| !piece.trim().is_empty() || (*ending == Ending::Line && line));
     pieces
+}
+
+/// Where a secret another process must read is kept while that process runs, under the target
+/// dir (a registry's credentials, the sccache-dist client's token). Each file is named
+/// `<what>-<pid>.<ext>` by the process that made it; what a killed process left is removed by
+/// the next command.
+pub const SECRETS: &str = "xtask/secrets";
+
+/// A file holding a secret for a child process: made new with mode 0600 (never through a link
+/// or over a file), named `<stem>-<pid>.<ext>`, removed when dropped.
+pub struct SecretFile(PathBuf);
+
+impl SecretFile {
+    pub fn create(dir: &Path, stem: &str, ext: &str, content: &[u8]) -> anyhow::Result<SecretFile> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{stem}-{}.{ext}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        let guard = SecretFile(path);
+        file.write_all(content)
+            .with_context(|| format!("writing {}", guard.0.display()))?;
+        Ok(guard)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Is `path` (`<what>-<pid>.<ext>`, a [`SecretFile`]) the file of another process that still
+/// runs?
+pub fn held_by_a_live_process(path: &Path) -> bool {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.rsplit_once('-'))
+        .and_then(|(_, pid)| pid.parse().ok())
+        .is_some_and(other_process_alive)
 }
 
 /// Is `pid` another process that runs now, on this machine? (A file named by the process that

@@ -51,6 +51,7 @@ mod build;
 mod cache;
 mod changes;
 mod ci_optims;
+mod cluster;
 mod docker;
 mod doctor;
 mod history;
@@ -140,11 +141,19 @@ enum Command {
     /// faster beyond their noise, and the change behind each (Cargo.lock, a build script, a
     /// member's sources). `--format markdown` is the pull-request comment.
     History(history::HistoryArgs),
+    /// A loopback sccache-dist cluster for trials and tests (`up [--servers N]`, `down`,
+    /// `status`): builds with `--cache sccache-dist` compile library units on it.
+    #[command(name = "sccache-dist")]
+    SccacheDist(cluster::ClusterArgs),
 }
 
 /// The whole CLI, from the process's arguments: `cargo xtask --help`. Exit status: 0 ok, 1
 /// `bench --compare` found a regression, 2 an error (printed).
 pub fn main() -> std::process::ExitCode {
+    // Cargo's `RUSTC_WRAPPER` in a build through an sccache-dist cluster.
+    if let Some(code) = sccache::wrapper::run_if_wrapper() {
+        return code;
+    }
     main_from(std::env::args_os())
 }
 
@@ -209,6 +218,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cache(args) => cache::run(args, &exec, &ws, opts),
         Command::Timings(args) => timings::run(args, &exec, &ws, opts),
         Command::History(args) => history::run(args, &exec, &ws, opts),
+        Command::SccacheDist(args) => cluster::run(args, &exec, &ws, opts),
     }
 }
 
@@ -219,7 +229,8 @@ const LAYERS: &[&[&str]] = &[
     &["progress"],
     &["exec", "lock", "render"],
     &["config"],
-    &["cargo", "engine", "sccache", "toolchain"],
+    &["sccache"],
+    &["cargo", "engine", "toolchain"],
     &["plan"],
     &["workspace"],
     &["needs"],
@@ -227,7 +238,7 @@ const LAYERS: &[&[&str]] = &[
     &["build", "ci_optims"],
     &["changes", "docker"],
     &["history"],
-    &["bench", "cache", "doctor", "init", "timings"],
+    &["bench", "cache", "cluster", "doctor", "init", "timings"],
 ];
 
 #[cfg(test)]

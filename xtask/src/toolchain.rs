@@ -128,6 +128,8 @@ pub enum Requirement {
     /// A Debian package (`libssl-dev`, or `libssl-dev:arm64` for a cross build), checked
     /// where dpkg is the package manager.
     DebianPackage { package: String },
+    /// A variable this process's environment must hold (its value is never printed).
+    Env { name: String, fix: String },
     /// A rustc at least as new as a member's `rust-version` (`have`: the toolchain's).
     RustVersion {
         package: String,
@@ -160,6 +162,7 @@ impl Requirement {
                 if *defined { "defined" } else { "MISSING" }
             ),
             Requirement::DebianPackage { package } => format!("Debian package {package}"),
+            Requirement::Env { name, .. } => format!("${name} set"),
             Requirement::RustVersion { package, need, .. } => {
                 format!("rustc {need} or newer (the rust-version of {package})")
             }
@@ -182,6 +185,9 @@ impl Requirement {
                 )
             }),
             Requirement::DebianPackage { package } => debian_package_missing(exec, package),
+            Requirement::Env { name, fix } => std::env::var_os(name)
+                .is_none_or(|v| v.is_empty())
+                .then(|| format!("${name} is not set; fix: {fix}")),
             Requirement::RustVersion {
                 package,
                 need,

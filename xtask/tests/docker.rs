@@ -20,14 +20,6 @@ fn docker_build(root: &Path, args: &[&str]) -> serde_json::Value {
 
 /// Text no earlier run has used (process id and wall-clock nanoseconds). The engine's build cache
 /// outlives test runs: an edit, or a secret, seen before would come back `CACHED` and prove nothing.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
 /// A one-line source edit the engine's cache cannot already hold, so the build stage must run.
 fn append_edit(root: &Path, service_bin: &str) {
     let file = bin_source(root, service_bin);
@@ -779,19 +771,6 @@ fn interrupt_at(
         std::thread::sleep(Duration::from_millis(100));
     }
     seen.then_some(status)
-}
-
-/// Files under `dir` that hold `needle` (`grep -rlF`; unreadable files skipped).
-fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
-    let out = Command::new("grep")
-        .args(["-rlFs", "--", needle])
-        .arg(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(String::from)
-        .collect()
 }
 
 /// GH_PAT and the password of a shared sccache backend reach the builds only as BuildKit

@@ -9,7 +9,7 @@ use crate::exec::Exec;
 use crate::plan::{Capture, Done, Handler, Plan, Step};
 use crate::render::{self, human_size, print_json, Format, Options, Table};
 use crate::rules::{self, BuildRequest, BuildSpec, Facts};
-use crate::sccache::{self, CacheStats};
+use crate::sccache::{self, dist::DistStats, CacheStats};
 use crate::toolchain::{self, Cross, LinkerChoice, Toolchain};
 use crate::workspace::Workspace;
 use anyhow::bail;
@@ -41,9 +41,16 @@ pub struct BuildArgs {
     /// Compile through a compiler cache; default: `[workspace.metadata.xtask] cache`, else
     /// none. sccache takes its backend from the SCCACHE_* environment (SCCACHE_REDIS_ENDPOINT,
     /// SCCACHE_GHA_ENABLED, SCCACHE_BUCKET, ...) or uses the local disk; the build ends with
-    /// its hits and misses.
+    /// its hits and misses. sccache-dist also compiles library units on the cluster of
+    /// `[workspace.metadata.xtask.sccache] scheduler-url` (token: $SCCACHE_DIST_TOKEN); the
+    /// build ends with what went there, what stayed here and why.
     #[arg(long, value_enum)]
     pub cache: Option<CompilerCache>,
+    /// With `--cache sccache-dist`: compile this percent of the distributed units here as
+    /// well and compare the outputs; on a difference the local output is kept and the crate
+    /// compiles here from then on.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub verify: u8,
 }
 
 impl BuildArgs {
@@ -56,6 +63,7 @@ impl BuildArgs {
             linker: self.linker,
             locked: self.locked,
             cache: self.cache,
+            verify: self.verify,
         }
     }
 }
@@ -330,6 +338,8 @@ pub struct Summary {
     pub artifacts: Vec<SummaryArtifact>,
     /// This build's use of the compiler cache (`--cache sccache`).
     pub cache: Option<CacheStats>,
+    /// What went to the cluster (`--cache sccache-dist`).
+    pub distributed: Option<DistStats>,
 }
 
 #[derive(Serialize)]
@@ -355,6 +365,7 @@ impl Summary {
             dist_dir: None,
             artifacts: Vec::new(),
             cache: None,
+            distributed: None,
         }
     }
 
@@ -362,6 +373,7 @@ impl Summary {
         self.seconds = outcome.seconds;
         self.units_compiled = outcome.compiled();
         self.units_fresh = outcome.fresh();
+        self.distributed = outcome.dist.clone();
         self.artifacts = artifacts
             .iter()
             .map(|a| SummaryArtifact {
@@ -413,9 +425,10 @@ impl Summary {
             ),
             None => String::new(),
         };
-        let cache = match &self.cache {
-            Some(stats) => format!("\n{}", stats.sentence()),
-            None => String::new(),
+        let cache = match (&self.cache, &self.distributed) {
+            (Some(stats), _) => format!("\n{}", stats.sentence()),
+            (None, Some(dist)) => format!("\n{}", dist.sentence()),
+            (None, None) => String::new(),
         };
         format!(
             "{:?} build ({} profile, {} target(s), linker: {}) in {:.1} s: {} units compiled, {} fresh{place}{cache}",

@@ -9,7 +9,7 @@ use super::oci::{Image, Meta, Set};
 use super::plan::{self, ImageRequest};
 use super::smoke::Smoke;
 use crate::cargo::Outcome;
-use crate::exec::{Command, Exec};
+use crate::exec::{Command, Exec, SecretFile};
 use crate::plan::{Capture, Done, Handler, Plan, Step};
 use crate::render::{self, Format, Options, Table};
 use crate::rules::image::{self, ImageModel};
@@ -18,7 +18,7 @@ use crate::toolchain::Cross;
 use crate::workspace::Workspace;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 const ASSEMBLE: &str = "assemble";
@@ -37,10 +37,6 @@ struct Places {
     /// Credentials from the environment, while the push runs.
     auth: PathBuf,
 }
-
-/// Where credentials from the environment are kept while the push runs (removed after it, and by
-/// the next command if the push was killed).
-pub const SECRETS: &str = "xtask/secrets";
 
 /// The variables a registry's credentials may come in (else the docker config and its
 /// credential helpers, which skopeo reads itself).
@@ -76,41 +72,18 @@ fn push(registry: &str, name: &str, places: &Places) -> anyhow::Result<Step> {
 /// A registry's credentials from REGISTRY_USER and REGISTRY_PASSWORD, in an auth file (mode
 /// 0600) that lives as long as the push: removed when this is dropped, and by the next command
 /// of any kind if the process was killed first.
-struct Credentials(PathBuf);
-
-impl Credentials {
-    fn write(registry: &str, path: &std::path::Path) -> anyhow::Result<Option<Credentials>> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let (Ok(user), Ok(password)) = (std::env::var(USER_ENV), std::env::var(PASSWORD_ENV))
-        else {
-            if std::env::var_os(USER_ENV).is_some() {
-                bail!("{USER_ENV} is set and {PASSWORD_ENV} is not: set both, or neither (then the docker config's credentials are used)");
-            }
-            return Ok(None);
-        };
-        use base64::Engine;
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        let json = serde_json::json!({ "auths": { registry: { "auth": auth } } });
-        let dir = path.parent().context("the secrets folder")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let guard = Credentials(path.to_path_buf());
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .with_context(|| format!("creating {}", path.display()))?;
-        file.write_all(json.to_string().as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(Some(guard))
-    }
-}
-
-impl Drop for Credentials {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// A registry's credentials from the environment, in a secret file while the push runs.
+fn credentials(registry: &str, dir: &Path) -> anyhow::Result<Option<SecretFile>> {
+    let (Ok(user), Ok(password)) = (std::env::var(USER_ENV), std::env::var(PASSWORD_ENV)) else {
+        if std::env::var_os(USER_ENV).is_some() {
+            bail!("{USER_ENV} is set and {PASSWORD_ENV} is not: set both, or neither (then the docker config's credentials are used)");
+        }
+        return Ok(None);
+    };
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let json = serde_json::json!({ "auths": { registry: { "auth": auth } } });
+    SecretFile::create(dir, "auth", "json", json.to_string().as_bytes()).map(Some)
 }
 
 pub fn run(
@@ -134,7 +107,7 @@ pub fn run(
         pushed: dir.join("pushed-digest"),
         auth: ws
             .target_dir
-            .join(SECRETS)
+            .join(crate::exec::SECRETS)
             .join(format!("auth-{}.json", std::process::id())),
     };
     let push = match &request.registry {
@@ -163,11 +136,11 @@ pub fn run(
     if push.is_some() && !(facts.has_program)("skopeo") {
         bail!("--engine none pushes with skopeo, which this machine lacks: install it (apt-get install skopeo; GitHub's Ubuntu runners have it), or drop --registry and push the archive yourself");
     }
-    // Credentials from the environment, for the push alone (see `Credentials`).
+    // Credentials from the environment, for the push alone (see `credentials`).
     let _credentials = match push {
-        Some(_) => Credentials::write(
+        Some(_) => credentials(
             request.registry.as_deref().unwrap_or_default(),
-            &places.auth,
+            places.auth.parent().context("the secrets folder")?,
         )?,
         None => None,
     };

@@ -138,7 +138,7 @@ fn image_variant() -> impl clap::builder::TypedValueParser<Value = Variant> {
 }
 
 impl ImageArgs {
-    fn request(self, commit: String) -> anyhow::Result<ImageRequest> {
+    fn request(self, commit: String, ws: &Workspace) -> anyhow::Result<ImageRequest> {
         Ok(ImageRequest {
             variant: self.variant,
             platforms: self.platforms,
@@ -155,7 +155,14 @@ impl ImageArgs {
             git_token_env: std::env::var(GIT_TOKEN_ENV)
                 .is_ok_and(|v| !v.is_empty())
                 .then(|| GIT_TOKEN_ENV.to_string()),
-            sccache: (self.cache == CompilerCache::Sccache).then(sccache::backend_vars),
+            sccache: self.cache.sccache().then(sccache::backend_vars),
+            sccache_dist: match self.cache {
+                CompilerCache::SccacheDist => {
+                    sccache::dist::token()?;
+                    Some(sccache::dist::scheduler_url(ws.config.sccache.as_ref()))
+                }
+                _ => None,
+            },
             docker: self.docker,
             smoke: self.smoke,
             docker_flags: match self.docker_flags {
@@ -179,7 +186,7 @@ pub fn run(args: DockerArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyh
         None => ws.git_state(exec).map(|g| g.commit).unwrap_or_default(),
     };
     let (engine, archive) = (args.engine, args.archive);
-    let request = args.request(commit)?;
+    let request = args.request(commit, ws)?;
     let toolchain = Toolchain::detect(exec)?;
     if engine == Builder::None {
         if manifest_only {
@@ -394,18 +401,18 @@ impl crate::plan::Handler for Imaging<'_> {
 
 /// Files in which versions of this tool before 0.2 held secrets for the length of an image
 /// build; an interrupted build left them behind. Removed by every command at its start, with
-/// any push's credentials left in [`engineless::SECRETS`].
+/// any push's credentials left in [`crate::exec::SECRETS`].
 const LEFT_SECRETS: [&str; 2] = ["xtask/git-token", "xtask/sccache-env"];
 
 pub fn remove_left_secrets(ws: &Workspace) {
     // And the push's credentials (`--engine none`), when it was killed before removing them.
     let pushes: Vec<std::path::PathBuf> =
-        std::fs::read_dir(ws.target_dir.join(engineless::SECRETS))
+        std::fs::read_dir(ws.target_dir.join(crate::exec::SECRETS))
             .into_iter()
             .flatten()
             .flatten()
             .map(|e| e.path())
-            .filter(|p| !held_by_a_live_process(p))
+            .filter(|p| !crate::exec::held_by_a_live_process(p))
             .collect();
     let older = LEFT_SECRETS.iter().map(|rel| ws.target_dir.join(rel));
     for path in older.chain(pushes) {
@@ -422,16 +429,6 @@ pub fn remove_left_secrets(ws: &Workspace) {
             }
         }
     }
-}
-
-/// Is `path` (`auth-<pid>.json`) the file of another process that still runs (a push going on
-/// now)?
-fn held_by_a_live_process(path: &std::path::Path) -> bool {
-    path.file_stem()
-        .and_then(|s| s.to_str())
-        .and_then(|s| s.strip_prefix("auth-"))
-        .and_then(|pid| pid.parse().ok())
-        .is_some_and(crate::exec::other_process_alive)
 }
 
 /// Run `plan`'s program: the checks, every platform's steps in parallel (each in order), then

@@ -92,6 +92,9 @@ pub struct ImageRequest {
     /// Compile through sccache: `Some` with the names of the SCCACHE_* variables passed as
     /// the `sccache_env` secret (values never in the plan; none: its local cache mount).
     pub sccache: Option<Vec<String>>,
+    /// Through an sccache-dist cluster: its scheduler's URL (the `SCCACHE_DIST_SCHEDULER` build
+    /// argument; the token comes in the `sccache_env` secret).
+    pub sccache_dist: Option<String>,
     pub docker: String,
     /// Extra flags of every `docker build` (`--network host`, `--cache-from ...`).
     pub docker_flags: Vec<String>,
@@ -117,6 +120,7 @@ impl ImageRequest {
             secrets: Vec::new(),
             git_token_env: None,
             sccache: None,
+            sccache_dist: None,
             docker: docker.into(),
             docker_flags: Vec::new(),
             smoke: false,
@@ -283,6 +287,9 @@ pub fn build_args(
     ];
     if let Some(image) = &rules.rust_image {
         args.push(("RUST_IMAGE", image.clone()));
+    }
+    if let Some(url) = &request.sccache_dist {
+        args.push(("SCCACHE_DIST_SCHEDULER", url.clone()));
     }
     Ok(args.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }

@@ -122,6 +122,7 @@ pub fn new_point(
         critical_path_seconds: None,
         critical_path: Vec::new(),
         units: Vec::new(),
+        distributed: None,
     }
 }
 

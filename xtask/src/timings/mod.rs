@@ -11,6 +11,7 @@ use crate::history::{self, control::SpeedControl, model::Point, model::UnitTime}
 use crate::plan::{Capture, Done, Handler, Plan, Step};
 use crate::render::{self, print_json, Format, Options, Table};
 use crate::rules::{self, BuildRequest, Facts};
+use crate::sccache::dist::DistStats;
 use crate::toolchain::Toolchain;
 use crate::workspace::Workspace;
 use anyhow::Context as _;
@@ -79,6 +80,8 @@ pub struct Summary {
     #[serde(flatten)]
     pub timings: Timings,
     pub advice: Vec<Advice>,
+    /// What went to the cluster (`--cache sccache-dist`).
+    pub distributed: Option<DistStats>,
 }
 
 pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
@@ -235,6 +238,7 @@ impl Handler for Timing<'_> {
                 self.built = Some(Built {
                     command: command.command().line(),
                     units_compiled: outcome.compiled(),
+                    distributed: outcome.dist.clone(),
                     proc_macros: outcome
                         .units
                         .iter()
@@ -276,6 +280,7 @@ impl Handler for Timing<'_> {
 struct Built {
     command: String,
     units_compiled: usize,
+    distributed: Option<DistStats>,
     /// Packages whose library is a proc macro (cargo's messages say; its report does not).
     proc_macros: BTreeSet<String>,
 }
@@ -296,6 +301,7 @@ fn point(
             .then(|| controls.iter().sum::<f64>() / controls.len() as f64),
         total_seconds: t.wall_seconds,
         critical_path_seconds: Some(t.critical_path_seconds),
+        distributed: summary.distributed.clone(),
         critical_path: t
             .critical_path
             .iter()
@@ -363,6 +369,7 @@ fn explain(
         build_scripts_run: timings.build_scripts_run(),
         targets: report::targets(&html),
         advice: timings.advice(prebuilt),
+        distributed: built.and_then(|b| b.distributed),
         timings,
     })
 }
@@ -495,7 +502,11 @@ impl Summary {
             },
             self.cargo_report.display(),
             self.chart.display()
-        )
+        ) + &self
+            .distributed
+            .as_ref()
+            .map(|d| format!("\n{}", d.sentence()))
+            .unwrap_or_default()
     }
 }
 

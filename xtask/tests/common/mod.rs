@@ -721,3 +721,25 @@ pub fn assert_same(
         .collect();
     assert!(changed.is_empty(), "{what}:\n{}", changed.join("\n"));
 }
+
+/// A value no earlier run can have written anywhere (a secret to search for, an edit).
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Every file under `dir` holding `needle`.
+pub fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
+    let out = Command::new("grep")
+        .args(["-rlFs", "--", needle])
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}

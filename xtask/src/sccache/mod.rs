@@ -7,6 +7,9 @@
 //! variable, `sccache --stop-server`. Every report names the backend the server really used
 //! (credentials in it masked).
 
+pub mod dist;
+pub mod wrapper;
+
 use crate::exec::Command;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -93,16 +96,11 @@ impl CacheStats {
             ),
             None => String::new(),
         };
-        let not: u64 = self.not_cacheable.values().sum();
-        let reasons: Vec<String> = self
-            .not_cacheable
-            .iter()
-            .map(|(why, n)| format!("{why} {n}"))
-            .collect();
+        let (not, reasons) = by_reason(&self.not_cacheable);
         let not = if not == 0 {
             String::new()
         } else {
-            format!(", {not} not cacheable ({})", reasons.join(", "))
+            format!(", {not} not cacheable ({reasons})")
         };
         let errors = if self.cache_errors == 0 {
             String::new()
@@ -114,6 +112,12 @@ impl CacheStats {
             self.hits, self.misses, self.location
         )
     }
+}
+
+/// Counts by reason: their sum, and "reason 3, other 1".
+pub(super) fn by_reason(counts: &BTreeMap<String, u64>) -> (u64, String) {
+    let words: Vec<String> = counts.iter().map(|(why, n)| format!("{why} {n}")).collect();
+    (counts.values().sum(), words.join(", "))
 }
 
 #[derive(Deserialize)]
@@ -140,13 +144,13 @@ struct RawStats {
 }
 
 #[derive(Deserialize, Default)]
-struct Counts {
+pub(super) struct Counts {
     #[serde(default)]
     counts: BTreeMap<String, u64>,
 }
 
 impl Counts {
-    fn total(&self) -> u64 {
+    pub(super) fn total(&self) -> u64 {
         self.counts.values().sum()
     }
 }
