@@ -3,7 +3,8 @@
 //! nothing); the arm64 image's binary runs under qemu; the archive loads into an engine and runs;
 //! a push to a registry with basic auth sends only what the registry lacks, keeps its digest,
 //! refuses wrong credentials and a registry that is down without reporting a push, and leaves
-//! no credentials on disk. The engine, registry and skopeo parts are skipped (with the reason)
+//! no credentials on disk; a push killed halfway is completed by the next, which sends only the
+//! blobs still missing. The engine, registry and skopeo parts are skipped (with the reason)
 //! without them; required in CI.
 
 mod common;
@@ -345,4 +346,156 @@ fn a_library_the_binary_needs_and_this_machine_lacks_is_named_with_the_fix() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("libxtaskanswer.so"), "{stderr}");
     assert!(stderr.contains("install the package"), "{stderr}");
+}
+
+/// A loopback proxy to `target` that passes what clients send at about `bytes_per_second`:
+/// a push through it takes long enough to be interrupted halfway.
+struct SlowProxy {
+    addr: String,
+}
+
+impl SlowProxy {
+    fn start(target: &str, bytes_per_second: usize) -> SlowProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let target = target.to_string();
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                let (client2, server2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || pipe(client, server, Some(bytes_per_second)));
+                std::thread::spawn(move || pipe(server2, client2, None));
+            }
+        });
+        SlowProxy { addr }
+    }
+}
+
+fn pipe(mut from: std::net::TcpStream, mut to: std::net::TcpStream, rate: Option<usize>) {
+    use std::io::{Read, Write};
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 || to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        if let Some(rate) = rate {
+            std::thread::sleep(std::time::Duration::from_secs_f64(n as f64 / rate as f64));
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// A push killed halfway (a layer sent, the binary's still on its way): nothing is reported,
+/// no credentials stay once the next command runs, and the next push completes it, sending
+/// only what the registry still lacks.
+#[test]
+fn an_interrupted_push_is_completed_by_the_next() {
+    if !available(
+        "skopeo",
+        missing_program("skopeo", "apt-get install skopeo"),
+    ) || !available(
+        "docker-registry and htpasswd",
+        missing_program("docker-registry", "apt-get install docker-registry")
+            .or_else(|| missing_program("htpasswd", "apt-get install apache2-utils")),
+    ) {
+        return;
+    }
+    let _guard = heavy();
+    let root = fixture("engineless-interrupted-push");
+    let registry = Registry::start(&root.with_file_name("engineless-interrupted-registry"));
+    // The debug binary is a few MB: at 1 MB/s its layer takes seconds.
+    let proxy = SlowProxy::start(&registry.addr, 1 << 20);
+    let mut env = no_engine();
+    env.push(("REGISTRY_USER", "tester".to_string()));
+    env.push(("REGISTRY_PASSWORD", "right-password".to_string()));
+    let args = [
+        "docker",
+        "build",
+        "--engine",
+        "none",
+        "--json",
+        "--variant",
+        "dev",
+        "--registry",
+        &proxy.addr,
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the registry has taken a blob (the small ones go first), before the end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while registry.blob_uploads() == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the push ended before any blob arrived"
+        );
+        assert!(std::time::Instant::now() < deadline, "no blob arrived");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status();
+    let killed = child.wait_with_output().unwrap();
+    assert!(!killed.status.success());
+    assert!(
+        killed.stdout.is_empty(),
+        "a report of a push that did not end"
+    );
+    let sent_before = registry.blob_uploads();
+
+    // The next run completes it: the registry holds the digest the tool reports, and the blobs
+    // it already had were not sent again.
+    let done = image(&root, &args[5..], &env);
+    let name = format!("{}/app:development", proxy.addr);
+    assert_eq!(done["image"], name.as_str());
+    let inspect = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            "tester:right-password",
+        ])
+        .arg(format!("docker://{}/app:development", registry.addr))
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    assert_eq!(
+        done["digest"],
+        format!("sha256:{}", sha256_hex(&inspect.stdout)).as_str()
+    );
+    let layers = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            "tester:right-password",
+        ])
+        .arg(format!("docker://{}/app:development", registry.addr))
+        .output()
+        .unwrap();
+    let layers: serde_json::Value = serde_json::from_slice(&layers.stdout).unwrap();
+    let blobs = layers["Layers"].as_array().unwrap().len() + 1;
+    eprintln!("blobs: {sent_before} of {blobs} sent by the killed push");
+    assert!(
+        sent_before >= 1 && sent_before < blobs,
+        "{sent_before} of {blobs} before"
+    );
+    assert_eq!(
+        registry.blob_uploads(),
+        blobs,
+        "each blob sent once: {sent_before} by the killed push, the rest by the next"
+    );
+    assert_eq!(secrets_left(&root), Vec::<String>::new());
 }
