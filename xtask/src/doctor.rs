@@ -159,7 +159,15 @@ fn checks(exec: &Exec, ws: &Workspace, args: &DoctorArgs) -> Vec<Check> {
         match toolchain::target_setup(target, &toolchain.host, Cross::Linker, linker) {
             Ok(setup) => {
                 for req in &setup.requirements {
-                    out.push(Check::requirement(exec, req, &affects));
+                    // zig and cargo-zigbuild: checked once, below.
+                    let zig = toolchain::is_darwin(target)
+                        && matches!(req, toolchain::Requirement::Program { .. });
+                    if !zig {
+                        out.push(Check::requirement(exec, req, &affects));
+                    }
+                }
+                if toolchain::is_darwin(target) && !toolchain::is_darwin(&toolchain.host) {
+                    out.push(macos_sdk_check(ws, target, &affects));
                 }
             }
             Err(e) => out.push(Check::new(format!("C linker for {target}"), &affects).missing(
@@ -178,7 +186,11 @@ fn checks(exec: &Exec, ws: &Workspace, args: &DoctorArgs) -> Vec<Check> {
         "sudo apt-get install mold",
     ));
     for req in toolchain::zigbuild_requirements() {
-        out.push(Check::requirement(exec, &req, "`--cross zigbuild` builds"));
+        out.push(Check::requirement(
+            exec,
+            &req,
+            "`--cross zigbuild` builds, and darwin targets on this machine",
+        ));
     }
     out.push(optional_program(
         "qemu-aarch64-static",
@@ -317,6 +329,27 @@ fn sccache_check(exec: &Exec) -> Check {
         "{}; {} hits, {} misses since the last zero",
         stats.location, stats.hits, stats.misses
     ))
+}
+
+/// Whether a darwin target can link here: no crate of Cargo.lock links an Apple framework, or
+/// `SDKROOT` is a macOS SDK.
+fn macos_sdk_check(ws: &Workspace, target: &str, affects: &str) -> Check {
+    let check = Check::new(format!("macOS SDK for {target}"), affects);
+    let frameworks: Vec<&str> = crate::needs::macos_sdk(ws)
+        .iter()
+        .map(|n| n.krate)
+        .collect();
+    match toolchain::macos_sdk_root() {
+        Err(e) => check.failed(&format!("{e:#}")),
+        Ok(Some(root)) => check.found(format!("SDKROOT={}", root.display())),
+        Ok(None) if frameworks.is_empty() => {
+            check.found("not needed: no crate of Cargo.lock links an Apple framework")
+        }
+        Ok(None) => check.missing(
+            format!("{} link Apple frameworks and SDKROOT is not set", frameworks.join(", ")),
+            "set SDKROOT to a macOS SDK (a MacOSX.sdk folder), or build this target on a macOS runner (the release workflow does)",
+        ),
+    }
 }
 
 /// Whether `--cache sccache-dist` can compile on its cluster: the token set, the scheduler

@@ -145,6 +145,10 @@ enum Command {
     /// `status`): builds with `--cache sccache-dist` compile library units on it.
     #[command(name = "sccache-dist")]
     SccacheDist(cluster::ClusterArgs),
+    /// The production targets: how each is built here, and which runner a release builds it
+    /// on (a darwin target that needs the macOS SDK: a macOS runner); `--runner linux|macos`
+    /// prints one kind's targets for a workflow.
+    Targets(build::targets::TargetsArgs),
 }
 
 /// The whole CLI, from the process's arguments: `cargo xtask --help`. Exit status: 0 ok, 1
@@ -219,6 +223,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Timings(args) => timings::run(args, &exec, &ws, opts),
         Command::History(args) => history::run(args, &exec, &ws, opts),
         Command::SccacheDist(args) => cluster::run(args, &exec, &ws, opts),
+        Command::Targets(args) => build::targets::run(args, &exec, &ws, opts),
     }
 }
 

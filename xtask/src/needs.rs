@@ -20,6 +20,20 @@ pub struct Need {
     /// Crates that provide it instead (vendored sources, bundled binaries): with one of these
     /// in Cargo.lock the need is met without the packages.
     pub unless: &'static [&'static str],
+    /// Links an Apple framework: a `*-apple-darwin` build needs the macOS SDK (`SDKROOT`, or a
+    /// macOS machine), and no Debian package provides it.
+    pub macos_sdk: bool,
+}
+
+/// A crate that links an Apple framework (the macOS SDK, for darwin targets only).
+const fn framework(krate: &'static str, what: &'static str) -> Need {
+    Need {
+        krate,
+        what,
+        packages: &[],
+        unless: &[],
+        macos_sdk: true,
+    }
 }
 
 const PKG_CONFIG: &str = "pkg-config";
@@ -30,61 +44,90 @@ pub const NEEDS: &[Need] = &[
         what: "runs protoc, the protobuf compiler (prost, tonic)",
         packages: &["protobuf-compiler"],
         unless: &["protoc-bin-vendored", "protobuf-src"],
+        macos_sdk: false,
     },
     Need {
         krate: "cmake",
         what: "runs cmake to build C/C++ sources",
         packages: &["cmake"],
         unless: &[],
+        macos_sdk: false,
     },
     Need {
         krate: "bindgen",
         what: "loads libclang to generate bindings",
         packages: &["libclang-dev"],
         unless: &[],
+        macos_sdk: false,
     },
     Need {
         krate: "openssl-sys",
         what: "finds OpenSSL's headers and library with pkg-config",
         packages: &[PKG_CONFIG, "libssl-dev"],
         unless: &["openssl-src"],
+        macos_sdk: false,
     },
     Need {
         krate: "libudev-sys",
         what: "finds libudev with pkg-config",
         packages: &[PKG_CONFIG, "libudev-dev"],
         unless: &[],
+        macos_sdk: false,
     },
     Need {
         krate: "alsa-sys",
         what: "finds ALSA with pkg-config",
         packages: &[PKG_CONFIG, "libasound2-dev"],
         unless: &[],
+        macos_sdk: false,
     },
     Need {
         krate: "libdbus-sys",
         what: "finds libdbus with pkg-config",
         packages: &[PKG_CONFIG, "libdbus-1-dev"],
         unless: &[],
+        macos_sdk: false,
     },
     Need {
         krate: "yeslogic-fontconfig-sys",
         what: "finds fontconfig with pkg-config",
         packages: &[PKG_CONFIG, "libfontconfig-dev"],
         unless: &[],
+        macos_sdk: false,
     },
     Need {
         krate: "glib-sys",
         what: "finds GLib with pkg-config",
         packages: &[PKG_CONFIG, "libglib2.0-dev"],
         unless: &[],
+        macos_sdk: false,
     },
     Need {
         krate: "nasm-rs",
         what: "runs nasm to assemble",
         packages: &["nasm"],
         unless: &[],
+        macos_sdk: false,
     },
+    framework(
+        "core-foundation-sys",
+        "links Apple's CoreFoundation framework (core-foundation, iana-time-zone on macOS)",
+    ),
+    framework(
+        "security-framework-sys",
+        "links Apple's Security framework (security-framework, native-tls on macOS)",
+    ),
+    framework(
+        "system-configuration-sys",
+        "links Apple's SystemConfiguration framework (system-configuration, reqwest on macOS)",
+    ),
+    framework(
+        "fsevent-sys",
+        "links Apple's CoreServices framework (notify on macOS)",
+    ),
+    framework("coreaudio-sys", "links Apple's CoreAudio framework"),
+    framework("objc2-foundation", "links Apple's Foundation framework"),
+    framework("cocoa", "links Apple's AppKit framework"),
 ];
 
 /// The needs of the crates `locked` names (the package names in Cargo.lock).
@@ -96,9 +139,21 @@ pub fn of_names(locked: &std::collections::BTreeSet<String>) -> Vec<&'static Nee
         .collect()
 }
 
-/// The needs of the workspace's Cargo.lock.
+/// The needs of the workspace's Cargo.lock that Debian packages meet.
 pub fn of(ws: &Workspace) -> Vec<&'static Need> {
     of_names(&ws.locked_names())
+        .into_iter()
+        .filter(|n| !n.macos_sdk)
+        .collect()
+}
+
+/// The crates of the workspace's Cargo.lock that link an Apple framework: a darwin target
+/// built on another system needs the macOS SDK for them.
+pub fn macos_sdk(ws: &Workspace) -> Vec<&'static Need> {
+    of_names(&ws.locked_names())
+        .into_iter()
+        .filter(|n| n.macos_sdk)
+        .collect()
 }
 
 /// The Debian packages of `needs`, each once, in the table's order.

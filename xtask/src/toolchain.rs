@@ -246,13 +246,46 @@ fn target_std_installed(exec: &Exec, target: &str) -> bool {
 }
 
 /// The targets this tool knows how to set up (others may be configured if they need no linker).
-pub const KNOWN_TARGETS: [&str; 5] = [
+pub const KNOWN_TARGETS: [&str; 7] = [
     "x86_64-unknown-linux-gnu",
     "aarch64-unknown-linux-gnu",
     "x86_64-unknown-linux-musl",
     "aarch64-unknown-linux-musl",
     "x86_64-pc-windows-gnu",
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
 ];
+
+/// A macOS target: built on Linux through cargo-zigbuild (zig links Mach-O), natively on macOS.
+pub fn is_darwin(triple: &str) -> bool {
+    triple.ends_with("-apple-darwin")
+}
+
+/// `SDKROOT`, checked: `None` when unset, the folder when it is a macOS SDK (it has
+/// `SDKSettings.json` or `SDKSettings.plist`, and `System/Library/Frameworks`), else an error
+/// that says what it lacks.
+pub fn macos_sdk_root() -> anyhow::Result<Option<PathBuf>> {
+    let Some(root) = std::env::var_os("SDKROOT").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let root = PathBuf::from(root);
+    let settings = ["SDKSettings.json", "SDKSettings.plist"]
+        .iter()
+        .any(|f| root.join(f).is_file());
+    let frameworks = root.join("System/Library/Frameworks").is_dir();
+    if !settings || !frameworks {
+        bail!(
+            "SDKROOT={} is not a macOS SDK (it has {}); fix: point SDKROOT at a MacOSX.sdk folder (from Xcode or the Command Line Tools: `xcrun --show-sdk-path` on a Mac), or unset it",
+            root.display(),
+            match (settings, frameworks) {
+                (false, false) => "neither SDKSettings.json nor System/Library/Frameworks",
+                (false, true) => "no SDKSettings.json",
+                _ => "no System/Library/Frameworks",
+            }
+        );
+    }
+    Ok(Some(root))
+}
 
 /// How to cross-compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -295,6 +328,11 @@ pub fn target_setup(
     };
     if cross == Cross::Zigbuild {
         // zig is both linker and C compiler; cargo-zigbuild sets the env vars itself.
+        return Ok(setup);
+    }
+    if is_darwin(target) && !is_darwin(host) {
+        // Only zig links Mach-O here: a build that has a darwin target goes through it.
+        setup.requirements.extend(zigbuild_requirements());
         return Ok(setup);
     }
     if let Some(linker) = configured_linker {

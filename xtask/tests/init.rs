@@ -366,7 +366,12 @@ fn beside_a_workspaces_own_xtask_the_files_call_the_tool_by_its_alias() {
             && !makefile.contains("$(CARGO) xtask "),
         "{makefile}"
     );
-    for workflow in ["xtask-docker.yml", "xtask-bench.yml", "xtask-test.yml"] {
+    for workflow in [
+        "xtask-docker.yml",
+        "xtask-bench.yml",
+        "xtask-test.yml",
+        "xtask-release.yml",
+    ] {
         let text = std::fs::read_to_string(root.join(".github/workflows").join(workflow)).unwrap();
         assert!(
             text.contains("cargo xtask-build ") && !text.contains("cargo xtask "),

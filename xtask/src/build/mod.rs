@@ -2,6 +2,7 @@
 //! machine, one cargo run, package into dist/), then run.
 
 pub mod dist;
+pub mod targets;
 
 use crate::cargo::Outcome;
 use crate::config::{CompilerCache, Variant};

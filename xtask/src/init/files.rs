@@ -17,6 +17,7 @@ pub const MAKEFILE: &str = include_str!("../../assets/Makefile");
 pub const DOCKER_WORKFLOW: &str = include_str!("../../assets/docker.yml");
 pub const BENCH_WORKFLOW: &str = include_str!("../../assets/bench.yml");
 pub const TEST_WORKFLOW: &str = include_str!("../../assets/test.yml");
+pub const RELEASE_WORKFLOW: &str = include_str!("../../assets/release.yml");
 /// The versions the tool was tested with: the adopting xtask's lockfile starts from it.
 pub const TESTED_LOCK: &str = include_str!("../../assets/tested.lock");
 

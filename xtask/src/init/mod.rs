@@ -298,6 +298,11 @@ fn generated(ws: &Workspace, place: &Place) -> Vec<Generated> {
             files::TEST_WORKFLOW,
             "build and test, reusing the default branch's target dir",
         ),
+        file(
+            ".github/workflows/xtask-release.yml".into(),
+            files::RELEASE_WORKFLOW,
+            "a release of each version tag: every target's binaries, macOS ones on a macOS runner when they need the SDK",
+        ),
     ]
 }
 

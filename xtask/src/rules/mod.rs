@@ -331,12 +331,13 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
     let (targets, linker) = match explicit {
         true => {
             let triples = targets(ws, request)?;
+            let cross = darwin_cross(ws, &triples, &host, request.cross)?;
             let targets = triples
                 .iter()
-                .map(|t| Target::new(ws, t, &host, request.cross))
+                .map(|t| Target::new(ws, t, &host, cross))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             invocation.targets = triples;
-            (targets, cross_linker(request.cross, &mut invocation))
+            (targets, cross_linker(cross, &mut invocation))
         }
         false => {
             let linker =
@@ -355,7 +356,7 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
         requirements.extend(target.requirements.iter().cloned());
         packages.extend(target.packages.iter().cloned());
     }
-    if request.cross == Cross::Zigbuild && explicit {
+    if invocation.zigbuild {
         requirements.extend(toolchain::zigbuild_requirements());
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -404,6 +405,41 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
         packages,
         cache,
     })
+}
+
+/// How a build with darwin targets cross-compiles: on another system only zig links Mach-O,
+/// so the whole run goes through cargo-zigbuild (one cargo run still), and a crate that links
+/// an Apple framework needs the macOS SDK (`SDKROOT`): without it the build stops here, before
+/// anything compiles, naming the crate and the fix.
+fn darwin_cross(
+    ws: &Workspace,
+    triples: &[String],
+    host: &str,
+    cross: Cross,
+) -> anyhow::Result<Cross> {
+    let darwin: Vec<&str> = triples
+        .iter()
+        .map(String::as_str)
+        .filter(|t| toolchain::is_darwin(t))
+        .collect();
+    if darwin.is_empty() || toolchain::is_darwin(host) {
+        return Ok(cross);
+    }
+    let frameworks = crate::needs::macos_sdk(ws);
+    if !frameworks.is_empty() && toolchain::macos_sdk_root()?.is_none() {
+        let why: Vec<String> = frameworks
+            .iter()
+            .map(|n| format!("{} (it {})", n.krate, n.what))
+            .collect();
+        bail!(
+            "{} cannot be linked on this {host} machine without the macOS SDK: Cargo.lock has {}; fix: set SDKROOT to a macOS SDK (a MacOSX.sdk folder), or build {} on a macOS runner (the generated release workflow does: `cargo xtask targets`), or leave {} out of this build (`--target`, or `targets` in [workspace.metadata.xtask])",
+            darwin.join(" and "),
+            why.join("; "),
+            if darwin.len() > 1 { "them" } else { "it" },
+            if darwin.len() > 1 { "them" } else { "it" },
+        );
+    }
+    Ok(Cross::Zigbuild)
 }
 
 /// The linker of a build that names its targets, and cargo-zigbuild when that is the way.
