@@ -38,7 +38,7 @@ image() { (cd "$1" && "$XTASK" docker build --engine none --variant production -
 echo "the default branch's job: cold images of both platforms, pushed; the target dir saved"
 clone "$work"
 t=$(now); image "$work"; echo "  cold: $(since "$t") s"
-(cd "$work" && "$XTASK" cache save --keep "build --profile production --target x86_64-unknown-linux-gnu --target aarch64-unknown-linux-gnu" 2>&1 | tail -1)
+(cd "$work" && "$XTASK" cache save --no-prune 2>&1 | tail -1)
 rm -rf "$saved"; cp -a "$work/target" "$saved"
 echo "the laptop: a clone with that target dir, built once"
 clone "$laptop"; cp -a "$saved" "$laptop/target"

@@ -83,6 +83,9 @@ pub struct Invocation {
     /// `--timings`: cargo writes its HTML report of every unit's start and duration under
     /// `<target dir>/cargo-timings/`.
     pub timings: bool,
+    /// `--jobs N`: at most N units at once (default: cargo's, one per core).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<u32>,
     /// Milliseconds a compiled unit took on this machine (from the history), for the status
     /// line's estimate of the time left; it changes nothing cargo does.
     pub unit_millis: Option<u64>,
@@ -106,6 +109,7 @@ impl Invocation {
             target_dir: None,
             env: Vec::new(),
             timings: false,
+            jobs: None,
             unit_millis: None,
             dist: None,
         }
@@ -158,6 +162,9 @@ impl Invocation {
         }
         if self.timings {
             args.push("--timings".into());
+        }
+        if let Some(jobs) = self.jobs {
+            args.extend(["--jobs".into(), jobs.to_string()]);
         }
         if self.subcommand == Subcommand::TestNoRun {
             args.push("--no-run".into());
@@ -578,6 +585,15 @@ mod tests {
             "cargo test --profile production --target x86_64-unknown-linux-gnu \
              --target aarch64-unknown-linux-gnu --target-dir /scratch --locked --no-run \
              --message-format=json-render-diagnostics"
+        );
+        let timed = Invocation {
+            timings: true,
+            jobs: Some(1),
+            ..Invocation::new("cargo", Subcommand::Build, "dev")
+        };
+        assert_eq!(
+            timed.line(),
+            "cargo build --profile dev --timings --jobs 1 --message-format=json-render-diagnostics"
         );
         assert_eq!(
             test.output_dir(Path::new("/ws/target"), "aarch64-unknown-linux-gnu"),

@@ -427,3 +427,150 @@ fn a_sys_crate_finds_the_targets_library_in_a_native_cross_build() {
         .unwrap();
     assert!(String::from_utf8_lossy(&x86.stdout).starts_with("openssl 30"));
 }
+
+/// A workspace for the prediction: four independent libraries (`lib0` with a build script),
+/// a proc macro and a binary using them all; members not incremental, so the libraries are
+/// what sccache-dist could send.
+fn generate_for_prediction(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    let write = |rel: &str, text: &str| write_file(&root, rel, text);
+    let libs: Vec<String> = (0..4).map(|n| format!("lib{n}")).collect();
+    write(
+        "Cargo.toml",
+        "[workspace]\nresolver = \"2\"\nmembers = [\"libs/*\", \"derive\", \"app\"]\n\n\
+         [profile.dev]\nincremental = false\n",
+    );
+    // About half a second of compiling each: enough to stand out of cargo's 10 ms rounding.
+    let code: String = (0..200)
+        .map(|i| {
+            format!(
+                "pub fn f{i}(v: &[u64]) -> u64 {{ v.iter().map(|x| x.wrapping_mul({}) ^ (x >> {})).filter(|x| x % {} != 0).fold({i}, |a, b| a.rotate_left(3) ^ b) }}\n",
+                i + 3,
+                i % 7 + 1,
+                i % 5 + 2
+            )
+        })
+        .collect();
+    let mut app_deps = String::from("derive = { path = \"../derive\" }\n");
+    for lib in &libs {
+        write(
+            &format!("libs/{lib}/Cargo.toml"),
+            &format!("[package]\nname = \"{lib}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+        );
+        write(&format!("libs/{lib}/src/lib.rs"), &code);
+        app_deps.push_str(&format!("{lib} = {{ path = \"../libs/{lib}\" }}\n"));
+    }
+    write("libs/lib0/build.rs", "fn main() {}\n");
+    write(
+        "derive/Cargo.toml",
+        "[package]\nname = \"derive\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\nproc-macro = true\n",
+    );
+    write(
+        "derive/src/lib.rs",
+        "use proc_macro::TokenStream;\n#[proc_macro]\npub fn seven(_: TokenStream) -> TokenStream { \"7\".parse().unwrap() }\n",
+    );
+    write(
+        "app/Cargo.toml",
+        &format!("[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{app_deps}"),
+    );
+    let uses: Vec<String> = libs.iter().map(|l| format!("{l}::f1(&v)")).collect();
+    write(
+        "app/src/main.rs",
+        &format!(
+            "fn main() {{ let v = vec![derive::seven!(); 3]; println!(\"{{}}\", {}); }}\n",
+            uses.join(" ^ ")
+        ),
+    );
+    generate_lockfile(&root);
+    root
+}
+
+/// `timings --jobs 1 --workers`: cargo's real report of a build on one job slot, simulated.
+/// With 0 workers it gives the measured wall time back; the build script, the proc macro and
+/// the binary stay local; the four libraries spread over the workers. Then the same report
+/// (`--report`, proc macros from cargo metadata) predicted for two local slots.
+#[test]
+fn timings_predicts_remote_workers_from_a_real_report() {
+    let _heavy = heavy();
+    let root = generate_for_prediction("generic-predict");
+    let args = [
+        "timings",
+        "--jobs",
+        "1",
+        "--workers",
+        "2,8",
+        "--network-cost",
+        "0.1",
+        "--no-history",
+        "--json",
+    ];
+    let json: serde_json::Value = serde_json::from_str(&xtask_ok(&root, &args)).unwrap();
+    let command = json["command"].as_str().unwrap();
+    assert!(command.contains("--jobs 1"), "{command}");
+    assert_eq!(json["jobs"], 1, "cargo's report says -j1");
+    let measured = json["wall_seconds"].as_f64().unwrap();
+    let p = &json["prediction"];
+    assert_eq!(p["local_slots"], 1);
+    assert_eq!(p["units"], 8, "{p}");
+    assert_eq!(p["distributable_units"], 4, "the four libraries: {p}");
+    let rows = p["rows"].as_array().unwrap();
+    let workers: Vec<u64> = rows
+        .iter()
+        .map(|r| r["workers"].as_u64().unwrap())
+        .collect();
+    assert_eq!(workers, [0, 2, 8]);
+    let wall = |r: &serde_json::Value| r["wall_seconds"].as_f64().unwrap();
+    assert!(
+        (wall(&rows[0]) - measured).abs() <= 0.05 * measured + 0.05,
+        "0 workers, 1 slot: {} s simulated, {measured} s measured",
+        wall(&rows[0])
+    );
+    assert!(
+        rows[2]["speedup"].as_f64().unwrap() > 1.5,
+        "four libraries at once: {}",
+        rows[2]
+    );
+    assert!(rows[2]["remote_units"].as_u64().unwrap() <= 4);
+    for bound in rows[2]["bound_by"].as_array().unwrap() {
+        assert!(
+            ["build-script", "build-script-run", "proc-macro", "links"]
+                .contains(&bound["why"].as_str().unwrap()),
+            "{bound}"
+        );
+    }
+    let bound: Vec<&str> = rows[2]["bound_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["unit"].as_str().unwrap())
+        .collect();
+    assert!(
+        bound.iter().any(|u| u.starts_with("app 0.1.0")),
+        "{bound:?}"
+    );
+    assert!(
+        !bound
+            .iter()
+            .any(|u| u.starts_with("lib") && u.ends_with("0.1.0")),
+        "a library is no local-only unit: {bound:?}"
+    );
+
+    let report = format!("--report={}", json["cargo_report"].as_str().unwrap());
+    let again: serde_json::Value = serde_json::from_str(&xtask_ok(
+        &root,
+        &["timings", &report, "--local-slots", "2", "--json"],
+    ))
+    .unwrap();
+    let two = &again["prediction"];
+    assert_eq!(two["local_slots"], 2);
+    assert_eq!(
+        two["distributable_units"], 4,
+        "the proc macro known from cargo metadata"
+    );
+    let two_slots = two["rows"][0]["wall_seconds"].as_f64().unwrap();
+    assert!(
+        two_slots < 0.8 * measured,
+        "{two_slots} s on 2 slots, {measured} s on 1"
+    );
+}

@@ -1,9 +1,13 @@
 //! `cargo xtask timings`: one build of a variant with cargo's `--timings`, then what it says:
 //! the slowest units, the critical path, how busy the CPU was, what to do, and a Gantt chart
-//! (SVG) next to cargo's own HTML report.
+//! (SVG) next to cargo's own HTML report; with `--workers`, what remote compile slots would
+//! make of it (predict).
 
+mod deps;
+mod predict;
 mod report;
 
+use crate::cargo::MetadataRequest;
 use crate::ci_optims;
 use crate::config::{CompilerCache, Variant};
 use crate::exec::Exec;
@@ -50,6 +54,53 @@ pub struct TimingsArgs {
     /// What measured the build, as the history shows it (a workflow's name, say).
     #[arg(long, value_name = "NAME", default_value = "timings")]
     pub source: String,
+    /// Cargo's job slots for the timed build (`cargo build --jobs N`; default: one per core).
+    #[arg(long, value_name = "N", conflicts_with = "report", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Predict the wall time with N remote compile slots (sccache-dist) besides the local
+    /// ones, for each N given: `--workers 4,16,64`.
+    ///
+    /// A list-scheduling simulation over the measured units: each keeps its time and its
+    /// dependencies (cargo metadata's graph on the report's units); ready units start in
+    /// cargo's order. Only rlib compiles of non-incremental units may go remote, each paying
+    /// --network-cost and giving its metadata only at its end; build scripts, proc macros,
+    /// links and incremental members stay local. Limits: a remote slot is as fast as a local
+    /// one, the scheduler knows every unit's time, and sccache's own refusals are not modelled.
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    pub workers: Vec<usize>,
+    /// Seconds each unit run remotely adds to its time (upload, queue, download): a parameter
+    /// of the prediction, not a measurement.
+    #[arg(long, value_name = "SECS", default_value_t = 0.5, value_parser = seconds)]
+    pub network_cost: f64,
+    /// Local job slots of the prediction (default: the measured build's `-j`): predict a
+    /// build with fewer or more cores from this one (with no --workers, 0 remote slots).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub local_slots: Option<u32>,
+}
+
+impl TimingsArgs {
+    /// Is a prediction asked for?
+    fn predicting(&self) -> bool {
+        !self.workers.is_empty() || self.local_slots.is_some()
+    }
+
+    /// The explain step's purpose: what it reads, what it writes.
+    fn explain_purpose(&self, report: &str, chart: &str) -> String {
+        let graph = if self.predicting() {
+            " and the dependency graph (cargo metadata)"
+        } else {
+            ""
+        };
+        format!("read {report}{graph}, write the chart {chart}")
+    }
+}
+
+/// A number of seconds, 0 or more.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => Err(format!("`{text}` is no number of seconds (0 or more)")),
+    }
 }
 
 /// The task that reads cargo's report and writes the chart.
@@ -58,6 +109,8 @@ const EXPLAIN: &str = "explain";
 const CONTROL: &str = "speed-control";
 /// The task that appends the build to the history.
 const RECORD: &str = "record";
+/// The task that simulates the build with remote workers.
+const PREDICT: &str = "predict";
 
 /// The result, for people (tables) and CI (`--json`).
 #[derive(Serialize)]
@@ -82,6 +135,9 @@ pub struct Summary {
     pub advice: Vec<Advice>,
     /// What went to the cluster (`--cache sccache-dist`).
     pub distributed: Option<DistStats>,
+    /// With `--workers` or `--local-slots`: the simulated builds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<predict::Prediction>,
 }
 
 pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
@@ -111,6 +167,7 @@ pub fn run(args: TimingsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
         control: SpeedControl::new(&ws.target_dir.join("xtask")),
         controls: Vec::new(),
         built: None,
+        packages: None,
         summary: None,
         recorded: None,
     };
@@ -143,12 +200,14 @@ fn plan(exec: &Exec, ws: &Workspace, args: &TimingsArgs) -> anyhow::Result<Plan>
             .fact("variant", args.variant);
         plan.step(Step::task(
             EXPLAIN,
-            format!(
-                "read {}, write the chart {}",
-                report.display(),
-                chart_path(report).display()
+            args.explain_purpose(
+                &report.display().to_string(),
+                &chart_path(report).display().to_string(),
             ),
         ));
+        if args.predicting() {
+            plan.step(predict_step(args));
+        }
         return Ok(plan);
     }
     let toolchain = Toolchain::detect(exec)?;
@@ -161,6 +220,7 @@ fn plan(exec: &Exec, ws: &Workspace, args: &TimingsArgs) -> anyhow::Result<Plan>
     let spec = rules::spec(ws, &request, &facts)?;
     let mut invocation = spec.cargo();
     invocation.timings = true;
+    invocation.jobs = args.jobs;
     let fresh = (!args.warm).then(|| scratch_dir(ws, args.variant));
     invocation.target_dir = fresh.clone();
     let mut plan = Plan::new(format!("timings --variant {}", render::name(&args.variant)))
@@ -199,8 +259,11 @@ fn plan(exec: &Exec, ws: &Workspace, args: &TimingsArgs) -> anyhow::Result<Plan>
     }
     plan.step(Step::task(
         EXPLAIN,
-        "read cargo's report, write the chart beside it",
+        args.explain_purpose("cargo's report", "beside it"),
     ));
+    if args.predicting() {
+        plan.step(predict_step(args));
+    }
     if let Some(path) = history {
         plan.step(Step::task(
             RECORD,
@@ -208,6 +271,22 @@ fn plan(exec: &Exec, ws: &Workspace, args: &TimingsArgs) -> anyhow::Result<Plan>
         ));
     }
     Ok(plan)
+}
+
+fn predict_step(args: &TimingsArgs) -> Step {
+    let workers: Vec<String> = args.workers.iter().map(|n| n.to_string()).collect();
+    let local = args
+        .local_slots
+        .map_or("the measured -j".into(), |n| n.to_string());
+    Step::task(
+        PREDICT,
+        format!(
+            "simulate the build with {local} local slots and 0{} remote workers ({} s of network \
+             cost each remote unit)",
+            workers.iter().map(|n| format!(", {n}")).collect::<String>(),
+            args.network_cost
+        ),
+    )
 }
 
 /// The command's part in running its plan.
@@ -221,6 +300,8 @@ struct Timing<'a> {
     /// The speed control's seconds, before and after the build.
     controls: Vec<f64>,
     built: Option<Built>,
+    /// With a prediction: the packages as cargo metadata resolves them.
+    packages: Option<deps::Packages>,
     summary: Option<Summary>,
     /// The history the build was appended to.
     recorded: Option<PathBuf>,
@@ -262,13 +343,28 @@ impl Handler for Timing<'_> {
             }
             (Step::Task { task, .. }, _) if task == EXPLAIN => {
                 let report = self.report.clone().context("no report to explain")?;
+                if self.args.predicting() {
+                    self.packages = Some(packages(self.exec, self.ws)?);
+                }
+                let proc_macros = match (&self.built, &self.packages) {
+                    (Some(built), _) => Some(built.proc_macros.clone()),
+                    (None, Some(packages)) => Some(packages.proc_macros.clone()),
+                    (None, None) => None,
+                };
                 self.summary = Some(explain(
                     self.exec,
                     self.ws,
                     self.args,
                     report,
                     self.built.take(),
+                    proc_macros,
                 )?);
+            }
+            (Step::Task { task, .. }, _) if task == PREDICT => {
+                let summary = self.summary.as_mut().context("no report to predict from")?;
+                let packages = self.packages.as_ref().context("no packages known")?;
+                summary.prediction =
+                    Some(prediction(self.ws, self.args, &summary.timings, packages)?);
             }
             _ => {}
         }
@@ -283,6 +379,57 @@ struct Built {
     distributed: Option<DistStats>,
     /// Packages whose library is a proc macro (cargo's messages say; its report does not).
     proc_macros: BTreeSet<String>,
+}
+
+/// The workspace's packages as `cargo metadata` resolves them: the dependencies of every unit,
+/// which libraries are proc macros or link.
+fn packages(exec: &Exec, ws: &Workspace) -> anyhow::Result<deps::Packages> {
+    let meta = MetadataRequest {
+        cargo: &ws.cargo,
+        no_deps: false,
+        platform: None,
+        manifest_path: Some(&ws.root.join("Cargo.toml")),
+        locked: false,
+    }
+    .run(exec)
+    .context("reading the build's dependency graph (cargo metadata)")?;
+    Ok(deps::Packages::from_metadata(&meta))
+}
+
+/// The build of `timings` simulated with the asked local slots and remote workers.
+fn prediction(
+    ws: &Workspace,
+    args: &TimingsArgs,
+    timings: &Timings,
+    packages: &deps::Packages,
+) -> anyhow::Result<predict::Prediction> {
+    let profile = timings
+        .profile
+        .clone()
+        .unwrap_or_else(|| args.variant.profile().to_string());
+    // Profiles as cargo reads them: the root manifest, then .cargo/config.toml.
+    let tables: Vec<toml::Table> = ["Cargo.toml", ".cargo/config.toml"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(ws.root.join(f)).ok())
+        .filter_map(|text| text.parse().ok())
+        .collect();
+    let env = std::env::var("CARGO_INCREMENTAL").ok();
+    let rules = predict::Rules {
+        incremental_members: predict::incremental(&profile, env.as_deref(), &tables),
+        linked: &packages.linked,
+    };
+    let edges = deps::edges(&timings.units, Some(packages));
+    let local = args.local_slots.or(timings.jobs).context(
+        "cargo's report names no job count (jobs=N): give the local slots (--local-slots N)",
+    )?;
+    predict::predict(
+        timings,
+        &rules,
+        &edges,
+        local as usize,
+        &args.workers,
+        args.network_cost,
+    )
 }
 
 /// The build as a point of the history.
@@ -324,9 +471,19 @@ fn point(
             &toolchain.verbose_version,
             &args.source,
             render::name(&args.variant),
-            if args.warm { "warm" } else { "cold" }.into(),
+            mode(args),
         )
     })
+}
+
+/// `cold` or `warm`, and the job slots when limited: a build on fewer slots is no point to hold
+/// against the others.
+fn mode(args: &TimingsArgs) -> String {
+    let mode = if args.warm { "warm" } else { "cold" };
+    match args.jobs {
+        Some(jobs) => format!("{mode} -j{jobs}"),
+        None => mode.into(),
+    }
 }
 
 /// Read cargo's report, write the chart beside it, and advise.
@@ -336,14 +493,15 @@ fn explain(
     args: &TimingsArgs,
     cargo_report: PathBuf,
     built: Option<Built>,
+    proc_macros: Option<BTreeSet<String>>,
 ) -> anyhow::Result<Summary> {
     let html = std::fs::read_to_string(&cargo_report)
         .with_context(|| format!("reading {}", cargo_report.display()))?;
     let members: Vec<&str> = ws.members.iter().map(|m| m.name.as_str()).collect();
     let mut timings = report::parse(&html, &|name| members.contains(&name))
         .with_context(|| format!("reading {}", cargo_report.display()))?;
-    if let Some(built) = &built {
-        timings.mark_proc_macros(&built.proc_macros);
+    if let Some(proc_macros) = &proc_macros {
+        timings.mark_proc_macros(proc_macros);
     }
     let prebuilt = match ci_optims::check(exec, ws) {
         Ok(()) => Prebuilt::Current,
@@ -371,6 +529,7 @@ fn explain(
         advice: timings.advice(prebuilt),
         distributed: built.and_then(|b| b.distributed),
         timings,
+        prediction: None,
     })
 }
 
@@ -382,6 +541,12 @@ fn print(summary: &Summary, format: Format) -> anyhow::Result<()> {
                 println!("{}", table.markdown());
             }
             println!("{}", summary.sentence());
+            if let Some(p) = &summary.prediction {
+                for table in p.tables() {
+                    println!("\n{}", table.markdown());
+                }
+                println!("{}", p.sentence());
+            }
             Ok(())
         }
         Format::Text => {
@@ -394,6 +559,13 @@ fn print(summary: &Summary, format: Format) -> anyhow::Result<()> {
                 println!("- {}: {}", a.about, a.advice);
             }
             println!("{}", summary.sentence());
+            if let Some(p) = &summary.prediction {
+                println!("\nPredicted with remote workers:");
+                for table in p.tables() {
+                    println!("{}", table.terminal());
+                }
+                println!("{}", p.sentence());
+            }
             Ok(())
         }
     }

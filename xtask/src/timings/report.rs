@@ -37,14 +37,20 @@ struct Span {
 }
 
 impl RawUnit {
-    /// When the units it unblocks by metadata could start (its start, if cargo gave no sections).
-    fn rmeta_ready(&self) -> f64 {
+    /// Seconds after its start when its metadata was ready (the end of the frontend), if cargo
+    /// gave sections.
+    fn frontend_seconds(&self) -> Option<f64> {
         let frontend = self
             .sections
             .iter()
             .flatten()
             .find(|(name, _)| name == "frontend");
-        self.start + frontend.map_or(0.0, |(_, span)| span.end)
+        frontend.map(|(_, span)| span.end)
+    }
+
+    /// When the units it unblocks by metadata could start (its start, if cargo gave no sections).
+    fn rmeta_ready(&self) -> f64 {
+        self.start + self.frontend_seconds().unwrap_or(0.0)
     }
 }
 
@@ -74,6 +80,22 @@ pub struct Unit {
     pub start: f64,
     pub seconds: f64,
     pub on_critical_path: bool,
+    /// The unit whose end (or metadata) let it start: its last dependency to be ready.
+    #[serde(skip)]
+    pub unblocked_by: Option<Unblock>,
+    /// Seconds after its start when its metadata was ready (cargo's pipelining), if cargo said.
+    #[serde(skip)]
+    pub metadata_seconds: Option<f64>,
+}
+
+/// The dependency a unit waited for last, as cargo's report names it (`unblocked_units`,
+/// `unblocked_rmeta_units`): cargo names only that one of a unit's dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unblock {
+    /// Index into `units`.
+    pub unit: usize,
+    /// By its metadata (the dependent needed only the `.rmeta`), not its whole compile.
+    pub metadata: bool,
 }
 
 impl Unit {
@@ -100,6 +122,9 @@ pub struct Timings {
     pub idle_share: Option<f64>,
     /// Cargo's job count (`-j`), from the report.
     pub jobs: Option<u32>,
+    /// The profile the report names (`dev`, `production`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// Cargo's CPU samples: (seconds, percent of the machine busy).
     #[serde(skip)]
     cpu: Vec<(f64, f64)>,
@@ -139,7 +164,14 @@ pub fn parse(html: &str, is_member: IsMember) -> anyhow::Result<Timings> {
         .split_once("(jobs=")
         .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse().ok());
-    Ok(analyse(&raw, &cpu, jobs, is_member))
+    let profile = html
+        .split_once("<td>Profile:</td><td>")
+        .and_then(|(_, rest)| rest.split('<').next())
+        .map(str::to_string);
+    Ok(Timings {
+        profile,
+        ..analyse(&raw, &cpu, jobs, is_member)
+    })
 }
 
 impl Timings {
@@ -212,20 +244,27 @@ fn analyse(raw: &[RawUnit], cpu: &[(f64, f64)], jobs: Option<u32>, is_member: Is
                 start: u.start,
                 seconds: u.duration,
                 on_critical_path: false,
+                unblocked_by: None,
+                metadata_seconds: u.frontend_seconds(),
             }
         })
         .collect();
     // Cargo's index `i` → position in `units`; and who unblocked each unit (the last
-    // dependency it waited for, by its full artifact or its metadata).
+    // dependency it waited for, by its full artifact or its metadata), and when it was ready.
     let position: BTreeMap<usize, usize> = raw.iter().enumerate().map(|(p, u)| (u.i, p)).collect();
-    // Who unblocked each unit, and when it was ready.
     let mut unblocked_by: BTreeMap<usize, (usize, f64)> = BTreeMap::new();
     for (p, u) in raw.iter().enumerate() {
-        let full = u.unblocked_units.iter().map(|n| (n, u.start + u.duration));
-        let rmeta = u.unblocked_rmeta_units.iter().map(|n| (n, u.rmeta_ready()));
-        for (next, ready) in full.chain(rmeta) {
+        let full = u.unblocked_units.iter().map(|n| (n, false));
+        let rmeta = u.unblocked_rmeta_units.iter().map(|n| (n, true));
+        for (next, metadata) in full.chain(rmeta) {
             if let Some(&q) = position.get(next) {
+                let ready = if metadata {
+                    u.rmeta_ready()
+                } else {
+                    u.start + u.duration
+                };
                 unblocked_by.insert(q, (p, ready));
+                units[q].unblocked_by = Some(Unblock { unit: p, metadata });
             }
         }
     }
@@ -276,6 +315,7 @@ fn analyse(raw: &[RawUnit], cpu: &[(f64, f64)], jobs: Option<u32>, is_member: Is
         critical_path,
         idle_share: idle_share(cpu),
         jobs,
+        profile: None,
         cpu: cpu.to_vec(),
     }
 }
@@ -551,7 +591,8 @@ mod tests {
     /// The shape of cargo's report (1.95): a library `base` with a build script, a member `app`
     /// on top of it (started as soon as base's metadata was ready), and `side`, a third-party
     /// crate off the path.
-    const REPORT: &str = r#"<html><td>Max concurrency:</td><td>2 (jobs=2 ncpu=2)</td><script>
+    const REPORT: &str = r#"<html><tr><td>Profile:</td><td>dev</td></tr>
+<td>Max concurrency:</td><td>2 (jobs=2 ncpu=2)</td><script>
 const UNIT_DATA = [
   {"i": 0, "name": "base", "version": "1.0.0", "mode": "todo", "target": " build-script",
    "features": [], "start": 0.0, "duration": 1.0, "unblocked_units": [1], "unblocked_rmeta_units": [], "sections": null},
@@ -594,6 +635,22 @@ const CPU_USAGE = [[0.0, 100.0], [6.0, 100.0], [12.0, 50.0]];
         assert_eq!(t.wall_seconds, 12.0);
         assert!(!t.units[3].on_critical_path, "side ran beside the path");
         assert_eq!(t.jobs, Some(2));
+        assert_eq!(t.profile.as_deref(), Some("dev"));
+        // What each unit waited for last, by position: app needed only base's metadata, which
+        // was ready 2 s into base's 3.
+        let by = |p: usize| t.units[p].unblocked_by.map(|b| (b.unit, b.metadata));
+        assert_eq!(
+            [by(0), by(1), by(2), by(3), by(4)],
+            [
+                None,
+                Some((0, false)),
+                Some((1, false)),
+                None,
+                Some((2, true))
+            ]
+        );
+        assert_eq!(t.units[2].metadata_seconds, Some(2.0));
+        assert_eq!(t.units[4].metadata_seconds, None);
         assert_eq!(targets(REPORT), 1);
         assert_eq!(
             targets("<td>rustc 1.95.0<br>Host: x<br>Target: aarch64-unknown-linux-gnu, x86_64-unknown-linux-gnu</td>"),
