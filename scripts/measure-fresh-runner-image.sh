@@ -33,26 +33,29 @@ since() { printf '%.2f' "$(echo "$(now) - $1" | bc)"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 clone() { rm -rf "$1"; git clone -q "$origin" "$1"; }
 edit() { sed -i "1i // fresh-runner edit $2" "$1/$file"; }
-image() { (cd "$1" && "$XTASK" docker build --engine none --variant production --platforms linux/amd64,linux/arm64 --registry "$registry" >/dev/null 2>&1); }
+# Each prints the units cargo compiled (its JSON summary).
+image() { (cd "$1" && "$XTASK" docker build --engine none --variant production --platforms linux/amd64,linux/arm64 --registry "$registry" --json 2>/dev/null | jq -r .units_compiled); }
+laptop_build() { (cd "$laptop" && "$XTASK" build --variant production --json 2>/dev/null | jq -r .units_compiled); }
 
 echo "the default branch's job: cold images of both platforms, pushed; the target dir saved"
 clone "$work"
-t=$(now); image "$work"; echo "  cold: $(since "$t") s"
+t=$(now); units=$(image "$work"); echo "  cold: $(since "$t") s, $units units"
 (cd "$work" && "$XTASK" cache save --no-prune 2>&1 | tail -1)
 rm -rf "$saved"; cp -a "$work/target" "$saved"
 echo "the laptop: a clone with that target dir, built once"
 clone "$laptop"; cp -a "$saved" "$laptop/target"
-(cd "$laptop" && "$XTASK" cache restore >/dev/null 2>&1 && "$XTASK" build --variant production >/dev/null 2>&1)
+(cd "$laptop" && "$XTASK" cache restore >/dev/null 2>&1)
+laptop_build >/dev/null
 
 runners=() bare=() laptops=()
 for i in $(seq "$repeat"); do
   clone "$work"; cp -a "$saved" "$work/target"; edit "$work" "$i"; sync
   t=$(now); (cd "$work" && "$XTASK" cache restore >/dev/null 2>&1); restore=$(since "$t")
-  t=$(now); image "$work"; built=$(since "$t")
+  t=$(now); runner_units=$(image "$work"); built=$(since "$t")
   runners+=("$(echo "$restore + $built" | bc)"); bare+=("$built")
   edit "$laptop" "$i"; sync
-  t=$(now); (cd "$laptop" && "$XTASK" build --variant production >/dev/null 2>&1); laptops+=("$(since "$t")")
-  echo "round $i: runner ${runners[-1]} s (restore $restore s, images built and pushed $built s), laptop ${laptops[-1]} s"
+  t=$(now); laptop_units=$(laptop_build); laptops+=("$(since "$t")")
+  echo "round $i: runner ${runners[-1]} s (restore $restore s, images built and pushed $built s, $runner_units units compiled), laptop ${laptops[-1]} s ($laptop_units units)"
 done
 r=$(printf '%s\n' "${runners[@]}" | median); b=$(printf '%s\n' "${bare[@]}" | median); l=$(printf '%s\n' "${laptops[@]}" | median)
 echo "medians of $repeat: runner $r s (without the restore $b s), laptop $l s; runner/laptop $(echo "scale=2; $r / $l" | bc) ($(echo "scale=2; $b / $l" | bc) without the restore)"
