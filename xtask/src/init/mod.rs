@@ -317,6 +317,19 @@ fn plan(ws: &Workspace, args: &InitArgs, place: &Place) -> anyhow::Result<Plan> 
         .confined_to(&[root])
         .fact("workspace", root)
         .fact("tool", format!("{} {}", files::TOOL, files::VERSION));
+    let frameworks: Vec<&str> = crate::needs::macos_sdk(ws)
+        .iter()
+        .map(|n| n.krate)
+        .collect();
+    if !frameworks.is_empty() {
+        plan = plan.fact(
+            "macos",
+            format!(
+                "{} link Apple frameworks: macOS targets need the macOS SDK (SDKROOT) on Linux, else a macOS runner (the release workflow does that: `cargo xtask targets`)",
+                frameworks.join(", ")
+            ),
+        );
+    }
     // Read and validated first: a malformed file stops init before anything is written.
     let config_rel = ".cargo/config.toml";
     let config = read(&root.join(config_rel)).unwrap_or_default();
@@ -715,6 +728,16 @@ fn config_table(ws: &Workspace, args: &InitArgs, docker: Option<(&String, &Strin
         text.push_str(&format!(
             "# Debian packages the build scripts need, read from Cargo.lock ({}); images install them.\nsystem-packages = {packages:?}\n",
             why.join("; ")
+        ));
+    }
+    let frameworks: Vec<&str> = crate::needs::macos_sdk(ws)
+        .iter()
+        .map(|n| n.krate)
+        .collect();
+    if !frameworks.is_empty() {
+        text.push_str(&format!(
+            "# macOS targets (x86_64-apple-darwin, aarch64-apple-darwin) need the macOS SDK here: Cargo.lock has {} (Apple frameworks). Set SDKROOT to a MacOSX.sdk to build them on Linux; else the release workflow builds them on a macOS runner (`cargo xtask targets`).\n",
+            frameworks.join(", ")
         ));
     }
     if let Some((service, why)) = image_service(ws, args) {
