@@ -399,14 +399,11 @@ fn beside_a_workspaces_own_xtask_the_files_call_the_tool_by_its_alias() {
 /// a build and an image warn instead of saying the machine has everything.
 #[test]
 fn build_script_needs_are_proposed_checked_and_warned_about_up_front() {
-    let root = small_workspace("init-needs", "");
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
-    let bare = manifest[..manifest.find("[workspace.metadata.xtask]").unwrap()].to_string();
-    write_file(&root, "Cargo.toml", &bare);
-    // A lockfile as a tonic service's would have it (only names matter here).
-    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
-    let extra = "\n[[package]]\nname = \"prost-build\"\nversion = \"0.13.5\"\n\n[[package]]\nname = \"tonic-build\"\nversion = \"0.12.3\"\n";
-    write_file(&root, "Cargo.lock", &(lock + extra));
+    // A lockfile as a tonic service's would have it.
+    let (root, manifest) = unadopted_workspace(
+        "init-needs",
+        &[("prost-build", "0.13.5"), ("tonic-build", "0.12.3")],
+    );
     let tool = workspace_root().join("xtask").display().to_string();
     let plan = xtask_ok(
         &workspace_root(),

@@ -169,13 +169,7 @@ fn a_crate_linking_an_apple_framework_needs_the_sdk_or_a_macos_runner() {
 /// init says it too, before writing anything: the crate, and the two ways.
 #[test]
 fn init_names_the_macos_sdk_need() {
-    let root = small_workspace("macos-init", "");
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
-    let bare = manifest[..manifest.find("[workspace.metadata.xtask]").unwrap()].to_string();
-    write_file(&root, "Cargo.toml", &bare);
-    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
-    let extra = "\n[[package]]\nname = \"security-framework-sys\"\nversion = \"2.14.0\"\n";
-    write_file(&root, "Cargo.lock", &(lock + extra));
+    let (root, _) = unadopted_workspace("macos-init", &[("security-framework-sys", "2.14.0")]);
     let tool = workspace_root().join("xtask").display().to_string();
     let root_arg = root.display().to_string();
     let args = ["init", &root_arg, "--tool-path", &tool, "--dry-run"];

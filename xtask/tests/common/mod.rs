@@ -743,3 +743,21 @@ pub fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// [`small_workspace`] without its `[workspace.metadata.xtask]` table (a workspace init has not
+/// adopted yet), its Cargo.lock also naming `packages` (name, version: only names matter to
+/// what reads them). Returns the root and the manifest as it was, with the table.
+pub fn unadopted_workspace(rel: &str, packages: &[(&str, &str)]) -> (PathBuf, String) {
+    let root = small_workspace(rel, "");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let bare = manifest[..manifest.find("[workspace.metadata.xtask]").unwrap()].to_string();
+    write_file(&root, "Cargo.toml", &bare);
+    let mut lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    for (name, version) in packages {
+        lock.push_str(&format!(
+            "\n[[package]]\nname = \"{name}\"\nversion = \"{version}\"\n"
+        ));
+    }
+    write_file(&root, "Cargo.lock", &lock);
+    (root, manifest)
+}
