@@ -252,7 +252,7 @@ impl Invocation {
             .env("CARGO_TERM_PROGRESS_WIDTH", "100")
             .run_with_status(on_line, &|elapsed| Some(now.borrow().status(elapsed)))?;
         let dist = match (session, &self.dist) {
-            (Some(session), Some(dist)) => Some(session.finish(exec, dist)?),
+            (Some(session), Some(dist)) => Some(session.finish(dist)?),
             _ => None,
         };
         Ok(Outcome {

@@ -141,41 +141,7 @@ fn checks(exec: &Exec, ws: &Workspace, args: &DoctorArgs) -> Vec<Check> {
         toolchain.release.0, toolchain.release.1, toolchain.host
     )));
 
-    // Targets and their linkers, as a production build sets them up.
-    let mut targets = ws.config.production_targets();
-    for known in toolchain::KNOWN_TARGETS {
-        if !targets.iter().any(|t| t == known) {
-            targets.push(known.to_string());
-        }
-    }
-    let configured = ws.config.production_targets();
-    for target in &targets {
-        let affects = if configured.contains(target) {
-            format!("production builds and images for {target}")
-        } else {
-            format!("builds for {target} (not configured)")
-        };
-        let linker = ws.config.linkers.get(target).map(String::as_str);
-        match toolchain::target_setup(target, &toolchain.host, Cross::Linker, linker) {
-            Ok(setup) => {
-                for req in &setup.requirements {
-                    // zig and cargo-zigbuild: checked once, below.
-                    let zig = toolchain::is_darwin(target)
-                        && matches!(req, toolchain::Requirement::Program { .. });
-                    if !zig {
-                        out.push(Check::requirement(exec, req, &affects));
-                    }
-                }
-                if toolchain::is_darwin(target) && !toolchain::is_darwin(&toolchain.host) {
-                    out.push(macos_sdk_check(ws, target, &affects));
-                }
-            }
-            Err(e) => out.push(Check::new(format!("C linker for {target}"), &affects).missing(
-                format!("{e:#}"),
-                format!("use `--cross zigbuild`, or set `linkers.{target}` in [workspace.metadata.xtask]"),
-            )),
-        }
-    }
+    out.extend(target_checks(exec, ws, &toolchain));
     let has = |p: &str| toolchain::find_program(p).is_some();
     if let Ok(linker) = toolchain::host_linker(LinkerChoice::Auto, &toolchain, &has) {
         out.push(Check::new("dev linker", "dev build link time").found(linker.description));
@@ -229,6 +195,47 @@ fn checks(exec: &Exec, ws: &Workspace, args: &DoctorArgs) -> Vec<Check> {
         Ok(()) => fresh.found("up to date"),
         Err(e) => fresh.failed(&format!("{e:#}")),
     });
+    out
+}
+
+/// Each target (the configured ones, then the others the tool knows) as a production build
+/// sets it up: its std, its linker, and for darwin the macOS SDK.
+fn target_checks(exec: &Exec, ws: &Workspace, toolchain: &Toolchain) -> Vec<Check> {
+    let mut out = Vec::new();
+    let mut targets = ws.config.production_targets();
+    for known in toolchain::KNOWN_TARGETS {
+        if !targets.iter().any(|t| t == known) {
+            targets.push(known.to_string());
+        }
+    }
+    let configured = ws.config.production_targets();
+    for target in &targets {
+        let affects = if configured.contains(target) {
+            format!("production builds and images for {target}")
+        } else {
+            format!("builds for {target} (not configured)")
+        };
+        let linker = ws.config.linkers.get(target).map(String::as_str);
+        match toolchain::target_setup(target, &toolchain.host, Cross::Linker, linker) {
+            Ok(setup) => {
+                for req in &setup.requirements {
+                    // zig and cargo-zigbuild: checked once, below.
+                    let zig = toolchain::is_darwin(target)
+                        && matches!(req, toolchain::Requirement::Program { .. });
+                    if !zig {
+                        out.push(Check::requirement(exec, req, &affects));
+                    }
+                }
+                if toolchain::is_darwin(target) && !toolchain::is_darwin(&toolchain.host) {
+                    out.push(macos_sdk_check(ws, target, &affects));
+                }
+            }
+            Err(e) => out.push(Check::new(format!("C linker for {target}"), &affects).missing(
+                format!("{e:#}"),
+                format!("use `--cross zigbuild`, or set `linkers.{target}` in [workspace.metadata.xtask]"),
+            )),
+        }
+    }
     out
 }
 

@@ -256,6 +256,7 @@ fn builds_through_a_loopback_cluster_are_right_and_never_worse_than_local() {
     // 1. Through the cluster, every distributed unit verified here: units went there, none
     // failed, and the one whose expansion differs there is caught and its local output kept.
     let (stats, _) = dist_build(&root, &env, &["--verify", "100"]);
+    let first = stats.clone();
     assert!(distributed(&stats) > 0, "nothing was distributed: {stats}");
     assert_eq!(stats["failed_then_local"], 0, "{stats}");
     assert!(
@@ -275,12 +276,23 @@ fn builds_through_a_loopback_cluster_are_right_and_never_worse_than_local() {
     let through_cluster = rlibs(&root);
     start_cold(&root);
     let local = Command::new(env!("CARGO"))
-        .args(["build", "--profile", "dev"])
+        .args(["build", "--profile", "dev", "--message-format=json"])
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&root)
-        .status()
+        .output()
         .unwrap();
-    assert!(local.success());
+    assert!(local.status.success());
+    // The count held against cargo's own messages: every library unit cargo compiled (a
+    // proc macro is no `lib`) was one distributed compile (none failed, none kept local yet).
+    let libraries = String::from_utf8_lossy(&local.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| {
+            m["reason"] == "compiler-artifact" && m["target"]["kind"] == serde_json::json!(["lib"])
+        })
+        .count() as u64;
+    assert_eq!(libraries, 6, "with-c, marked, l1..l4");
+    assert_eq!(distributed(&first), libraries, "{first}");
     let here = rlibs(&root);
     assert_eq!(
         through_cluster.keys().collect::<Vec<_>>(),
@@ -300,6 +312,8 @@ fn builds_through_a_loopback_cluster_are_right_and_never_worse_than_local() {
     start_cold(&root);
     let (stats, _) = dist_build(&root, &env, &["--verify", "100"]);
     assert_eq!(stats["mismatches"], serde_json::json!([]), "{stats}");
+    assert_eq!(stats["compiled_here"], 1, "marked, kept local: {stats}");
+    assert_eq!(distributed(&stats), libraries - 1, "{stats}");
     assert_eq!(run_app(&root), "here=true sum=5 value=207");
 
     // 4. An interrupted build leaves the token in no file (checked after 5).

@@ -185,6 +185,26 @@ impl Drop for Registry {
     }
 }
 
+/// skopeo, and a registry of the test's own with basic auth (docker-registry, htpasswd).
+fn can_push() -> bool {
+    available(
+        "skopeo",
+        missing_program("skopeo", "apt-get install skopeo"),
+    ) && available(
+        "docker-registry and htpasswd",
+        missing_program("docker-registry", "apt-get install docker-registry")
+            .or_else(|| missing_program("htpasswd", "apt-get install apache2-utils")),
+    )
+}
+
+/// No engine, and the registry's user `tester` with `password`, as the push reads them.
+fn with_credentials(password: &str) -> Vec<(&'static str, String)> {
+    let mut env = no_engine();
+    env.push(("REGISTRY_USER", "tester".to_string()));
+    env.push(("REGISTRY_PASSWORD", password.to_string()));
+    env
+}
+
 fn secrets_left(root: &Path) -> Vec<String> {
     std::fs::read_dir(root.join("target/xtask/secrets"))
         .into_iter()
@@ -196,15 +216,7 @@ fn secrets_left(root: &Path) -> Vec<String> {
 
 #[test]
 fn a_push_sends_what_the_registry_lacks_and_reports_nothing_it_did_not_push() {
-    if !available(
-        "skopeo",
-        missing_program("skopeo", "apt-get install skopeo"),
-    ) || !available(
-        "docker-registry and htpasswd",
-        missing_program("docker-registry", "apt-get install docker-registry")
-            .or_else(|| missing_program("htpasswd", "apt-get install apache2-utils")),
-    ) || !available("docker engine", missing_docker())
-    {
+    if !can_push() || !available("docker engine", missing_docker()) {
         return;
     }
     let _guard = heavy();
@@ -212,12 +224,7 @@ fn a_push_sends_what_the_registry_lacks_and_reports_nothing_it_did_not_push() {
     let registry = Registry::start(&root.with_file_name("engineless-registry"));
     let addr = registry.addr.clone();
     let args = ["--variant", "dev", "--registry", &addr];
-    let creds = |password: &str| {
-        let mut env = no_engine();
-        env.push(("REGISTRY_USER", "tester".to_string()));
-        env.push(("REGISTRY_PASSWORD", password.to_string()));
-        env
-    };
+    let creds = with_credentials;
     let mut all = vec!["docker", "build", "--engine", "none", "--json"];
     all.extend_from_slice(&args);
 
@@ -392,14 +399,7 @@ fn pipe(mut from: std::net::TcpStream, mut to: std::net::TcpStream, rate: Option
 /// only what the registry still lacks.
 #[test]
 fn an_interrupted_push_is_completed_by_the_next() {
-    if !available(
-        "skopeo",
-        missing_program("skopeo", "apt-get install skopeo"),
-    ) || !available(
-        "docker-registry and htpasswd",
-        missing_program("docker-registry", "apt-get install docker-registry")
-            .or_else(|| missing_program("htpasswd", "apt-get install apache2-utils")),
-    ) {
+    if !can_push() {
         return;
     }
     let _guard = heavy();
@@ -407,9 +407,7 @@ fn an_interrupted_push_is_completed_by_the_next() {
     let registry = Registry::start(&root.with_file_name("engineless-interrupted-registry"));
     // The debug binary is a few MB: at 1 MB/s its layer takes seconds.
     let proxy = SlowProxy::start(&registry.addr, 1 << 20);
-    let mut env = no_engine();
-    env.push(("REGISTRY_USER", "tester".to_string()));
-    env.push(("REGISTRY_PASSWORD", "right-password".to_string()));
+    let env = with_credentials("right-password");
     let args = [
         "docker",
         "build",

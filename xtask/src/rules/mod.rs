@@ -367,6 +367,29 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
         invocation.selection = Selection::Bins(bins.iter().map(|b| b.name.clone()).collect());
     }
     invocation.locked = request.locked || facts.ci;
+    let cache = compiler_cache(ws, request, &mut invocation, &mut requirements);
+    Ok(BuildSpec {
+        variant,
+        profile,
+        targets,
+        bins,
+        linker,
+        invocation,
+        build_info: build_info(ws, variant, facts),
+        requirements,
+        packages,
+        cache,
+    })
+}
+
+/// The build's compiler cache (the request's, else the config's): sccache as cargo's wrapper,
+/// or the cluster's client, and what the machine needs for it.
+fn compiler_cache(
+    ws: &Workspace,
+    request: &BuildRequest,
+    invocation: &mut Invocation,
+    requirements: &mut Vec<Requirement>,
+) -> CompilerCache {
     let cache = request.cache.or(ws.config.cache).unwrap_or_default();
     if cache.sccache() {
         requirements.push(Requirement::program(
@@ -393,18 +416,7 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
         }
         CompilerCache::None => {}
     }
-    Ok(BuildSpec {
-        variant,
-        profile,
-        targets,
-        bins,
-        linker,
-        invocation,
-        build_info: build_info(ws, variant, facts),
-        requirements,
-        packages,
-        cache,
-    })
+    cache
 }
 
 /// How a build with darwin targets cross-compiles: on another system only zig links Mach-O,

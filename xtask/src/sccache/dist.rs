@@ -99,18 +99,19 @@ impl Dist {
 }
 
 /// The run's own sccache server, stopped when dropped.
-pub struct Session {
+pub struct Session<'a> {
+    exec: &'a Exec<'a>,
     port: u16,
-    /// The verification log's length when the run started: what it adds is this run's.
-    log_start: u64,
+    /// The lengths of the verification log and the kept-local log when the run started: what
+    /// they gain is this run's.
+    starts: (u64, u64),
     /// Why every unit compiles here (the scheduler did not answer), when that is so.
-    pub warning: Option<String>,
-    stopped: bool,
+    warning: Option<String>,
 }
 
-impl Session {
+impl<'a> Session<'a> {
     /// Start a server for `dist`: the config written, the server started, the config removed.
-    pub fn start(exec: &Exec, dist: &Dist) -> anyhow::Result<Session> {
+    pub fn start(exec: &'a Exec<'a>, dist: &Dist) -> anyhow::Result<Session<'a>> {
         let token = token()?;
         std::fs::create_dir_all(&dist.state)
             .with_context(|| format!("creating {}", dist.state.display()))?;
@@ -139,53 +140,40 @@ impl Session {
                 out.stderr.trim()
             );
         }
-        let mut session = Session {
-            port,
-            log_start: std::fs::metadata(log(&dist.state)).map_or(0, |m| m.len()),
-            warning: None,
-            stopped: false,
-        };
-        session.warning = scheduler_warning(exec, port, &dist.scheduler_url);
-        if let Some(warning) = &session.warning {
+        let length = |path: PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
+        let warning = scheduler_warning(exec, port, &dist.scheduler_url);
+        if let Some(warning) = &warning {
             eprintln!("warning: {warning}");
         }
-        Ok(session)
+        Ok(Session {
+            exec,
+            port,
+            starts: (length(log(&dist.state)), length(local_log(&dist.state))),
+            warning,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// The run's counts, then the server stopped.
-    pub fn finish(mut self, exec: &Exec, dist: &Dist) -> anyhow::Result<DistStats> {
-        let json = exec
+    /// The run's counts; the server is stopped as the session drops.
+    pub fn finish(mut self, dist: &Dist) -> anyhow::Result<DistStats> {
+        let json = self
+            .exec
             .read(&server(self.port).args(["--show-stats", "--stats-format", "json"]))
             .context("reading sccache's counters")?;
         let mut stats = parse_stats(&json)?;
-        stats.add_verified(&log(&dist.state), self.log_start);
+        stats.add_verified(&lines_since(&log(&dist.state), self.starts.0));
+        stats.compiled_here += lines_since(&local_log(&dist.state), self.starts.1).len() as u64;
         stats.warning = self.warning.take();
-        self.stop(exec);
         Ok(stats)
-    }
-
-    fn stop(&mut self, exec: &Exec) {
-        if !self.stopped {
-            self.stopped = true;
-            let _ = exec.output(&server(self.port).arg("--stop-server"));
-        }
     }
 }
 
-impl Drop for Session {
+impl Drop for Session<'_> {
     fn drop(&mut self) {
-        if !self.stopped {
-            let _ = std::process::Command::new(super::PROGRAM)
-                .arg("--stop-server")
-                .env("SCCACHE_SERVER_PORT", self.port.to_string())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
+        let _ = self.exec.output(&server(self.port).arg("--stop-server"));
     }
 }
 
@@ -221,6 +209,22 @@ fn scheduler_warning(exec: &Exec, port: u16, url: &str) -> Option<String> {
 /// The verification log: one JSON line per unit compiled here as well.
 pub fn log(state: &Path) -> PathBuf {
     state.join("verified.jsonl")
+}
+
+/// One line per compile of a crate kept local (the wrapper runs rustc itself: sccache never
+/// sees it).
+pub fn local_log(state: &Path) -> PathBuf {
+    state.join("compiled-here.log")
+}
+
+/// The lines `path` gained after its first `from` bytes.
+fn lines_since(path: &Path, from: u64) -> Vec<String> {
+    let text = std::fs::read(path).unwrap_or_default();
+    let new = text.get(from as usize..).unwrap_or_default();
+    String::from_utf8_lossy(new)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// The crates whose remote output differed from this machine's: compiled here from then on.
@@ -265,10 +269,8 @@ impl DistStats {
         self.distributed.values().sum()
     }
 
-    fn add_verified(&mut self, log: &Path, from: u64) {
-        let text = std::fs::read(log).unwrap_or_default();
-        let new = text.get(from as usize..).unwrap_or_default();
-        for line in String::from_utf8_lossy(new).lines() {
+    fn add_verified(&mut self, lines: &[String]) {
+        for line in lines {
             let Ok(v) = serde_json::from_str::<Verified>(line) else {
                 continue;
             };
@@ -279,12 +281,14 @@ impl DistStats {
         }
     }
 
-    /// "sccache-dist: 40 units distributed, 2 failed there and redone here, 25 local by necessity
-    /// (crate-type 20, incremental 5), 0 compiled here, 3 cache hits; 4 verified, 0 differed"
+    /// "sccache-dist: 40 compiles distributed, 2 failed there and redone here, 25 local by
+    /// necessity (crate-type 20, incremental 5), 0 compiled here, 3 cache hits; 4 verified, 0
+    /// differed". Compiles, not units: rustc runs through the wrapper, and a build script's
+    /// probe (proc-macro2's, say) is one too.
     pub fn sentence(&self) -> String {
         let (necessity, reasons) = super::by_reason(&self.local_by_necessity);
         let mut text = format!(
-            "sccache-dist: {} units distributed, {} failed there and redone here, {necessity} local by necessity ({reasons}), {} compiled here, {} cache hits",
+            "sccache-dist: {} compiles distributed, {} failed there and redone here, {necessity} local by necessity ({reasons}), {} compiled here, {} cache hits",
             self.distributed_total(),
             self.failed_then_local,
             self.compiled_here,
@@ -370,7 +374,7 @@ mod tests {
         assert!(!stats.local_by_necessity.contains_key("missing input"));
         let sentence = stats.sentence();
         assert!(
-            sentence.contains("9 units distributed, 1 failed there and redone here, 6 local by necessity (crate-type 6)"),
+            sentence.contains("9 compiles distributed, 1 failed there and redone here, 6 local by necessity (crate-type 6)"),
             "{sentence}"
         );
     }
@@ -411,7 +415,7 @@ mod tests {
         )
         .unwrap();
         let mut stats = DistStats::default();
-        stats.add_verified(&path, before.len() as u64);
+        stats.add_verified(&lines_since(&path, before.len() as u64));
         assert_eq!(stats.verified, 2);
         assert_eq!(stats.mismatches, vec!["b".to_string()]);
     }

@@ -25,6 +25,9 @@ fn wrap(state: &Path, rustc: &OsStr, args: &[OsString]) -> ExitCode {
     let local = unit
         .as_ref()
         .is_some_and(|u| kept_local(state).contains(&u.krate));
+    if let Some(unit) = unit.as_ref().filter(|_| local) {
+        let _ = append(&dist::local_log(state), &unit.krate);
+    }
     let status = if local {
         std::process::Command::new(rustc).args(args).status()
     } else {
