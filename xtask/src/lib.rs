@@ -27,39 +27,22 @@
 //!   bottom     exec (every process), lock, render (tables, formats, names); under them,
 //!              progress (the live status line; every line printed while processes run)
 
-// Bottom: no imports from the crate (progress), then what only it imports.
-mod exec;
-mod lock;
-mod progress;
-mod render;
-// The [workspace.metadata.xtask] schema.
-mod config;
-// What cargo and the machine are.
-mod cargo;
-mod engine;
-mod sccache;
-mod toolchain;
-
-mod plan;
-// The workspace and the build rules.
-mod needs;
-mod rules;
-mod workspace;
+// The layers below, compiled first as crates of their own (xtask-fastbuild-core, then
+// xtask-fastbuild-ops): named here as this crate's own modules.
+use xtask_fastbuild_ops::{
+    build, cargo, changes, ci_optims, config, docker, engine, exec, history, lock, needs, plan,
+    progress, render, rules, sccache, toolchain, workspace,
+};
 // Commands.
 mod bench;
-mod build;
 mod cache;
-mod changes;
-mod ci_optims;
 mod cluster;
-mod docker;
 mod doctor;
-mod history;
 mod init;
 mod timings;
 
 #[cfg(test)]
-mod test_support;
+use xtask_fastbuild_core::test_support;
 
 use clap::{Parser, Subcommand};
 use exec::{Exec, Verbosity};
@@ -315,9 +298,12 @@ mod tests {
         }
     }
 
+    /// The tool's crates, bottom first: the folders of their sources.
+    const CRATES: [&str; 3] = ["core/src", "ops/src", "src"];
+
     #[test]
     fn imports_point_down() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let layer: BTreeMap<&str, usize> = LAYERS
             .iter()
             .enumerate()
@@ -325,31 +311,43 @@ mod tests {
             .collect();
         let mut checked = 0;
         let mut upward = Vec::new();
-        for entry in std::fs::read_dir(&src).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_stem().unwrap().to_string_lossy().to_string();
-            if ["lib", "main", "test_support"].contains(&name.as_str()) {
-                continue;
-            }
-            let Some(&own) = layer.get(name.as_str()) else {
-                panic!("module `{name}` is in no layer: add it to LAYERS in lib.rs");
-            };
-            let mut files = Vec::new();
-            sources(&path, &mut files);
-            for file in files {
-                for import in imports(&std::fs::read_to_string(&file).unwrap()) {
-                    checked += 1;
-                    match layer.get(import.as_str()) {
-                        Some(&l) if l < own || import == name => {}
-                        Some(_) => upward.push(format!(
-                            "{} imports crate::{import} (layer {} is not below {name}'s)",
-                            file.strip_prefix(&src).unwrap().display(),
-                            layer[import.as_str()]
-                        )),
-                        None => {}
+        // The highest layer of the crates below: every module of a crate lies above it.
+        let mut below = None;
+        for krate in CRATES {
+            let src = root.join(krate);
+            let mut highest = below;
+            for entry in std::fs::read_dir(&src).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_stem().unwrap().to_string_lossy().to_string();
+                if ["lib", "main", "test_support"].contains(&name.as_str()) {
+                    continue;
+                }
+                let Some(&own) = layer.get(name.as_str()) else {
+                    panic!("module `{name}` is in no layer: add it to LAYERS in lib.rs");
+                };
+                assert!(
+                    below.is_none_or(|b| own > b),
+                    "{krate}/{name} is in layer {own}, not above the crates below {krate}"
+                );
+                highest = highest.max(Some(own));
+                let mut files = Vec::new();
+                sources(&path, &mut files);
+                for file in files {
+                    for import in imports(&std::fs::read_to_string(&file).unwrap()) {
+                        checked += 1;
+                        match layer.get(import.as_str()) {
+                            Some(&l) if l < own || import == name => {}
+                            Some(_) => upward.push(format!(
+                                "{} imports crate::{import} (layer {} is not below {name}'s)",
+                                file.strip_prefix(root).unwrap().display(),
+                                layer[import.as_str()]
+                            )),
+                            None => {}
+                        }
                     }
                 }
             }
+            below = highest;
         }
         assert!(
             checked > 20,

@@ -137,7 +137,7 @@ pub fn run(args: CacheArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyho
             // The tool itself, where it is a member built in the same target dir: the next
             // `cargo xtask` must not compile it again.
             if !keep.is_empty() {
-                keep.extend(ws.tool_members().into_iter().map(Keep::Tool));
+                keep.extend(ws.tool_members.clone().into_iter().map(Keep::Tool));
             }
             save(exec, ws, opts, &keep)
         }

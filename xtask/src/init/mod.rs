@@ -146,7 +146,7 @@ impl Place {
 }
 
 pub fn run(args: InitArgs, exec: &Exec, ws: &Workspace, opts: Options) -> anyhow::Result<()> {
-    if ws.tool_member.is_some() {
+    if !ws.tool_members.is_empty() {
         if args.check {
             eprintln!("the tool's own workspace: its files are the templates; nothing to check");
             return Ok(());
@@ -976,7 +976,7 @@ pub fn uninstall(
     ws: &Workspace,
     opts: Options,
 ) -> anyhow::Result<()> {
-    if ws.tool_member.is_some() {
+    if !ws.tool_members.is_empty() {
         bail!("this is the tool's own workspace: uninstall runs in a workspace that adopted it");
     }
     let place = install_place(&ws.root)?;
@@ -1038,7 +1038,7 @@ pub fn upgrade(
     ws: &Workspace,
     opts: Options,
 ) -> anyhow::Result<()> {
-    if ws.tool_member.is_some() {
+    if !ws.tool_members.is_empty() {
         bail!("this is the tool's own workspace: upgrade runs in a workspace that adopted it");
     }
     let place = install_place(&ws.root)?;

@@ -708,7 +708,7 @@ pub fn for_mode(build: &Invocation, mode: Mode, ws: &Workspace) -> Invocation {
     };
     // Every member (as `cargo test --workspace` does), but this tool.
     invocation.selection = Selection::Workspace {
-        exclude: ws.tool_members(),
+        exclude: ws.tool_members.clone(),
     };
     invocation
 }

@@ -84,16 +84,17 @@ impl Dist {
     }
 
     fn client_config(&self, token: &str) -> String {
-        let mut config = toml_edit::DocumentMut::new();
-        let mut dist = toml_edit::Table::new();
-        dist["scheduler_url"] = toml_edit::value(&self.scheduler_url);
-        dist["toolchains"] = toml_edit::value(toml_edit::Array::new());
-        dist["cache_dir"] = toml_edit::value(self.state.join("toolchains").display().to_string());
-        let mut auth = toml_edit::Table::new();
-        auth["type"] = toml_edit::value("token");
-        auth["token"] = toml_edit::value(token);
-        dist["auth"] = toml_edit::Item::Table(auth);
-        config["dist"] = toml_edit::Item::Table(dist);
+        let mut auth = toml::Table::new();
+        auth.insert("type".into(), "token".into());
+        auth.insert("token".into(), token.into());
+        let mut dist = toml::Table::new();
+        dist.insert("scheduler_url".into(), self.scheduler_url.as_str().into());
+        dist.insert("toolchains".into(), toml::Value::Array(Vec::new()));
+        let cache = self.state.join("toolchains").display().to_string();
+        dist.insert("cache_dir".into(), cache.into());
+        dist.insert("auth".into(), auth.into());
+        let mut config = toml::Table::new();
+        config.insert("dist".into(), dist.into());
         config.to_string()
     }
 }

@@ -247,7 +247,7 @@ dependencies = [
     /// The oracle: this repository's own ci_optims/Cargo.lock was trimmed by cargo itself.
     #[test]
     fn agrees_with_cargos_own_trim_of_this_repository() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
         let by_cargo = std::fs::read_to_string(root.join("ci_optims/Cargo.lock")).unwrap();
         let manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))

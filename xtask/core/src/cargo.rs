@@ -192,7 +192,7 @@ impl Invocation {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn line(&self) -> String {
         self.command().line()
     }

@@ -265,7 +265,7 @@ pub struct Service {
     pub listen_args: Vec<String>,
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "test-support"))]
 impl Service {
     /// A service table naming only its binary (the other keys at their defaults).
     pub fn named(bin: &str) -> Service {

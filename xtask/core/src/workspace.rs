@@ -47,8 +47,8 @@ pub struct Workspace {
     pub members: Vec<Member>,
     /// Package ids of every member (this tool's included): what is not one is third-party.
     pub member_ids: BTreeSet<String>,
-    /// This tool's package, when it is a member.
-    pub tool_member: Option<String>,
+    /// This tool's packages that are members (its own repository; none where it is adopted).
+    pub tool_members: Vec<String>,
     /// Custom profiles the root manifest and `.cargo/config.toml` define.
     pub profiles: BTreeSet<String>,
     pub config: Config,
@@ -59,10 +59,17 @@ pub const MIRROR_DIR: &str = "ci_optims";
 /// The mirror's list of the workspace paths outside it that it refers to.
 pub const MIRROR_LOCAL_PATHS: &str = "local-paths";
 
+/// The tool's packages: the one a workspace's xtask depends on, and the two below it.
+pub const TOOL_PACKAGES: [&str; 3] = [
+    "xtask-fastbuild",
+    "xtask-fastbuild-ops",
+    env!("CARGO_PKG_NAME"),
+];
+
 /// Is this package this tool (by its package name: a workspace's own crate called `xtask` is
 /// one of its members like any other)?
 pub fn is_this_tool(p: &cargo_metadata::Package) -> bool {
-    p.name.as_str() == env!("CARGO_PKG_NAME")
+    TOOL_PACKAGES.contains(&p.name.as_str())
 }
 
 impl Workspace {
@@ -201,10 +208,11 @@ impl Workspace {
                 .iter()
                 .map(|id| id.repr.clone())
                 .collect(),
-            tool_member: members
+            tool_members: members
                 .iter()
-                .find(|p| is_this_tool(p))
-                .map(|p| p.name.to_string()),
+                .filter(|p| is_this_tool(p))
+                .map(|p| p.name.to_string())
+                .collect(),
             config,
         };
         ws.validate()?;
@@ -350,11 +358,6 @@ impl Workspace {
         )
     }
 
-    /// Members that are this tool (when it is a member of the workspace it builds).
-    pub fn tool_members(&self) -> Vec<String> {
-        self.tool_member.iter().cloned().collect()
-    }
-
     /// Is this package id one of the workspace's members?
     pub fn is_member(&self, package_id: &str) -> bool {
         self.member_ids.contains(package_id)
@@ -398,7 +401,7 @@ pub struct GitState {
     pub dirty: bool,
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod tests_support {
     use super::*;
     use crate::config::Service;
@@ -429,7 +432,7 @@ pub mod tests_support {
             bins: vec![],
             members: vec![],
             member_ids: BTreeSet::new(),
-            tool_member: None,
+            tool_members: Vec::new(),
             profiles: ["production".to_string()].into(),
             config,
         }

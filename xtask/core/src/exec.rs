@@ -89,7 +89,7 @@ impl Command {
     }
 
     /// The value of `key` this command sets, if it sets one.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn env_value(&self, key: &str) -> Option<&str> {
         self.env
             .iter()

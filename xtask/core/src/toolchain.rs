@@ -463,7 +463,7 @@ pub fn host_linker(
     })
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod tests_support {
     use super::Toolchain;
 

@@ -603,7 +603,7 @@ fn add_rustflags(env: &mut Vec<(String, String)>, host: &str, linker: &HostLinke
     env.push((key, value));
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod tests_support {
     use super::*;
 

@@ -930,7 +930,7 @@ mod tests {
     /// names, every build argument the plan passes, and the marker of each cargo run.
     #[test]
     fn the_dockerfile_has_the_stages_args_and_marker_the_plan_relies_on() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
         let stages: Vec<&str> = dockerfile
             .lines()

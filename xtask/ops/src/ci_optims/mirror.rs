@@ -15,7 +15,7 @@
 
 use super::{DIR, HEADER};
 use crate::cargo::Metadata;
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, TOOL_PACKAGES};
 use anyhow::{bail, Context as _};
 use cargo_metadata::{Dependency, DependencyKind, Package, Target, TargetKind};
 use std::collections::{BTreeMap, BTreeSet};
@@ -529,6 +529,21 @@ fn is_library_kind(kind: &TargetKind) -> bool {
     )
 }
 
+/// The profiles without their overrides for this tool's packages: no member of the mirror, an
+/// override naming one would match nothing (and cargo would warn on every build).
+fn without_tool_overrides(profiles: &toml::Value) -> toml::Value {
+    let mut profiles = profiles.clone();
+    let overrides = profiles
+        .as_table_mut()
+        .into_iter()
+        .flat_map(|t| t.iter_mut().map(|(_, profile)| profile))
+        .filter_map(|profile| profile.get_mut("package")?.as_table_mut());
+    for packages in overrides {
+        packages.retain(|name, _| !TOOL_PACKAGES.contains(&name));
+    }
+    profiles
+}
+
 /// `[workspace]` of the mirror, then the real root's profiles, patches and replacements.
 fn workspace_table(
     ctx: &Mirroring,
@@ -576,7 +591,7 @@ fn workspace_table(
     let _ = writeln!(out, "resolver = {}", quote(&resolver(real_root)));
     let mut rest = toml::Table::new();
     if let Some(profile) = real_root.get("profile") {
-        rest.insert("profile".into(), profile.clone());
+        rest.insert("profile".into(), without_tool_overrides(profile));
     }
     for key in ["patch", "replace"] {
         if let Some(value) = real_root.get(key) {
@@ -674,6 +689,21 @@ fn rewrite_paths(ctx: &Mirroring, value: &toml::Value, local: &mut LocalPaths) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tools_profile_overrides_stay_out_of_the_mirror() {
+        let profiles: toml::Value = toml::from_str(
+            "[dev]\ndebug = 1\n[dev.package.sha2]\nopt-level = 3\n\
+             [dev.package.xtask-fastbuild-core]\ndebug = false\n\
+             [test.package.xtask-fastbuild]\nincremental = false\n",
+        )
+        .unwrap();
+        let kept = without_tool_overrides(&profiles);
+        assert_eq!(kept["dev"]["debug"].as_integer(), Some(1));
+        assert!(kept["dev"]["package"].get("sha2").is_some(), "{kept}");
+        assert!(kept["dev"]["package"].get("xtask-fastbuild-core").is_none());
+        assert!(kept["test"]["package"].get("xtask-fastbuild").is_none());
+    }
 
     #[test]
     fn relative_paths() {
