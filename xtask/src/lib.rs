@@ -30,8 +30,8 @@
 // The layers below, compiled first as crates of their own (xtask-fastbuild-core, then
 // xtask-fastbuild-ops): named here as this crate's own modules.
 use xtask_fastbuild_ops::{
-    build, cargo, changes, ci_optims, config, docker, engine, exec, history, lock, needs, plan,
-    progress, render, rules, sccache, toolchain, workspace,
+    build, cargo, changes, ci_optims, config, docker, engine, exec, hash, history, lock, needs,
+    plan, progress, render, rules, sccache, toolchain, workspace,
 };
 // Commands.
 mod bench;
@@ -215,7 +215,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 #[cfg(test)]
 const LAYERS: &[&[&str]] = &[
     &["progress"],
-    &["exec", "lock", "render"],
+    &["exec", "hash", "lock", "render"],
     &["config"],
     &["sccache"],
     &["cargo", "engine", "toolchain"],

@@ -14,6 +14,7 @@
 
 // Bottom: no imports from the crate (progress), then what only it imports.
 pub mod exec;
+pub mod hash;
 pub mod lock;
 pub mod progress;
 pub mod render;

@@ -7,8 +7,8 @@
 //!   (below)    xtask-fastbuild-core, its modules re-exported here as this crate's own
 
 pub use xtask_fastbuild_core::{
-    cargo, config, engine, exec, lock, needs, plan, progress, render, rules, sccache, toolchain,
-    workspace,
+    cargo, config, engine, exec, hash, lock, needs, plan, progress, render, rules, sccache,
+    toolchain, workspace,
 };
 
 #[cfg(test)]

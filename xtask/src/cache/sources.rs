@@ -25,8 +25,8 @@
 //! watches, the toolchain).
 
 use super::prune::unit_hash;
-use crate::build::dist::sha256_file;
 use crate::exec::{Command, Exec};
+use crate::hash::{sha256_file, sha256_hex};
 use crate::progress::Count;
 use crate::workspace::Workspace;
 use anyhow::Context;
@@ -175,7 +175,6 @@ fn workspace_tree(ws: &Workspace) -> Tree {
 
 /// A hash of the names and kinds of `dir`'s entries: what the folder's own mtime stands for.
 fn entries_hash(dir: &Path) -> anyhow::Result<String> {
-    use sha2::{Digest, Sha256};
     let read = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     let mut names = Vec::new();
     for entry in read {
@@ -189,7 +188,7 @@ fn entries_hash(dir: &Path) -> anyhow::Result<String> {
         names.push(format!("{kind} {}", entry.file_name().to_string_lossy()));
     }
     names.sort();
-    Ok(format!("{:x}", Sha256::digest(names.join("\n"))))
+    Ok(sha256_hex(names.join("\n").as_bytes()))
 }
 
 fn folder(path: &Path) -> anyhow::Result<Folder> {

@@ -161,6 +161,9 @@ pub fn pin(manifest: &str) -> Option<Source> {
     Source::from_item(doc.get("dependencies")?.get(super::files::TOOL)?)
 }
 
+/// `[profile.dev.package.OLD]` overrides that earlier versions wrote, and their crate now.
+const RENAMED_OVERRIDES: [(&str, &str); 1] = [("sha2", "hmac-sha256")];
+
 /// The manifest with the tool's pin set to `source`.
 pub fn set_pin(rel: &str, manifest: &str, source: &Source) -> anyhow::Result<String> {
     let mut doc = parse(rel, manifest)?;
@@ -170,6 +173,27 @@ pub fn set_pin(rel: &str, manifest: &str, source: &Source) -> anyhow::Result<Str
         .as_table_like_mut()
         .with_context(|| format!("{rel}: `dependencies` is not a table"))?;
     deps.insert(super::files::TOOL, source.item());
+    // A profile override the thin xtask was written with, for a crate the tool has replaced:
+    // moved to the new crate (an override matching nothing is a warning on every build),
+    // unless the xtask depends on the old crate itself.
+    let moves: Vec<_> = RENAMED_OVERRIDES
+        .into_iter()
+        .filter(|(old, _)| !deps.contains_key(old))
+        .collect();
+    let overrides = doc
+        .get_mut("profile")
+        .and_then(|p| p.get_mut("dev"))
+        .and_then(|d| d.get_mut("package"))
+        .and_then(Item::as_table_like_mut);
+    if let Some(overrides) = overrides {
+        for (old, new) in moves {
+            if !overrides.contains_key(new) {
+                if let Some(item) = overrides.remove(old) {
+                    overrides.insert(new, item);
+                }
+            }
+        }
+    }
     Ok(doc.to_string())
 }
 
@@ -235,6 +259,22 @@ mod tests {
             assert_eq!(pin(&new), Some(source));
         }
         assert_eq!(pin(manifest), None);
+    }
+
+    #[test]
+    fn an_override_of_a_crate_the_tool_replaced_moves_to_its_successor() {
+        let old = "[dependencies]\n\n[profile.dev]\ndebug = false\n\n\
+                   # hashing\n[profile.dev.package.sha2]\nopt-level = 3\n";
+        let source = Source::Version("0.2.0".into());
+        let new = set_pin("m", old, &source).unwrap();
+        let doc: DocumentMut = new.parse().unwrap();
+        let packages = &doc["profile"]["dev"]["package"];
+        assert_eq!(packages["hmac-sha256"]["opt-level"].as_integer(), Some(3));
+        assert!(packages.get("sha2").is_none(), "{new}");
+        // The xtask's own dependency on the old crate keeps its override.
+        let own = old.replace("[dependencies]\n", "[dependencies]\nsha2 = \"0.10\"\n");
+        let new = set_pin("m", &own, &source).unwrap();
+        assert!(new.contains("[profile.dev.package.sha2]"), "{new}");
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! what it wrote, and what is found at their place: absent, current, stale (another version's,
 //! unedited), edited, or not the tool's at all.
 
-use sha2::{Digest, Sha256};
-
 /// The tool's package name and version: what a stamp names.
 pub const TOOL: &str = env!("CARGO_PKG_NAME");
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -48,10 +46,7 @@ pub fn stamped(body: &str, alias: &str) -> String {
 }
 
 fn hash(body: &str) -> String {
-    Sha256::digest(body.as_bytes())[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hash::sha256_hex(body.as_bytes())[..32].to_string()
 }
 
 /// The version and hash a file's stamp names, and the file without it.

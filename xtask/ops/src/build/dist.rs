@@ -2,11 +2,10 @@
 //! `SHA256SUMS`. Everything is written into a staging folder that replaces `dist/` only once it
 //! is complete, so a failed or interrupted build leaves the previous `dist/` as it was.
 
+use crate::hash::sha256_file;
 use crate::workspace::GitState;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A binary cargo built, before packaging.
@@ -168,27 +167,6 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "dist".into())
-}
-
-pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// Copy `artifacts` into `staging`, write the manifest and sums, then swap it in as `dist`.
@@ -357,18 +335,6 @@ mod tests {
 
     fn scratch(name: &str) -> std::path::PathBuf {
         crate::test_support::scratch(&format!("dist-{name}"))
-    }
-
-    #[test]
-    fn sha256_of_known_input() {
-        let dir = scratch("sha");
-        let f = dir.join("abc");
-        std::fs::write(&f, "abc").unwrap();
-        assert_eq!(
-            sha256_file(&f).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -5,10 +5,10 @@
 //! sorted keys; layers uncompressed (nothing to spend on compressing a binary that changes with
 //! every edit, and the same bytes every time).
 
+use crate::hash::sha256_hex;
 use crate::plan::write_whole;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -37,7 +37,7 @@ pub struct Blob {
 
 impl Blob {
     fn new(media: &'static str, bytes: Vec<u8>) -> Blob {
-        let digest = format!("sha256:{:x}", Sha256::digest(&bytes));
+        let digest = format!("sha256:{}", sha256_hex(&bytes));
         Blob {
             media,
             bytes,
