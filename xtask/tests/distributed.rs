@@ -1,8 +1,9 @@
 //! Builds through an sccache-dist cluster on loopback (`cargo xtask sccache-dist up`: a
 //! scheduler and two build servers, bubblewrap + overlayfs): library units compile there, the
 //! outputs equal a local build's, a wrong remote output is caught by `--verify`, a server killed
-//! mid-build or a scheduler that is down leave a build that succeeds here, and an interrupted
-//! build leaves its token in no file. Needs root, bubblewrap, overlayfs and sccache-dist:
+//! mid-build or a scheduler that is down leave a build that succeeds here, an interrupted
+//! build leaves its token in no file, and a server whose compiler changes its outputs is
+//! caught. Needs root, bubblewrap, overlayfs and sccache-dist:
 //! skipped (with the reason) without them on a user's machine; required in CI.
 
 mod common;
@@ -408,4 +409,102 @@ fn interrupt_at(root: &Path, args: &[&str], env: &[(&str, String)], marker: &str
     }
     let status = child.wait().unwrap();
     eprintln!("interrupted at `{marker}` with {signal}: {status}");
+}
+
+/// A build server whose compiler returns a changed output: its bubblewrap (the program each
+/// compile runs in, found on PATH when the cluster starts) runs the real one, then appends a
+/// byte to every rlib the compile wrote. `--verify 100` must catch each one, keep this
+/// machine's output, and keep those crates here from then on.
+#[test]
+fn a_server_whose_compiler_changes_its_output_is_caught_and_its_crates_kept_here() {
+    if !available("sccache-dist cluster", missing_cluster()) {
+        return;
+    }
+    let _guard = heavy();
+    let port = free_port();
+    let root = fixture("dist-tampered", port);
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dist-tampered-home");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let bin = scratch.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let bwrap = on_path("bwrap").unwrap();
+    write_file(
+        &bin,
+        "bwrap",
+        &format!(
+            "#!/bin/sh\n\
+             # sccache-dist runs: bwrap ... --bind ROOT / ... -- rustc ...; outputs land under ROOT.\n\
+             root= prev=\n\
+             for a in \"$@\"; do [ \"$prev\" = --bind ] && [ -z \"$root\" ] && root=$a; prev=$a; done\n\
+             stamp=$(mktemp)\n\
+             {} \"$@\"\n\
+             status=$?\n\
+             find \"$root\" -xdev -name '*.rlib' -newer \"$stamp\" -exec sh -c 'printf x >>\"$1\"' _ {{}} \\;\n\
+             rm -f \"$stamp\"\n\
+             exit $status\n",
+            bwrap.display()
+        ),
+    );
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(bin.join("bwrap"), mode).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut env: Vec<(&str, String)> = vec![
+        ("SCCACHE_DIST_TOKEN", unique("dist-token")),
+        (
+            "SCCACHE_DIR",
+            root.join("target/sccache").display().to_string(),
+        ),
+        ("PATH", path),
+    ];
+    env.extend(tool_homes());
+    let up = xtask_with(
+        &root,
+        &[
+            "sccache-dist",
+            "up",
+            "--servers",
+            "1",
+            "--port",
+            &port.to_string(),
+        ],
+        &env,
+    );
+    assert!(
+        up.status.success(),
+        "{}",
+        tail(&String::from_utf8_lossy(&up.stderr), 40)
+    );
+    let _cluster = Cluster(root.clone(), env.clone());
+
+    // Every library compiled there came back changed: each one is named, the build is right.
+    let (stats, stderr) = dist_build(&root, &env, &["--verify", "100"]);
+    let libraries = ["l1", "l2", "l3", "l4", "marked", "with_c"];
+    assert_eq!(distributed(&stats), libraries.len() as u64, "{stats}");
+    let mut mismatches: Vec<String> = stats["mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().replace('-', "_"))
+        .collect();
+    mismatches.sort();
+    assert_eq!(mismatches, libraries, "{stats}\n{}", tail(&stderr, 20));
+    assert_eq!(run_app(&root), "here=false sum=5 value=207");
+    // The outputs kept are this machine's: byte for byte a plain local build's.
+    let kept = rlibs(&root);
+    start_cold(&root);
+    let local = Command::new(env!("CARGO"))
+        .args(["build", "--profile", "dev"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(local.status.success());
+    assert_eq!(kept, rlibs(&root), "an output from the server was kept");
+
+    // From now on those crates compile here: nothing is sent, nothing differs.
+    start_cold(&root);
+    let (stats, _) = dist_build(&root, &env, &["--verify", "100"]);
+    assert_eq!(distributed(&stats), 0, "{stats}");
+    assert_eq!(stats["compiled_here"], libraries.len(), "{stats}");
+    assert_eq!(stats["mismatches"], serde_json::json!([]), "{stats}");
+    assert_eq!(run_app(&root), "here=false sum=5 value=207");
 }

@@ -619,8 +619,8 @@ pub fn assert_sums_verify(dir: &Path) {
     );
 }
 
-/// A git repository of the tool as it is in this checkout (its package: manifest, sources and
-/// assets, links resolved), at `dir`, with one commit: what an adopting workspace pins by
+/// A git repository of the tool as it is in this checkout (its package: manifest, sources,
+/// assets and the two crates below it, links resolved), at `dir`, with one commit: what an adopting workspace pins by
 /// `--git file://… --rev …`, offline. Returns (url, commit).
 pub fn tool_repo(dir: &Path) -> (String, String) {
     let _ = std::fs::remove_dir_all(dir);
@@ -629,8 +629,10 @@ pub fn tool_repo(dir: &Path) -> (String, String) {
         .follow_links(true)
         .into_iter()
         .filter_entry(|e| {
+            // The package and the crates below it; not the tests.
             e.depth() != 1
-                || ["Cargo.toml", "src", "assets"].contains(&e.file_name().to_str().unwrap())
+                || ["Cargo.toml", "src", "assets", "core", "ops"]
+                    .contains(&e.file_name().to_str().unwrap())
         })
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
