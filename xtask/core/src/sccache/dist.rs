@@ -108,6 +108,10 @@ pub struct Session<'a> {
     starts: (u64, u64),
     /// Why every unit compiles here (the scheduler did not answer), when that is so.
     warning: Option<String>,
+    /// The server's warnings (a compile that failed there names its crate and why), removed
+    /// when the session ends.
+    server_log: PathBuf,
+    token: String,
 }
 
 impl<'a> Session<'a> {
@@ -127,9 +131,12 @@ impl<'a> Session<'a> {
             "toml",
             dist.client_config(&token).as_bytes(),
         )?;
+        let server_log = dist.state.join(format!("server-{port}.log"));
         let start = server(port)
             .arg("--start-server")
             .env("SCCACHE_CONF", config.path().display().to_string())
+            .env("SCCACHE_ERROR_LOG", server_log.display().to_string())
+            .env("SCCACHE_LOG", "warn")
             // A server this run could not stop (it was killed) ends by itself.
             .env("SCCACHE_IDLE_TIMEOUT", "120");
         let started = exec.output(&start);
@@ -151,6 +158,8 @@ impl<'a> Session<'a> {
             port,
             starts: (length(log(&dist.state)), length(local_log(&dist.state))),
             warning,
+            server_log,
+            token,
         })
     }
 
@@ -168,6 +177,9 @@ impl<'a> Session<'a> {
         stats.add_verified(&lines_since(&log(&dist.state), self.starts.0));
         stats.compiled_here += lines_since(&local_log(&dist.state), self.starts.1).len() as u64;
         stats.warning = self.warning.take();
+        let warnings = std::fs::read(&self.server_log).unwrap_or_default();
+        let warnings = String::from_utf8_lossy(&warnings).replace(&self.token, "***");
+        stats.failed = failures(&warnings);
         Ok(stats)
     }
 }
@@ -175,6 +187,7 @@ impl<'a> Session<'a> {
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         let _ = self.exec.output(&server(self.port).arg("--stop-server"));
+        let _ = std::fs::remove_file(&self.server_log);
     }
 }
 
@@ -228,6 +241,20 @@ fn lines_since(path: &Path, from: u64) -> Vec<String> {
         .collect()
 }
 
+/// Each distributed compile the server's log says failed there (sccache then compiled it
+/// here): "crate: why", in the log's order.
+fn failures(log: &str) -> Vec<String> {
+    const FELL_BACK: &str = ": Could not perform distributed compile, falling back to local: ";
+    log.lines()
+        .filter_map(|line| {
+            let (head, why) = line.split_once(FELL_BACK)?;
+            let krate = head.rsplit_once('[')?.1.strip_suffix(']')?;
+            let why: String = why.chars().take(160).collect();
+            Some(format!("{krate}: {why}"))
+        })
+        .collect()
+}
+
 /// The crates whose remote output differed from this machine's: compiled here from then on.
 pub fn kept_local(state: &Path) -> PathBuf {
     state.join("kept-local.txt")
@@ -251,6 +278,9 @@ pub struct DistStats {
     pub distributed: BTreeMap<String, u64>,
     /// Distributed compiles that failed there and were redone here.
     pub failed_then_local: u64,
+    /// Which, and why ("crate: why"), as the run's server logged them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
     /// Units that cannot go to the cluster, by sccache's reason (`crate-type`: binaries, proc
     /// macros, build scripts; `incremental`).
     pub local_by_necessity: BTreeMap<String, u64>,
@@ -302,15 +332,18 @@ impl DistStats {
                 self.mismatches.len()
             ));
         }
-        if let Some(warning) = &self.warning {
-            text.push_str(&format!("\nwarning: {warning}"));
-        }
         if !self.mismatches.is_empty() {
             text.push_str(&format!(
                 " ({}: the local output kept, compiled here from now on; {} lists them)",
                 self.mismatches.join(", "),
                 "target/xtask/sccache-dist/kept-local.txt"
             ));
+        }
+        if !self.failed.is_empty() {
+            text.push_str(&format!("\nfailed there: {}", self.failed.join("; ")));
+        }
+        if let Some(warning) = &self.warning {
+            text.push_str(&format!("\nwarning: {warning}"));
         }
         text
     }
@@ -394,6 +427,29 @@ mod tests {
         assert_eq!(config["dist"]["auth"]["token"].as_str(), Some("s3cret"));
         // The printed environment never holds it.
         assert!(!format!("{:?}", dist.env(None)).contains("s3cret"));
+    }
+
+    /// Lines as sccache 0.16's server logs them (SCCACHE_LOG=warn), one of them a fall-back.
+    #[test]
+    fn a_compile_that_failed_there_is_named_with_its_reason() {
+        let log = "[2026-12-08T03:03:20Z WARN  sccache::server] something else\n\
+            [2026-12-08T03:03:26Z WARN  sccache::compiler::compiler] [libc]: Could not perform \
+            distributed compile, falling back to local: failed to rewrite outputs from compile: \
+            No outputs matched dep info file /t/debug/deps/libc-4cba.d\n";
+        assert_eq!(
+            failures(log),
+            ["libc: failed to rewrite outputs from compile: No outputs matched dep info file /t/debug/deps/libc-4cba.d"]
+        );
+        let stats = DistStats {
+            failed_then_local: 1,
+            failed: failures(log),
+            ..DistStats::default()
+        };
+        assert!(stats.sentence().contains("1 failed there and redone here"));
+        assert!(stats
+            .sentence()
+            .contains("\nfailed there: libc: failed to rewrite"));
+        assert!(failures("no fall-backs\n").is_empty());
     }
 
     #[test]
