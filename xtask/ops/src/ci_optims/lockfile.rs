@@ -19,6 +19,12 @@ struct Entry {
     text: String,
 }
 
+/// The names of the packages a lockfile holds.
+pub fn names(lock: &str) -> anyhow::Result<BTreeSet<String>> {
+    let (_, entries, _) = split(lock)?;
+    Ok(entries.into_iter().map(|e| e.name).collect())
+}
+
 /// `lock` (a workspace's Cargo.lock) with only what the packages `roots` (name, version: the
 /// mirror's members) depend on, directly or not.
 pub fn trim(lock: &str, roots: &[(String, String)]) -> anyhow::Result<String> {

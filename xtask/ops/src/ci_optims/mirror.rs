@@ -15,7 +15,7 @@
 
 use super::{DIR, HEADER};
 use crate::cargo::Metadata;
-use crate::workspace::{Workspace, TOOL_PACKAGES};
+use crate::workspace::Workspace;
 use anyhow::{bail, Context as _};
 use cargo_metadata::{Dependency, DependencyKind, Package, Target, TargetKind};
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,8 +56,14 @@ const RESERVED: [&str; 6] = [
     super::LOCAL_PATHS,
 ];
 
-/// The mirror of the workspace described by `meta` (a full `cargo metadata`).
-pub fn render(ws: &Workspace, meta: &Metadata, out_root: &Path) -> anyhow::Result<Mirror> {
+/// The mirror of the workspace described by `meta` (a full `cargo metadata`), whose lockfile
+/// holds `packages` (by name).
+pub fn render(
+    ws: &Workspace,
+    meta: &Metadata,
+    out_root: &Path,
+    packages: &BTreeSet<String>,
+) -> anyhow::Result<Mirror> {
     let root = &ws.root;
     let members: Vec<&Package> = meta
         .workspace_packages()
@@ -108,7 +114,14 @@ pub fn render(ws: &Workspace, meta: &Metadata, out_root: &Path) -> anyhow::Resul
             format!("{HEADER}\n{manifest}"),
         );
     }
-    let workspace = workspace_table(&ctx, meta, &members, &real_root, &mut mirror.local)?;
+    let workspace = workspace_table(
+        &ctx,
+        meta,
+        &members,
+        &real_root,
+        packages,
+        &mut mirror.local,
+    )?;
     mirror.files.insert(
         "Cargo.toml".into(),
         format!(
@@ -529,17 +542,22 @@ fn is_library_kind(kind: &TargetKind) -> bool {
     )
 }
 
-/// The profiles without their overrides for this tool's packages: no member of the mirror, an
-/// override naming one would match nothing (and cargo would warn on every build).
-fn without_tool_overrides(profiles: &toml::Value) -> toml::Value {
+/// The profiles with only the overrides that name a package of the mirror (or `*`): one naming
+/// a package only the tool or an excluded crate uses would match nothing there, and cargo
+/// would warn on every build of the mirror.
+fn overrides_within(profiles: &toml::Value, packages: &BTreeSet<String>) -> toml::Value {
     let mut profiles = profiles.clone();
     let overrides = profiles
         .as_table_mut()
         .into_iter()
         .flat_map(|t| t.iter_mut().map(|(_, profile)| profile))
         .filter_map(|profile| profile.get_mut("package")?.as_table_mut());
-    for packages in overrides {
-        packages.retain(|name, _| !TOOL_PACKAGES.contains(&name));
+    for overrides in overrides {
+        overrides.retain(|spec, _| {
+            // `name`, `name@version` or the older `name:version`.
+            let name = spec.split(['@', ':']).next().unwrap_or(spec);
+            spec == "*" || packages.contains(name)
+        });
     }
     profiles
 }
@@ -550,6 +568,7 @@ fn workspace_table(
     meta: &Metadata,
     members: &[&Package],
     real_root: &toml::Table,
+    packages: &BTreeSet<String>,
     local: &mut LocalPaths,
 ) -> anyhow::Result<String> {
     let stub = |p: &Package| ctx.stub_of(&package_dir(p)).expect("a member").to_string();
@@ -591,7 +610,7 @@ fn workspace_table(
     let _ = writeln!(out, "resolver = {}", quote(&resolver(real_root)));
     let mut rest = toml::Table::new();
     if let Some(profile) = real_root.get("profile") {
-        rest.insert("profile".into(), without_tool_overrides(profile));
+        rest.insert("profile".into(), overrides_within(profile, packages));
     }
     for key in ["patch", "replace"] {
         if let Some(value) = real_root.get(key) {
@@ -691,18 +710,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tools_profile_overrides_stay_out_of_the_mirror() {
+    fn only_overrides_of_the_mirrors_packages_go_into_it() {
         let profiles: toml::Value = toml::from_str(
             "[dev]\ndebug = 1\n[dev.package.sha2]\nopt-level = 3\n\
+             [dev.package.\"*\"]\ndebug = false\n[dev.package.\"serde@1.0.1\"]\ndebug = 1\n\
              [dev.package.xtask-fastbuild-core]\ndebug = false\n\
-             [test.package.xtask-fastbuild]\nincremental = false\n",
+             [test.package.hmac-sha256]\nopt-level = 3\n",
         )
         .unwrap();
-        let kept = without_tool_overrides(&profiles);
+        let mirrored: BTreeSet<String> = ["sha2", "serde", "app"].map(String::from).into();
+        let kept = overrides_within(&profiles, &mirrored);
         assert_eq!(kept["dev"]["debug"].as_integer(), Some(1));
-        assert!(kept["dev"]["package"].get("sha2").is_some(), "{kept}");
-        assert!(kept["dev"]["package"].get("xtask-fastbuild-core").is_none());
-        assert!(kept["test"]["package"].get("xtask-fastbuild").is_none());
+        let dev: Vec<&String> = kept["dev"]["package"].as_table().unwrap().keys().collect();
+        assert_eq!(dev, ["*", "serde@1.0.1", "sha2"], "{kept}");
+        assert!(kept["test"]["package"].as_table().unwrap().is_empty());
     }
 
     #[test]

@@ -523,7 +523,8 @@ pub fn generate(exec: &Exec, ws: &Workspace) -> anyhow::Result<Generated> {
             out_root.display()
         );
     }
-    let mirror = mirror::render(ws, &meta, &out_root)?;
+    let lock = trimmed_lockfile(ws, &meta)?;
+    let mirror = mirror::render(ws, &meta, &out_root, &lockfile::names(&lock)?)?;
     let mut files: BTreeMap<String, Option<Content>> = BTreeMap::new();
     // What this tool wrote earlier and generates no more goes; what it did not write stays.
     let mut existing = Vec::new();
@@ -551,10 +552,7 @@ pub fn generate(exec: &Exec, ws: &Workspace) -> anyhow::Result<Generated> {
             .collect();
         files.insert(format!("{DIR}/{LOCAL_PATHS}"), Some(Content::Text(list)));
     }
-    files.insert(
-        format!("{DIR}/Cargo.lock"),
-        Some(Content::Text(trimmed_lockfile(ws, &meta)?)),
-    );
+    files.insert(format!("{DIR}/Cargo.lock"), Some(Content::Text(lock)));
     // A generated path is the tool's whatever it holds now: written, not kept.
     kept.retain(|rel| !files.contains_key(rel));
     Ok(Generated { files, kept })
