@@ -4,8 +4,8 @@
 //! a push to a registry with basic auth sends only what the registry lacks, keeps its digest,
 //! refuses wrong credentials and a registry that is down without reporting a push, and leaves
 //! no credentials on disk; a push killed halfway is completed by the next, which sends only the
-//! blobs still missing. The engine, registry and skopeo parts are skipped (with the reason)
-//! without them; required in CI.
+//! blobs still missing; static musl images of both platforms run. The engine, registry, skopeo
+//! and cross parts are skipped (with the reason) without them; required in CI.
 
 mod common;
 
@@ -496,4 +496,85 @@ fn an_interrupted_push_is_completed_by_the_next() {
         "each blob sent once: {sent_before} by the killed push, the rest by the next"
     );
     assert_eq!(secrets_left(&root), Vec::<String>::new());
+}
+
+/// Static musl images without an engine: both platforms' binaries from the native
+/// cargo-zigbuild run, each image nothing but its binary, its user and the entrypoint (no
+/// library layer), each binary static and running (arm64 under qemu).
+#[test]
+fn musl_images_without_an_engine_are_static_and_run_on_both_platforms() {
+    let missing = missing_target("x86_64-unknown-linux-musl")
+        .or_else(|| missing_target("aarch64-unknown-linux-musl"))
+        .or_else(|| missing_program("cargo-zigbuild", "run ../shared/tools/cross-env up"))
+        .or_else(|| missing_program("qemu-aarch64-static", "apt-get install qemu-user-static"));
+    if !available("musl targets, cargo-zigbuild and qemu", missing) {
+        return;
+    }
+    let _guard = heavy();
+    let root = fixture("engineless-musl");
+    let report = image(
+        &root,
+        &[
+            "--variant",
+            "production",
+            "--libc",
+            "musl",
+            "--platforms",
+            "linux/amd64,linux/arm64",
+        ],
+        &no_engine(),
+    );
+    let layout = PathBuf::from(report["layout"].as_str().unwrap());
+    let blob = |digest: &serde_json::Value| {
+        let hex = digest.as_str().unwrap().trim_start_matches("sha256:");
+        std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_slice(&blob(&index["manifests"][0]["digest"])).unwrap();
+    let manifests = list["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 2, "{list}");
+    for (manifest, (arch, machine)) in manifests.iter().zip([("amd64", 62), ("arm64", 183)]) {
+        assert_eq!(manifest["platform"]["architecture"], arch);
+        let image: serde_json::Value = serde_json::from_slice(&blob(&manifest["digest"])).unwrap();
+        let rootfs = root.join(format!("target/musl-rootfs-{arch}"));
+        let _ = std::fs::remove_dir_all(&rootfs);
+        for layer in image["layers"].as_array().unwrap() {
+            tar::Archive::new(blob(&layer["digest"]).as_slice())
+                .unpack(&rootfs)
+                .unwrap();
+        }
+        let mut files: Vec<String> = walkdir::WalkDir::new(&rootfs)
+            .into_iter()
+            .flatten()
+            .filter(|e| !e.file_type().is_dir())
+            .map(|e| {
+                let rel = e.path().strip_prefix(&rootfs).unwrap();
+                rel.display().to_string()
+            })
+            .collect();
+        files.sort();
+        assert!(
+            !files.iter().any(|f| f.contains("lib/")),
+            "{arch}: a library in a static image: {files:?}"
+        );
+        let binary = rootfs.join("usr/local/bin/app");
+        assert!(
+            files.contains(&"usr/local/bin/app".to_string()),
+            "{files:?}"
+        );
+        assert_eq!(elf_machine(&binary), machine, "{arch}");
+        assert!(!elf_interpreter(&binary), "{arch}: not a static binary");
+        let out = match arch {
+            "amd64" => Command::new(&binary).output().unwrap(),
+            _ => qemu_aarch64().arg(&binary).output().unwrap(),
+        };
+        assert!(
+            out.status.success(),
+            "{arch}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42", "{arch}");
+    }
 }
