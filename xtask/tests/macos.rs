@@ -1,6 +1,6 @@
 //! macOS targets beside the others: a pure-Rust workspace's production build puts Mach-O
 //! binaries for x86_64 and arm64 in dist/ (linked on Linux by cargo-zigbuild), with sums that
-//! verify; a workspace whose Cargo.lock has a crate that links an Apple framework stops before
+//! verify, and universal2-apple-darwin one binary holding both; a workspace whose Cargo.lock has a crate that links an Apple framework stops before
 //! anything is built, naming the crate and the fix, unless SDKROOT is a macOS SDK; the release
 //! workflow's plan (`cargo xtask targets --runner`) sends those targets to a macOS runner.
 //! The build needs the darwin std libraries and cargo-zigbuild: skipped (with the reason)
@@ -18,7 +18,12 @@ const CPU_X86_64: u32 = 0x0100_0007;
 const CPU_ARM64: u32 = 0x0100_000c;
 
 fn darwin_workspace(rel: &str) -> std::path::PathBuf {
-    let targets = DARWIN.map(|t| format!("\"{t}\"")).join(", ");
+    darwin_workspace_with(rel, &DARWIN)
+}
+
+fn darwin_workspace_with(rel: &str, targets: &[&str]) -> std::path::PathBuf {
+    let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+    let targets = targets.join(", ");
     let root = small_workspace(rel, "");
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     let manifest = manifest.replace(
@@ -37,13 +42,32 @@ fn mach_o(path: &Path) -> (u32, u32) {
     (word(0), word(4))
 }
 
-#[test]
-fn darwin_binaries_are_mach_o_for_their_cpu_and_their_sums_verify() {
+/// The darwin std libraries and cargo-zigbuild: what a darwin build needs here.
+fn darwin_build_available() -> bool {
     let missing = DARWIN
         .iter()
         .find_map(|t| missing_target(t))
         .or_else(|| missing_program("cargo-zigbuild", "pip install cargo-zigbuild ziglang"));
-    if !available("darwin std and cargo-zigbuild", missing) {
+    available("darwin std and cargo-zigbuild", missing)
+}
+
+/// The targets of dist/'s manifest, sorted.
+fn manifest_targets(dist: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dist.join("manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut targets: Vec<String> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["target"].as_str().unwrap().to_string())
+        .collect();
+    targets.sort();
+    targets
+}
+
+#[test]
+fn darwin_binaries_are_mach_o_for_their_cpu_and_their_sums_verify() {
+    if !darwin_build_available() {
         return;
     }
     let _guard = heavy();
@@ -61,17 +85,7 @@ fn darwin_binaries_are_mach_o_for_their_cpu_and_their_sums_verify() {
         (MH_MAGIC_64, CPU_ARM64)
     );
     assert_sums_verify(&dist);
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap())
-            .unwrap();
-    let targets: Vec<&str> = manifest["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["target"].as_str().unwrap())
-        .collect();
-    assert_eq!(targets.len(), 2, "{manifest}");
-    assert!(DARWIN.iter().all(|t| targets.contains(t)), "{targets:?}");
+    assert_eq!(manifest_targets(&dist), [DARWIN[1], DARWIN[0]]);
     // Nothing needs the SDK: a release builds both on Linux.
     assert_eq!(
         xtask_ok(&root, &["targets", "--runner", "linux"]).trim(),
@@ -80,6 +94,54 @@ fn darwin_binaries_are_mach_o_for_their_cpu_and_their_sums_verify() {
     assert_eq!(
         xtask_ok(&root, &["targets", "--runner", "macos"]).trim(),
         ""
+    );
+}
+
+/// The CPU types of a fat (universal) Mach-O file; big-endian, as `lipo` writes it.
+fn fat_mach_o(path: &Path) -> Vec<u32> {
+    const FAT_MAGIC: u32 = 0xcafe_babe;
+    let bytes = std::fs::read(path).unwrap();
+    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!(word(0), FAT_MAGIC, "{} is no fat Mach-O", path.display());
+    (0..word(4) as usize).map(|i| word(8 + 20 * i)).collect()
+}
+
+/// universal2-apple-darwin beside the two it is made of, in one run: one binary holding both
+/// architectures, its sums verifying; the release's Linux runner installs the two darwin std.
+#[test]
+fn a_universal2_binary_holds_both_architectures() {
+    if !darwin_build_available() {
+        return;
+    }
+    let _guard = heavy();
+    let all = [DARWIN[0], DARWIN[1], "universal2-apple-darwin"];
+    let root = darwin_workspace_with("macos-universal2", &all);
+    xtask_ok(&root, &["build", "--variant", "production"]);
+    let dist = root.join("dist");
+    assert_eq!(
+        fat_mach_o(&dist.join("universal2-apple-darwin/app")),
+        [CPU_X86_64, CPU_ARM64]
+    );
+    assert_eq!(
+        mach_o(&dist.join("aarch64-apple-darwin/app")),
+        (MH_MAGIC_64, CPU_ARM64)
+    );
+    assert_sums_verify(&dist);
+    assert_eq!(
+        manifest_targets(&dist),
+        [
+            "aarch64-apple-darwin",
+            "universal2-apple-darwin",
+            "x86_64-apple-darwin"
+        ]
+    );
+    assert_eq!(
+        xtask_ok(&root, &["targets", "--runner", "linux"]).trim(),
+        all.join(" ")
+    );
+    assert_eq!(
+        xtask_ok(&root, &["targets", "--runner", "linux", "--std"]).trim(),
+        DARWIN.join(" ")
     );
 }
 

@@ -172,9 +172,18 @@ impl Requirement {
     /// `None` when satisfied, else the problem and its fix.
     pub fn check(&self, exec: &Exec) -> Option<String> {
         match self {
-            Requirement::TargetStd { target } => (!target_std_installed(exec, target)).then(|| {
-                format!("the Rust standard library for {target} is not installed; fix: rustup target add {target}")
-            }),
+            Requirement::TargetStd { target } => {
+                let missing: Vec<&str> = rust_targets(target)
+                    .into_iter()
+                    .filter(|t| !target_std_installed(exec, t))
+                    .collect();
+                (!missing.is_empty()).then(|| {
+                    format!(
+                        "the Rust standard library for {target} is not installed; fix: rustup target add {}",
+                        missing.join(" ")
+                    )
+                })
+            }
             Requirement::Program { program, fix } => find_program(program)
                 .is_none()
                 .then(|| format!("`{program}` is not on PATH; fix: {fix}")),
@@ -245,8 +254,20 @@ fn target_std_installed(exec: &Exec, target: &str) -> bool {
         .is_dir()
 }
 
+/// One macOS binary for both architectures: cargo builds the two darwin targets, the tool
+/// joins their binaries (a fat Mach-O, as `lipo -create` does). No rustc target of its own.
+pub const UNIVERSAL2: &str = "universal2-apple-darwin";
+
+/// The rustc targets a target is built from: the two darwin ones for universal2, else itself.
+pub fn rust_targets(target: &str) -> Vec<&str> {
+    match target {
+        UNIVERSAL2 => vec!["x86_64-apple-darwin", "aarch64-apple-darwin"],
+        _ => vec![target],
+    }
+}
+
 /// The targets this tool knows how to set up (others may be configured if they need no linker).
-pub const KNOWN_TARGETS: [&str; 7] = [
+pub const KNOWN_TARGETS: [&str; 8] = [
     "x86_64-unknown-linux-gnu",
     "aarch64-unknown-linux-gnu",
     "x86_64-unknown-linux-musl",
@@ -254,6 +275,7 @@ pub const KNOWN_TARGETS: [&str; 7] = [
     "x86_64-pc-windows-gnu",
     "x86_64-apple-darwin",
     "aarch64-apple-darwin",
+    UNIVERSAL2,
 ];
 
 /// A macOS target: built on Linux through cargo-zigbuild (zig links Mach-O), natively on macOS.

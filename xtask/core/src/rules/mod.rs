@@ -336,7 +336,14 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
                 .iter()
                 .map(|t| Target::new(ws, t, &host, cross))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            invocation.targets = triples;
+            // cargo builds the targets rustc has: universal2 from the two darwin ones.
+            let mut seen = std::collections::BTreeSet::new();
+            invocation.targets = triples
+                .iter()
+                .flat_map(|t| toolchain::rust_targets(t))
+                .filter(|t| seen.insert(*t))
+                .map(str::to_string)
+                .collect();
             (targets, cross_linker(cross, &mut invocation))
         }
         false => {

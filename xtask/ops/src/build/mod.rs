@@ -2,6 +2,7 @@
 //! machine, one cargo run, package into dist/), then run.
 
 pub mod dist;
+mod fat;
 pub mod targets;
 
 use crate::cargo::Outcome;
@@ -307,6 +308,41 @@ fn binaries(ws: &Workspace, spec: &BuildSpec, outcome: &Outcome) -> anyhow::Resu
             path: exe.clone(),
             build_seconds: unit.seconds,
         });
+    }
+    // cargo built the two darwin binaries; one binary for both joins them, in the universal2
+    // target's folder. Built only for it, they are not shipped themselves.
+    if let Some(dir) = spec.output_dirs(&ws.target_dir).get(toolchain::UNIVERSAL2) {
+        let triples = spec.triples();
+        let parts = toolchain::rust_targets(toolchain::UNIVERSAL2);
+        artifacts.retain(|a| !parts.contains(&a.target.as_str()) || triples.contains(&a.target));
+        for bin in &spec.bins {
+            let thin: Vec<PathBuf> = parts
+                .iter()
+                .map(|t| {
+                    spec.invocation
+                        .output_dir(&ws.target_dir, t)
+                        .join(&bin.name)
+                })
+                .collect();
+            let path = dir.join(&bin.name);
+            fat::join(
+                &thin.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+                &path,
+            )?;
+            let seconds = outcome
+                .units
+                .iter()
+                .filter(|u| u.is_bin() && u.target == bin.name)
+                .map(|u| u.seconds)
+                .fold(0.0, f64::max);
+            artifacts.push(Artifact {
+                name: bin.name.clone(),
+                version: bin.version.clone(),
+                target: toolchain::UNIVERSAL2.into(),
+                path,
+                build_seconds: seconds,
+            });
+        }
     }
     for target in &spec.triples() {
         for bin in &spec.bins {

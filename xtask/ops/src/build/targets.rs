@@ -1,7 +1,9 @@
 //! `cargo xtask targets`: the production targets, how each is built here, and which runner a
 //! release builds it on: a darwin target links on Linux through cargo-zigbuild, unless a crate of
 //! Cargo.lock links an Apple framework and no macOS SDK is given (`SDKROOT`): then a macOS runner
-//! builds it. `--runner` prints one kind's targets, for a workflow's `$GITHUB_OUTPUT`.
+//! builds it. `universal2-apple-darwin` is one binary for both macOS architectures: the two
+//! darwin targets built, their binaries joined. `--runner` prints one kind's targets, for a workflow's
+//! `$GITHUB_OUTPUT`.
 
 use crate::exec::Exec;
 use crate::render::{print_json, Format, Options, Table};
@@ -16,6 +18,10 @@ pub struct TargetsArgs {
     /// set); `linux`, every other (this machine's kind).
     #[arg(long, value_enum)]
     pub runner: Option<Runner>,
+    /// With --runner: the rustc targets whose standard library those targets need (what
+    /// `rustup target add` takes: universal2-apple-darwin is built from the two darwin ones).
+    #[arg(long, requires = "runner")]
+    pub std: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -49,7 +55,7 @@ pub fn rows(ws: &Workspace, host: &str) -> anyhow::Result<Vec<TargetRow>> {
             let darwin = toolchain::is_darwin(&target);
             let elsewhere = darwin && !toolchain::is_darwin(host);
             let needs_mac = elsewhere && !frameworks.is_empty() && sdk.is_none();
-            let how = match (darwin, elsewhere, &sdk) {
+            let mut how = match (darwin, elsewhere, &sdk) {
                 (true, false, _) => "natively (the Xcode toolchain)".to_string(),
                 (true, true, _) if needs_mac => "a macOS runner (the macOS SDK)".to_string(),
                 (true, true, Some(root)) if !frameworks.is_empty() => {
@@ -61,6 +67,9 @@ pub fn rows(ws: &Workspace, host: &str) -> anyhow::Result<Vec<TargetRow>> {
                     "cross-compiled (the target's linker, or --cross zigbuild)".to_string()
                 }
             };
+            if target == toolchain::UNIVERSAL2 {
+                how.push_str("; the x86_64 and arm64 binaries joined into one (fat Mach-O)");
+            }
             TargetRow {
                 runner: if needs_mac {
                     Runner::Macos
@@ -83,11 +92,19 @@ pub fn run(args: TargetsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
     let host = Toolchain::detect(exec)?.host;
     let rows = rows(ws, &host)?;
     if let Some(runner) = args.runner {
-        let targets: Vec<&str> = rows
+        let mut targets: Vec<&str> = rows
             .iter()
             .filter(|r| r.runner == runner)
             .map(|r| r.target.as_str())
             .collect();
+        if args.std {
+            let mut seen = std::collections::BTreeSet::new();
+            targets = targets
+                .into_iter()
+                .flat_map(toolchain::rust_targets)
+                .collect();
+            targets.retain(|t| seen.insert(*t));
+        }
         println!("{}", targets.join(" "));
         return Ok(());
     }
