@@ -140,6 +140,32 @@ impl Drop for Cluster {
     }
 }
 
+/// The client's token, the run's compiler cache in the fixture, the tools' homes.
+fn cluster_env(root: &Path, token: &str) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("SCCACHE_DIST_TOKEN", token.to_string()),
+        (
+            "SCCACHE_DIR",
+            root.join("target/sccache").display().to_string(),
+        ),
+    ];
+    env.extend(tool_homes());
+    env
+}
+
+/// `cargo xtask sccache-dist up` with `servers` build servers, down when the guard drops.
+fn cluster_up(root: &Path, env: &[(&'static str, String)], servers: u16, port: u16) -> Cluster {
+    let (servers, port) = (servers.to_string(), port.to_string());
+    let args = ["sccache-dist", "up", "--servers", &servers, "--port", &port];
+    let up = xtask_with(root, &args, env);
+    assert!(
+        up.status.success(),
+        "{}",
+        tail(&String::from_utf8_lossy(&up.stderr), 40)
+    );
+    Cluster(root.to_path_buf(), env.to_vec())
+}
+
 fn members(root: &Path) -> BTreeMap<String, u32> {
     let text = std::fs::read_to_string(root.join("target/xtask/sccache-dist/cluster/cluster.json"))
         .unwrap();
@@ -222,35 +248,13 @@ fn builds_through_a_loopback_cluster_are_right_and_never_worse_than_local() {
     let (home, tmp) = (scratch.join("home"), scratch.join("tmp"));
     std::fs::create_dir_all(&home).unwrap();
     std::fs::create_dir_all(&tmp).unwrap();
-    let mut env: Vec<(&str, String)> = vec![
-        ("SCCACHE_DIST_TOKEN", token.clone()),
-        (
-            "SCCACHE_DIR",
-            root.join("target/sccache").display().to_string(),
-        ),
+    let mut env = cluster_env(&root, &token);
+    env.extend([
         ("DIST_FIXTURE_MARKER", marker.display().to_string()),
         ("HOME", home.display().to_string()),
         ("TMPDIR", tmp.display().to_string()),
-    ];
-    env.extend(tool_homes());
-    let up = xtask_with(
-        &root,
-        &[
-            "sccache-dist",
-            "up",
-            "--servers",
-            "2",
-            "--port",
-            &port.to_string(),
-        ],
-        &env,
-    );
-    assert!(
-        up.status.success(),
-        "{}",
-        tail(&String::from_utf8_lossy(&up.stderr), 40)
-    );
-    let _cluster = Cluster(root.clone(), env.clone());
+    ]);
+    let _cluster = cluster_up(&root, &env, 2, port);
     std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
     std::fs::write(&marker, "only on this machine").unwrap();
 
@@ -448,33 +452,9 @@ fn a_server_whose_compiler_changes_its_output_is_caught_and_its_crates_kept_here
     let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
     std::fs::set_permissions(bin.join("bwrap"), mode).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let mut env: Vec<(&str, String)> = vec![
-        ("SCCACHE_DIST_TOKEN", unique("dist-token")),
-        (
-            "SCCACHE_DIR",
-            root.join("target/sccache").display().to_string(),
-        ),
-        ("PATH", path),
-    ];
-    env.extend(tool_homes());
-    let up = xtask_with(
-        &root,
-        &[
-            "sccache-dist",
-            "up",
-            "--servers",
-            "1",
-            "--port",
-            &port.to_string(),
-        ],
-        &env,
-    );
-    assert!(
-        up.status.success(),
-        "{}",
-        tail(&String::from_utf8_lossy(&up.stderr), 40)
-    );
-    let _cluster = Cluster(root.clone(), env.clone());
+    let mut env = cluster_env(&root, &unique("dist-token"));
+    env.push(("PATH", path));
+    let _cluster = cluster_up(&root, &env, 1, port);
 
     // Every library compiled there came back changed: each one is named, the build is right.
     let (stats, stderr) = dist_build(&root, &env, &["--verify", "100"]);

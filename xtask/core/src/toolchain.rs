@@ -266,6 +266,16 @@ pub fn rust_targets(target: &str) -> Vec<&str> {
     }
 }
 
+/// The rustc targets a list of targets is built from, each once, in their order.
+pub fn rustc_targets<'a>(targets: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = std::collections::BTreeSet::new();
+    targets
+        .into_iter()
+        .flat_map(rust_targets)
+        .filter(|t| seen.insert(*t))
+        .collect()
+}
+
 /// The targets this tool knows how to set up (others may be configured if they need no linker).
 pub const KNOWN_TARGETS: [&str; 8] = [
     "x86_64-unknown-linux-gnu",

@@ -337,11 +337,8 @@ pub fn spec(ws: &Workspace, request: &BuildRequest, facts: &Facts) -> anyhow::Re
                 .map(|t| Target::new(ws, t, &host, cross))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             // cargo builds the targets rustc has: universal2 from the two darwin ones.
-            let mut seen = std::collections::BTreeSet::new();
-            invocation.targets = triples
-                .iter()
-                .flat_map(|t| toolchain::rust_targets(t))
-                .filter(|t| seen.insert(*t))
+            invocation.targets = toolchain::rustc_targets(triples.iter().map(String::as_str))
+                .into_iter()
                 .map(str::to_string)
                 .collect();
             (targets, cross_linker(cross, &mut invocation))

@@ -98,12 +98,7 @@ pub fn run(args: TargetsArgs, exec: &Exec, ws: &Workspace, opts: Options) -> any
             .map(|r| r.target.as_str())
             .collect();
         if args.std {
-            let mut seen = std::collections::BTreeSet::new();
-            targets = targets
-                .into_iter()
-                .flat_map(toolchain::rust_targets)
-                .collect();
-            targets.retain(|t| seen.insert(*t));
+            targets = toolchain::rustc_targets(targets);
         }
         println!("{}", targets.join(" "));
         return Ok(());
